@@ -1,0 +1,60 @@
+import type { ErrorRequestHandler } from 'express';
+import { z } from 'zod';
+import { asDbaasError, DbaasError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+
+/** The one place where an error code becomes an HTTP status. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  MALFORMED_REQUEST: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  VALIDATION_FAILED: 422,
+  USAGE: 400,
+  INSTANCE_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  NAME_TAKEN: 409,
+  PORT_IN_USE: 409,
+  PORT_RANGE_EXHAUSTED: 409,
+  INVALID_STATE: 409,
+  IMAGE_NOT_AVAILABLE: 422,
+  ENGINE_UNAVAILABLE: 503,
+  INSTANCE_NOT_RUNNING: 503,
+  PROVISIONING_FAILED: 500,
+  READINESS_TIMEOUT: 504,
+  OPERATION_FAILED: 500,
+  REGISTRY_CORRUPT: 500,
+  CONFIG_INVALID: 500,
+  INTERNAL: 500,
+};
+
+export const ErrorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ example: 'VALIDATION_FAILED' }),
+      message: z.string().meta({ example: 'memory: must be at least 128m (got 64m)' }),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+/** Body-parser failures carry a `type`; they become our own codes. */
+function fromExpress(err: unknown): DbaasError | undefined {
+  const type = (err as { type?: string })?.type;
+  if (type === 'entity.parse.failed') {
+    return new DbaasError('MALFORMED_REQUEST', `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (type === 'entity.too.large') {
+    const limit = (err as { limit?: number }).limit;
+    return new DbaasError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${limit} bytes`, { limit });
+  }
+  if (type) return new DbaasError('MALFORMED_REQUEST', (err as Error).message);
+  return undefined;
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = fromExpress(err) ?? asDbaasError(err);
+    const status = HTTP_STATUS[error.code];
+    if (status >= 500) logger.error('request failed', { method: req.method, path: req.path, code: error.code, error: error.message });
+    res.status(status).json({ error: error.toJSON() });
+  };
+}

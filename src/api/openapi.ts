@@ -1,0 +1,65 @@
+import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi';
+import type { z } from 'zod';
+import { ErrorBodySchema, HTTP_STATUS } from './errors.js';
+import type { RouteDef } from './routeTable.js';
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Malformed request',
+  404: 'Not found',
+  409: 'Conflict with the current state',
+  413: 'Body too large',
+  422: 'Invalid input; the message names the field',
+  500: 'The operation failed',
+  503: 'The Docker engine or the instance is down',
+  504: 'Timed out',
+};
+
+/** The OpenAPI 3 document, generated from the route declarations and their zod schemas. */
+export function buildOpenApi(routes: RouteDef[], info: { version: string; serverUrl?: string }) {
+  const registry = new OpenAPIRegistry();
+  registry.register('Error', ErrorBodySchema);
+  for (const def of routes) {
+    const errorStatuses = new Set(def.errors.map((code) => HTTP_STATUS[code]));
+    if (def.params || def.query || def.body) errorStatuses.add(HTTP_STATUS.VALIDATION_FAILED);
+    if (def.body) errorStatuses.add(HTTP_STATUS.MALFORMED_REQUEST);
+    const responses: Record<string, { description: string; content?: Record<string, { schema: z.ZodType }> }> = {
+      [def.success.status]: {
+        description: def.success.description,
+        ...(def.success.schema
+          ? { content: { [def.success.contentType ?? 'application/json']: { schema: def.success.schema } } }
+          : {}),
+      },
+    };
+    for (const status of [...errorStatuses].sort()) {
+      const codes = def.errors.filter((c) => HTTP_STATUS[c] === status);
+      responses[status] = {
+        description: `${STATUS_TEXT[status] ?? 'Error'}${codes.length ? ` (${codes.join(', ')})` : ''}`,
+        content: { 'application/json': { schema: ErrorBodySchema } },
+      };
+    }
+    registry.registerPath({
+      method: def.method,
+      path: def.path,
+      tags: [def.tag],
+      summary: def.summary,
+      ...(def.description ? { description: def.description } : {}),
+      request: {
+        ...(def.params ? { params: def.params as z.ZodObject } : {}),
+        ...(def.query ? { query: def.query as z.ZodObject } : {}),
+        ...(def.body ? { body: { required: true, content: { 'application/json': { schema: def.body } } } } : {}),
+      },
+      responses,
+    });
+  }
+  return new OpenApiGeneratorV3(registry.definitions).generateDocument({
+    openapi: '3.0.3',
+    info: {
+      title: 'dbaas',
+      version: info.version,
+      description:
+        'Self-hosted PostgreSQL Database-as-a-Service: provision instances in Docker, manage their lifecycle, ' +
+        'and get postgresql:// connection strings. Instances are addressed by id or by name.',
+    },
+    ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
+  });
+}

@@ -1,0 +1,77 @@
+import type { Request, Response, Router } from 'express';
+import express from 'express';
+import { z } from 'zod';
+import type { ErrorCode } from '../errors.js';
+import { parseInput } from '../validate.js';
+import { DbaasError } from '../errors.js';
+
+/**
+ * A route is declared once, with the zod schemas of its path, query and body. The express router
+ * validates requests with those schemas and the OpenAPI document is generated from the same
+ * declarations, so the documentation cannot drift from what the server accepts.
+ */
+export interface RouteContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  req: Request;
+  res: Response;
+}
+
+export interface RouteDef<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  /** OpenAPI style: `/instances/{ref}`. */
+  path: string;
+  tag: string;
+  summary: string;
+  description?: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  success: { status: number; description: string; schema?: z.ZodType; contentType?: string };
+  errors: ErrorCode[];
+  /** Returns the JSON to send; a handler that wrote the response itself returns undefined. */
+  handler: (ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown>;
+}
+
+/** Declares a route with its types inferred from its schemas. */
+export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+  def: RouteDef<P, Q, B>,
+): RouteDef {
+  return def as unknown as RouteDef;
+}
+
+export function toExpressPath(path: string): string {
+  return path.replace(/\{(\w+)\}/g, ':$1');
+}
+
+export function buildRouter(routes: RouteDef[]): Router {
+  const router = express.Router();
+  for (const def of routes) {
+    router[def.method](toExpressPath(def.path), async (req, res) => {
+      const params = def.params ? parseInput(def.params, req.params) : {};
+      const query = def.query ? parseInput(def.query, req.query) : {};
+      if (def.body && req.body === undefined && req.method !== 'GET') {
+        throw new DbaasError('MALFORMED_REQUEST', 'expected a JSON body (Content-Type: application/json)');
+      }
+      const body = def.body ? parseInput(def.body, req.body) : undefined;
+      const result = await def.handler({ params, query, body, req, res });
+      if (result !== undefined && !res.headersSent) res.status(def.success.status).json(result);
+    });
+  }
+  return router;
+}
+
+/** A query flag: `true`, `1`, `yes` or an empty value (`?force`) mean true. */
+export const queryFlag = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
+  .optional()
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes' || v === '');
+
+export const InstanceRefParams = z.object({
+  ref: z.string().min(1).max(64).meta({ description: 'Instance id (db_...) or name', example: 'orders' }),
+});

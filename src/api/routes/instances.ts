@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import type { Manager } from '../../instances/manager.js';
+import {
+  ConnectionInfoSchema,
+  CreatedInstanceSchema,
+  createInstanceSchema,
+  InstanceViewSchema,
+  updateInstanceSchema,
+} from '../../instances/schema.js';
+import { InstanceRefParams, queryFlag, route, type RouteDef } from '../routeTable.js';
+
+export const StatsSchema = z
+  .object({
+    instance: z.string(),
+    name: z.string(),
+    cpuPercent: z.number().meta({ description: 'CPU use in percent of one core (as docker stats)' }),
+    memoryUsed: z.number().meta({ description: 'Bytes used, without the page cache' }),
+    memoryLimit: z.number(),
+    memoryPercent: z.number(),
+    pids: z.number(),
+    networkRxBytes: z.number(),
+    networkTxBytes: z.number(),
+    readAt: z.string(),
+  })
+  .meta({ id: 'ContainerStats' });
+
+export const LogsQuery = z.object({
+  tail: z.coerce.number().int().min(1).max(10_000).default(100).meta({ description: 'Number of lines from the end' }),
+});
+
+const InstanceListSchema = z.object({ instances: z.array(InstanceViewSchema) }).meta({ id: 'InstanceList' });
+const DeletedSchema = z
+  .object({ id: z.string(), name: z.string(), keptData: z.string().nullable() })
+  .meta({ id: 'DeletedInstance' });
+
+/** The instance routes of DESIGN.md; each validates, calls the manager, returns JSON. */
+export function instanceRoutes(manager: Manager): RouteDef[] {
+  const hostCpus = manager.settings.hostCpus;
+  const tag = 'instances';
+  return [
+    route({
+      method: 'post',
+      path: '/instances',
+      tag,
+      summary: 'Create an instance',
+      description:
+        'Validates, reserves a port, renders the compose file and init scripts, creates and starts the container, ' +
+        'waits until the server accepts a login, and returns the instance with its password (shown once).',
+      body: createInstanceSchema(hostCpus),
+      success: { status: 201, description: 'Created and accepting connections', schema: CreatedInstanceSchema },
+      errors: ['NAME_TAKEN', 'PORT_IN_USE', 'PORT_RANGE_EXHAUSTED', 'IMAGE_NOT_AVAILABLE', 'ENGINE_UNAVAILABLE', 'PROVISIONING_FAILED', 'READINESS_TIMEOUT'],
+      handler: ({ body }) => manager.create(body),
+    }),
+    route({
+      method: 'get',
+      path: '/instances',
+      tag,
+      summary: 'List instances with their observed status',
+      success: { status: 200, description: 'All instances', schema: InstanceListSchema },
+      errors: ['ENGINE_UNAVAILABLE'],
+      handler: async () => ({ instances: await manager.list() }),
+    }),
+    route({
+      method: 'get',
+      path: '/instances/{ref}',
+      tag,
+      summary: 'Show one instance',
+      params: InstanceRefParams,
+      success: { status: 200, description: 'The instance', schema: InstanceViewSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
+      handler: ({ params }) => manager.get(params.ref),
+    }),
+    route({
+      method: 'patch',
+      path: '/instances/{ref}',
+      tag,
+      summary: 'Resize an instance live (memory, CPUs) or change its PostgreSQL settings',
+      description:
+        'Memory and CPU limits change at once (docker update). Settings derived from memory and pgSettings ' +
+        'take effect at the next restart (pendingRestart), or now with ?restart=true. pgSettings replaces the overrides.',
+      params: InstanceRefParams,
+      query: z.object({ restart: queryFlag.meta({ description: 'Restart now to apply every setting' }) }),
+      body: updateInstanceSchema(hostCpus),
+      success: { status: 200, description: 'The updated instance', schema: InstanceViewSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'ENGINE_UNAVAILABLE', 'OPERATION_FAILED'],
+      handler: ({ params, query, body }) => manager.update(params.ref, body, { restart: query.restart }),
+    }),
+    route({
+      method: 'delete',
+      path: '/instances/{ref}',
+      tag,
+      summary: 'Delete an instance: its container, files and record',
+      params: InstanceRefParams,
+      query: z.object({ keepData: queryFlag.meta({ description: 'Keep instances/<id>/data on disk' }) }),
+      success: { status: 200, description: 'Deleted', schema: DeletedSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'ENGINE_UNAVAILABLE'],
+      handler: ({ params, query }) => manager.delete(params.ref, { keepData: query.keepData }),
+    }),
+    ...(['start', 'stop', 'restart'] as const).map((action) =>
+      route({
+        method: 'post',
+        path: `/instances/{ref}/${action}`,
+        tag,
+        summary: `${action[0]?.toUpperCase()}${action.slice(1)} an instance`,
+        params: InstanceRefParams,
+        success: { status: 200, description: 'The instance after the action', schema: InstanceViewSchema },
+        errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'ENGINE_UNAVAILABLE', 'READINESS_TIMEOUT', 'OPERATION_FAILED'],
+        handler: ({ params }) => manager[action](params.ref),
+      }),
+    ),
+    route({
+      method: 'get',
+      path: '/instances/{ref}/logs',
+      tag,
+      summary: "The last lines of the server's log",
+      params: InstanceRefParams,
+      query: LogsQuery,
+      success: {
+        status: 200,
+        description: 'Log lines, oldest first',
+        schema: z.object({ instance: z.string(), lines: z.array(z.string()) }).meta({ id: 'InstanceLogs' }),
+      },
+      errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
+      handler: async ({ params, query }) => ({ instance: params.ref, lines: await manager.logs(params.ref, query.tail) }),
+    }),
+    route({
+      method: 'get',
+      path: '/instances/{ref}/stats',
+      tag,
+      summary: 'CPU and memory of the container, from the engine',
+      params: InstanceRefParams,
+      success: { status: 200, description: 'A stats sample', schema: StatsSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'INSTANCE_NOT_RUNNING', 'ENGINE_UNAVAILABLE'],
+      handler: ({ params }) => manager.stats(params.ref),
+    }),
+    route({
+      method: 'get',
+      path: '/instances/{ref}/connection',
+      tag,
+      summary: 'Connection details; the password only with showPassword=true',
+      params: InstanceRefParams,
+      query: z.object({ showPassword: queryFlag.meta({ description: 'Include the password' }) }),
+      success: { status: 200, description: 'How to connect', schema: ConnectionInfoSchema },
+      errors: ['INSTANCE_NOT_FOUND'],
+      handler: ({ params, query }) => manager.connection(params.ref, { showPassword: query.showPassword }),
+    }),
+  ];
+}

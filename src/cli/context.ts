@@ -1,0 +1,24 @@
+import { loadSettings, type Settings } from '../config/settings.js';
+import { createManager, type Manager } from '../instances/manager.js';
+import { reportError } from './exit.js';
+
+export interface CommonOptions {
+  json?: boolean;
+}
+
+/**
+ * Runs a command body with settings and a manager, and turns any failure into an error report
+ * and an exit code. Each CLI process is a short-lived manager: it shares the registry with a
+ * running server through the registry's lock.
+ */
+export async function withSettings(opts: CommonOptions, body: (settings: Settings) => Promise<void>): Promise<void> {
+  try {
+    await body(loadSettings());
+  } catch (err) {
+    process.exitCode = reportError(err, Boolean(opts.json));
+  }
+}
+
+export async function withManager(opts: CommonOptions, body: (manager: Manager) => Promise<void>): Promise<void> {
+  await withSettings(opts, (settings) => body(createManager(settings)));
+}

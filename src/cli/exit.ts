@@ -1,0 +1,35 @@
+import { asDbaasError, type DbaasError, type ErrorCode } from '../errors.js';
+
+/** The one place where an error code becomes a CLI exit code: 2 for usage, 1 for failure. */
+export const EXIT_CODE: Record<ErrorCode, 1 | 2> = {
+  MALFORMED_REQUEST: 2,
+  PAYLOAD_TOO_LARGE: 2,
+  VALIDATION_FAILED: 2,
+  USAGE: 2,
+  INSTANCE_NOT_FOUND: 1,
+  ROUTE_NOT_FOUND: 1,
+  NAME_TAKEN: 1,
+  PORT_IN_USE: 1,
+  PORT_RANGE_EXHAUSTED: 1,
+  INVALID_STATE: 1,
+  IMAGE_NOT_AVAILABLE: 1,
+  ENGINE_UNAVAILABLE: 1,
+  INSTANCE_NOT_RUNNING: 1,
+  PROVISIONING_FAILED: 1,
+  READINESS_TIMEOUT: 1,
+  OPERATION_FAILED: 1,
+  REGISTRY_CORRUPT: 1,
+  CONFIG_INVALID: 1,
+  INTERNAL: 1,
+};
+
+/** Prints an error (as JSON with --json, else a line on stderr) and returns its exit code. */
+export function reportError(err: unknown, json: boolean): number {
+  const error: DbaasError = asDbaasError(err);
+  if (json) {
+    process.stdout.write(JSON.stringify({ error: error.toJSON() }, null, 2) + '\n');
+  } else {
+    process.stderr.write(`error: ${error.message} [${error.code}]\n`);
+  }
+  return EXIT_CODE[error.code];
+}

@@ -1,0 +1,36 @@
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../api/app.js';
+import { registerImageCommands } from './commands/image.js';
+import { registerInstanceCommands } from './commands/instances.js';
+import { registerServeCommand } from './commands/serve.js';
+
+export function buildProgram(): Command {
+  const program = new Command('dbaas')
+    .description('Self-hosted PostgreSQL Database-as-a-Service on Docker')
+    .version(VERSION, '-V, --cli-version', 'print the dbaas version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerInstanceCommands(program);
+  registerServeCommand(program);
+  registerImageCommands(program);
+  program.commands.forEach(function override(cmd: Command) {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  });
+  return program;
+}
+
+/** Runs the CLI; usage errors exit 2, failures 1 (see exit.ts), help and version 0. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+      process.exitCode = ok ? 0 : 2;
+      return;
+    }
+    throw err;
+  }
+}

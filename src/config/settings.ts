@@ -1,0 +1,171 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DbaasError } from '../errors.js';
+
+/** The project root: `src/config` and `dist/config` both sit two levels below it. */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const SUPPORTED_VERSIONS = [12, 13, 14, 15, 16, 17] as const;
+
+const portNumber = z.number().int().min(1).max(65535);
+
+const PortRangeSchema = z
+  .object({ start: portNumber, end: portNumber })
+  .refine((r) => r.start <= r.end, { message: 'start must not be above end' });
+
+export const SettingsSchema = z.object({
+  /** Where the runtime folders instances/, config/, logs/ live. */
+  home: z.string().min(1),
+  apiHost: z.string().min(1).default('127.0.0.1'),
+  apiPort: portNumber.default(8000),
+  portRange: PortRangeSchema.default({ start: 5433, end: 5632 }),
+  bindAddress: z.ipv4().default('127.0.0.1'),
+  /** Host name written into connection strings; defaults to the bind address. */
+  connectHost: z.string().min(1).optional(),
+  dockerSocket: z.string().min(1).default('/var/run/docker.sock'),
+  /** Image per major version; a version that is absent maps to `postgres:<version>`. */
+  images: z.record(z.string().regex(/^\d+$/), z.string().min(1)).default({}),
+  defaultVersion: z.number().int().default(15),
+  defaultMemory: z.string().default('512m'),
+  defaultCpus: z.number().positive().default(1),
+  pidsLimit: z.number().int().min(32).default(512),
+  readyTimeoutMs: z.number().int().min(100).default(120_000),
+  stopTimeoutSec: z.number().int().min(1).max(600).default(30),
+  /** Base64 or hex of 32 bytes; when absent a key file is created under config/. */
+  masterKey: z.string().min(1).optional(),
+  logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  /** Largest accepted JSON request body, in express's notation. */
+  bodyLimit: z.string().default('1mb'),
+  hostCpus: z.number().positive().default(availableParallelism()),
+});
+
+export type Settings = z.output<typeof SettingsSchema>;
+
+/** Which setting each DBAAS_ variable feeds, and how its text becomes a value. */
+const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) => unknown }> = {
+  DBAAS_HOME: { key: 'home', convert: (t) => t },
+  DBAAS_API_HOST: { key: 'apiHost', convert: (t) => t },
+  DBAAS_API_PORT: { key: 'apiPort', convert: toNumber },
+  DBAAS_PORT_RANGE: { key: 'portRange', convert: parsePortRange },
+  DBAAS_BIND_ADDRESS: { key: 'bindAddress', convert: (t) => t },
+  DBAAS_CONNECT_HOST: { key: 'connectHost', convert: (t) => t },
+  DBAAS_DOCKER_SOCKET: { key: 'dockerSocket', convert: (t) => t },
+  DBAAS_DEFAULT_VERSION: { key: 'defaultVersion', convert: toNumber },
+  DBAAS_DEFAULT_MEMORY: { key: 'defaultMemory', convert: (t) => t },
+  DBAAS_DEFAULT_CPUS: { key: 'defaultCpus', convert: toNumber },
+  DBAAS_PIDS_LIMIT: { key: 'pidsLimit', convert: toNumber },
+  DBAAS_READY_TIMEOUT: { key: 'readyTimeoutMs', convert: (t) => Math.round(toNumber(t) * 1000) },
+  DBAAS_STOP_TIMEOUT: { key: 'stopTimeoutSec', convert: toNumber },
+  DBAAS_MASTER_KEY: { key: 'masterKey', convert: (t) => t },
+  DBAAS_LOG_LEVEL: { key: 'logLevel', convert: (t) => t },
+  DBAAS_BODY_LIMIT: { key: 'bodyLimit', convert: (t) => t },
+};
+
+const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;
+
+function toNumber(text: string): number {
+  const n = Number(text);
+  return text.trim() === '' ? Number.NaN : n;
+}
+
+function parsePortRange(text: string): unknown {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
+  return m ? { start: Number(m[1]), end: Number(m[2]) } : text;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over env and file (the CLI's flags). */
+  overrides?: Partial<Settings>;
+}
+
+/**
+ * Settings come from defaults, then the config file (`$DBAAS_CONFIG` or
+ * `<home>/config/dbaas.yaml`), then DBAAS_* variables. A bad value fails with CONFIG_INVALID naming
+ * the variable or the file key it came from.
+ */
+export function loadSettings(options: LoadOptions = {}): Settings {
+  const env = options.env ?? process.env;
+  const home = resolve(env.DBAAS_HOME ?? PROJECT_ROOT);
+  const configFile = env.DBAAS_CONFIG ? resolve(env.DBAAS_CONFIG) : join(home, 'config', 'dbaas.yaml');
+
+  const fromFile = readConfigFile(configFile);
+  const origin = new Map<string, string>();
+  for (const key of Object.keys(fromFile)) origin.set(key, `${configFile}: ${key}`);
+
+  const fromEnv: Record<string, unknown> = {};
+  const images: Record<string, string> = { ...((fromFile.images as Record<string, string> | undefined) ?? {}) };
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    const spec = ENV_VARS[name];
+    if (spec) {
+      fromEnv[spec.key] = spec.convert(value);
+      origin.set(spec.key, name);
+    }
+    const image = IMAGE_VAR.exec(name);
+    if (image?.[1]) {
+      images[image[1]] = value;
+      origin.set('images', name);
+    }
+  }
+
+  const merged = { ...fromFile, ...fromEnv, images, ...options.overrides, home };
+  const parsed = SettingsSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => {
+      const top = String(issue.path[0] ?? '');
+      return { field: origin.get(top) ?? issue.path.join('.'), message: issue.message };
+    });
+    throw new DbaasError(
+      'CONFIG_INVALID',
+      `invalid configuration: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
+      { issues },
+    );
+  }
+  return parsed.data;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  if (!existsSync(file)) return {};
+  let data: unknown;
+  try {
+    data = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new DbaasError('CONFIG_INVALID', `cannot parse ${file}: ${(err as Error).message}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new DbaasError('CONFIG_INVALID', `${file} must hold a mapping of settings`);
+  }
+  const unknownKeys = Object.keys(data).filter((k) => !(k in SettingsSchema.shape) || k === 'home');
+  if (unknownKeys.length > 0) {
+    throw new DbaasError('CONFIG_INVALID', `${file}: unknown setting(s) ${unknownKeys.join(', ')}`);
+  }
+  return data as Record<string, unknown>;
+}
+
+/** Paths of the runtime folders, all below the home. */
+export function runtimePaths(settings: Settings) {
+  const home = settings.home;
+  return {
+    home,
+    instancesDir: join(home, 'instances'),
+    registryFile: join(home, 'config', 'instances.json'),
+    keyFile: join(home, 'config', 'master.key'),
+    logDir: join(home, 'logs'),
+    provisioningLog: join(home, 'logs', 'provisioning.log'),
+    templatesDir: join(PROJECT_ROOT, 'templates'),
+    scriptsDir: join(PROJECT_ROOT, 'scripts'),
+  };
+}
+
+export type RuntimePaths = ReturnType<typeof runtimePaths>;
+
+/** The image for a major version: configured, or the official `postgres:<version>`. */
+export function imageFor(settings: Settings, version: number): string {
+  return settings.images[String(version)] ?? `postgres:${version}`;
+}

@@ -1,0 +1,66 @@
+/**
+ * The typed errors of dbaas. Every failure a user can see is one of these codes; the HTTP status
+ * (src/api/errors.ts) and the CLI exit code (src/cli/exit.ts) are each mapped from the code in
+ * exactly one table, so the two front ends can never disagree about what an error means.
+ */
+export const ERROR_CODES = [
+  'MALFORMED_REQUEST', // body or query could not be parsed at all
+  'PAYLOAD_TOO_LARGE',
+  'VALIDATION_FAILED', // parsed, but a field is invalid
+  'USAGE', // CLI misuse (missing argument, refused without --yes)
+  'INSTANCE_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'NAME_TAKEN',
+  'PORT_IN_USE',
+  'PORT_RANGE_EXHAUSTED',
+  'INVALID_STATE', // e.g. updating an instance that is being deleted
+  'IMAGE_NOT_AVAILABLE',
+  'ENGINE_UNAVAILABLE',
+  'INSTANCE_NOT_RUNNING',
+  'PROVISIONING_FAILED',
+  'READINESS_TIMEOUT',
+  'OPERATION_FAILED',
+  'REGISTRY_CORRUPT',
+  'CONFIG_INVALID',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+export class DbaasError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DbaasError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+/** An input that failed validation; the message names every offending field. */
+export function validationError(issues: FieldIssue[]): DbaasError {
+  const message = issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join('; ');
+  return new DbaasError('VALIDATION_FAILED', message || 'invalid input', { issues });
+}
+
+export function notFound(ref: string): DbaasError {
+  return new DbaasError('INSTANCE_NOT_FOUND', `no instance with id or name "${ref}"`, { instance: ref });
+}
+
+/** Wraps anything thrown into a DbaasError so callers can rely on a code. */
+export function asDbaasError(err: unknown): DbaasError {
+  if (err instanceof DbaasError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new DbaasError('INTERNAL', message, undefined, { cause: err });
+}

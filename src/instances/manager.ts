@@ -1,0 +1,525 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
+import { asDbaasError, DbaasError, notFound } from '../errors.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { containerNameFor, POSTGRES_SERVICE, Provisioner, type PlainSecrets } from '../provisioner/provisioner.js';
+import { allocatePort } from '../provisioner/ports.js';
+import { Registry } from '../registry/registry.js';
+import { generatePassword, SecretBox } from '../registry/secrets.js';
+import { CONFIG_HASH_LABEL, loadContainerSpecs, type ContainerSpec } from '../runtime/composeSpec.js';
+import { Engine, type ContainerStats, type ContainerSummary } from '../runtime/engine.js';
+import { homeFilter, LABELS } from '../runtime/labels.js';
+import { waitForLogin } from '../runtime/readiness.js';
+import { parseInput } from '../validate.js';
+import { defaultShmSize } from './pgSettings.js';
+import {
+  createInstanceSchema,
+  updateInstanceSchema,
+  type ConnectionInfo,
+  type InstanceRecord,
+  type InstanceView,
+} from './schema.js';
+import { parseSize } from './size.js';
+import { mayBeOomKilled, mergeStatus, type ObservedContainer } from './status.js';
+import { connectionInfo, localDialHost, toView } from './view.js';
+
+/** One step of a long operation, for progress on a terminal. */
+export interface ProgressEvent {
+  step: string;
+  phase: 'start' | 'done';
+  message: string;
+  ms?: number;
+}
+export type ProgressFn = (event: ProgressEvent) => void;
+
+export type CreatedInstance = InstanceView & { password: string; connectionString: string };
+
+export interface ManagerDeps {
+  settings: Settings;
+  paths: RuntimePaths;
+  logger: Logger;
+  registry: Registry;
+  engine: Engine;
+  provisioner: Provisioner;
+  secrets: SecretBox;
+}
+
+export function createManagerDeps(settings: Settings, logger?: Logger): ManagerDeps {
+  const paths = runtimePaths(settings);
+  return {
+    settings,
+    paths,
+    logger: logger ?? createLogger({ file: paths.provisioningLog, level: settings.logLevel, consoleLevel: 'silent' }),
+    registry: new Registry(paths.registryFile),
+    engine: new Engine(settings.dockerSocket),
+    provisioner: new Provisioner(paths, settings),
+    secrets: settings.masterKey ? SecretBox.fromKey(settings.masterKey) : SecretBox.fromKeyFile(paths.keyFile),
+  };
+}
+
+function newId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  return 'db_' + Array.from(randomBytes(10), (b) => alphabet[b % alphabet.length]).join('');
+}
+
+const nowIso = () => new Date().toISOString();
+
+/** Runs one step, reporting its start and end to the progress callback. */
+async function step<T>(progress: ProgressFn | undefined, name: string, message: string, run: () => Promise<T> | T): Promise<T> {
+  const started = Date.now();
+  progress?.({ step: name, phase: 'start', message });
+  const result = await run();
+  progress?.({ step: name, phase: 'done', message, ms: Date.now() - started });
+  return result;
+}
+
+/**
+ * The manager orchestrates an instance's life: it validates, reserves in the registry, has the
+ * provisioner lay out files, has the engine create what the compose file says, waits for a real
+ * login and records the outcome. A failed create undoes every step it made.
+ */
+export class Manager {
+  readonly settings: Settings;
+  private readonly logger: Logger;
+  private readonly registry: Registry;
+  readonly engine: Engine;
+  private readonly provisioner: Provisioner;
+  private readonly secrets: SecretBox;
+
+  constructor(deps: ManagerDeps) {
+    this.settings = deps.settings;
+    this.logger = deps.logger;
+    this.registry = deps.registry;
+    this.engine = deps.engine;
+    this.provisioner = deps.provisioner;
+    this.secrets = deps.secrets;
+  }
+
+  // ---- reading -------------------------------------------------------------------------------
+
+  private async find(ref: string): Promise<InstanceRecord> {
+    const record = (await this.registry.list()).find((r) => r.id === ref || r.name === ref);
+    if (!record) throw notFound(ref);
+    return record;
+  }
+
+  /** Whether the container was made from an older version of the compose file. */
+  private pendingRestart(record: InstanceRecord, containers: ContainerSummary[]): boolean {
+    const main = containers.find((c) => c.labels[LABELS.service] === POSTGRES_SERVICE);
+    if (!main) return false;
+    try {
+      const spec = this.specs(record).find((s) => s.service === POSTGRES_SERVICE);
+      return spec !== undefined && main.labels[CONFIG_HASH_LABEL] !== spec.configHash;
+    } catch {
+      return false;
+    }
+  }
+
+  private async observe(record: InstanceRecord, containers: ContainerSummary[]): Promise<InstanceView> {
+    const main = containers.find((c) => c.labels[LABELS.service] === POSTGRES_SERVICE);
+    let observed: ObservedContainer | null = main ? { state: main.state } : null;
+    if (main && observed && mayBeOomKilled(main.status)) {
+      // `docker ps` cannot tell an OOM kill from another SIGKILL; only then ask once more.
+      const info = await this.engine.inspect(main.id);
+      observed = { state: main.state, oomKilled: info?.State.OOMKilled ?? false };
+    }
+    return toView(this.settings, record, {
+      status: mergeStatus(record.status, observed, record.updatedAt),
+      containers: containers.map((c) => ({ service: c.labels[LABELS.service] ?? 'unknown', name: c.name, state: c.state })),
+      pendingRestart: this.pendingRestart(record, containers),
+    });
+  }
+
+  /** Every instance with its observed state, from one engine call for all of them. */
+  async list(): Promise<InstanceView[]> {
+    const [records, containers] = await Promise.all([
+      this.registry.list(),
+      this.engine.list(homeFilter(this.settings.home)),
+    ]);
+    const byInstance = new Map<string, ContainerSummary[]>();
+    for (const c of containers) {
+      const id = c.labels[LABELS.instance];
+      if (id) byInstance.set(id, [...(byInstance.get(id) ?? []), c]);
+    }
+    return Promise.all(records.map((r) => this.observe(r, byInstance.get(r.id) ?? [])));
+  }
+
+  async get(ref: string): Promise<InstanceView> {
+    const record = await this.find(ref);
+    const containers = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${record.id}`]);
+    return this.observe(record, containers);
+  }
+
+  async connection(ref: string, options: { showPassword?: boolean } = {}): Promise<ConnectionInfo> {
+    const record = await this.find(ref);
+    const password = options.showPassword ? this.secrets.open(record.password) : undefined;
+    if (options.showPassword) this.logger.info('password disclosed on request', { instance: record.id });
+    return connectionInfo(this.settings, record, password);
+  }
+
+  async logs(ref: string, tail: number): Promise<string[]> {
+    const record = await this.find(ref);
+    return this.engine.logs(containerNameFor(record), tail);
+  }
+
+  async followLogs(ref: string, tail: number): Promise<Readable> {
+    const record = await this.find(ref);
+    return this.engine.followLogs(containerNameFor(record), tail);
+  }
+
+  async stats(ref: string): Promise<ContainerStats & { instance: string; name: string }> {
+    const record = await this.find(ref);
+    const name = containerNameFor(record);
+    const info = await this.engine.inspect(name);
+    if (!info?.State.Running) {
+      throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is not running`, { instance: record.id });
+    }
+    return { instance: record.id, name: record.name, ...(await this.engine.stats(name)) };
+  }
+
+  async health(): Promise<{ status: 'ok' | 'degraded'; engine: { reachable: boolean; version?: string; error?: string } }> {
+    try {
+      const v = await this.engine.ping();
+      return { status: 'ok', engine: { reachable: true, version: v.version } };
+    } catch (err) {
+      return { status: 'degraded', engine: { reachable: false, error: asDbaasError(err).message } };
+    }
+  }
+
+  // ---- create --------------------------------------------------------------------------------
+
+  async create(raw: unknown, progress?: ProgressFn): Promise<CreatedInstance> {
+    const started = Date.now();
+    const input = await step(progress, 'validate', 'validate the request', () =>
+      parseInput(createInstanceSchema(this.settings.hostCpus), raw),
+    );
+    const version = input.version ?? this.settings.defaultVersion;
+    const image = imageFor(this.settings, version);
+    const memory = input.memory ?? parseSize(this.settings.defaultMemory) ?? 512 * 1024 * 1024;
+    const cpus = input.cpus ?? Math.min(this.settings.defaultCpus, this.settings.hostCpus);
+
+    await step(progress, 'engine', 'check the Docker engine', () => this.engine.ping());
+    await step(progress, 'image', `check image ${image}`, () => this.ensureImage(image, version));
+
+    const plain: PlainSecrets = {
+      password: input.password ?? generatePassword(),
+      adminPassword: generatePassword(32),
+      monitorPassword: generatePassword(32),
+    };
+    const record = await step(progress, 'reserve', 'reserve the name and a port', () =>
+      this.registry.update(async (doc) => {
+        if (doc.instances.some((r) => r.name === input.name)) {
+          throw new DbaasError('NAME_TAKEN', `an instance named "${input.name}" already exists`, { field: 'name' });
+        }
+        const bindAddress = input.bindAddress ?? this.settings.bindAddress;
+        const port = await allocatePort({
+          range: this.settings.portRange,
+          taken: new Set(doc.instances.map((r) => r.port)),
+          requested: input.port,
+          host: bindAddress,
+        });
+        const now = nowIso();
+        const rec: InstanceRecord = {
+          id: newId(),
+          name: input.name,
+          version,
+          image,
+          memory,
+          cpus,
+          shmSize: input.shmSize ?? defaultShmSize(memory),
+          pidsLimit: this.settings.pidsLimit,
+          port,
+          bindAddress,
+          database: input.database ?? 'app',
+          username: input.username ?? 'app',
+          password: this.secrets.seal(plain.password),
+          adminPassword: this.secrets.seal(plain.adminPassword),
+          monitorPassword: this.secrets.seal(plain.monitorPassword),
+          pgSettings: input.pgSettings ?? {},
+          status: 'provisioning',
+          containers: [],
+          createdAt: now,
+          updatedAt: now,
+          lastError: null,
+        };
+        doc.instances.push(rec);
+        return rec;
+      }),
+    );
+    this.logger.info('provisioning instance', {
+      instance: record.id,
+      name: record.name,
+      image,
+      port: record.port,
+      memory,
+      cpus,
+    });
+
+    const made: string[] = [];
+    try {
+      const files = await step(progress, 'files', `write instances/${record.id}/`, () =>
+        this.provisioner.prepare(record, plain, input.initSql),
+      );
+      const specs = loadContainerSpecs(files.composePath);
+      await step(progress, 'container', 'create the container from docker-compose.yml', async () => {
+        for (const spec of specs) {
+          await this.engine.create(spec);
+          made.push(spec.name);
+        }
+      });
+      await step(progress, 'start', 'start the container', async () => {
+        for (const spec of specs) await this.engine.start(spec.name);
+      });
+      await step(progress, 'ready', 'wait until the server accepts a login', () =>
+        this.waitReady(record, plain.password),
+      );
+      const finished = await step(progress, 'record', 'record the instance', () =>
+        this.registry.update((doc) => {
+          const rec = doc.instances.find((r) => r.id === record.id);
+          if (!rec) throw new DbaasError('OPERATION_FAILED', `instance ${record.id} vanished from the registry`);
+          rec.status = 'running';
+          rec.containers = specs.map((s) => ({ service: s.service, name: s.name }));
+          rec.updatedAt = nowIso();
+          return { ...rec };
+        }),
+      );
+      this.logger.info('instance created', { instance: record.id, name: record.name, ms: Date.now() - started });
+      const view = await this.get(finished.id);
+      const connection = connectionInfo(this.settings, finished, plain.password);
+      return { ...view, password: plain.password, connectionString: connection.connectionString };
+    } catch (err) {
+      const error = asDbaasError(err);
+      this.logger.error('create failed; undoing it', { instance: record.id, name: record.name, error: error.message });
+      await this.undoCreate(record, made, progress);
+      if (error.code === 'INTERNAL' || error.code === 'OPERATION_FAILED') {
+        throw new DbaasError('PROVISIONING_FAILED', `creating ${record.name} failed: ${error.message}`, error.details, {
+          cause: err,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async ensureImage(image: string, version: number): Promise<void> {
+    if (await this.engine.imageExists(image)) return;
+    try {
+      await this.engine.pull(image);
+    } catch (err) {
+      const reason = asDbaasError(err);
+      if (reason.code === 'ENGINE_UNAVAILABLE') throw reason;
+      throw new DbaasError(
+        'IMAGE_NOT_AVAILABLE',
+        `image ${image} for version ${version} is not on this host and cannot be pulled (${reason.message}). ` +
+          `Build it with "dbaas image build --version ${version}" or set DBAAS_IMAGE_${version}.`,
+        { field: 'version', image },
+      );
+    }
+  }
+
+  /** Removes whatever a failed create made: containers, files, the registry record. */
+  private async undoCreate(record: InstanceRecord, containers: string[], progress?: ProgressFn): Promise<void> {
+    await step(progress, 'cleanup', 'remove what the failed create made', async () => {
+      const problems: string[] = [];
+      for (const name of containers) {
+        await this.engine.remove(name).catch((e: unknown) => problems.push(asDbaasError(e).message));
+      }
+      try {
+        this.provisioner.remove(record.id);
+      } catch (e) {
+        problems.push(asDbaasError(e).message);
+      }
+      await this.registry
+        .update((doc) => {
+          doc.instances = doc.instances.filter((r) => r.id !== record.id);
+        })
+        .catch((e: unknown) => problems.push(asDbaasError(e).message));
+      if (problems.length) this.logger.error('cleanup after failed create was incomplete', { instance: record.id, problems });
+    });
+  }
+
+  /** Waits for a login, failing early when the container exits or restarts (init failed). */
+  private async waitReady(record: InstanceRecord, password: string): Promise<number> {
+    const name = containerNameFor(record);
+    return waitForLogin(
+      {
+        host: localDialHost(record.bindAddress),
+        port: record.port,
+        user: record.username,
+        password,
+        database: record.database,
+      },
+      {
+        timeoutMs: this.settings.readyTimeoutMs,
+        deadReason: async () => {
+          const info = await this.engine.inspect(name);
+          if (!info) return `container ${name} disappeared`;
+          const s = info.State;
+          if (s.Running && !s.Restarting && info.RestartCount === 0) return null;
+          const tail = (await this.engine.logs(name, 20)).join('\n');
+          const how = s.OOMKilled ? 'was killed for lack of memory' : `exited with code ${s.ExitCode}`;
+          return `the server ${how}${info.RestartCount > 0 ? ' and was restarted' : ''}; last log lines:\n${tail}`;
+        },
+      },
+    );
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  private specs(record: InstanceRecord): ContainerSpec[] {
+    return loadContainerSpecs(this.provisioner.files(record.id).composePath);
+  }
+
+  private assertSettled(record: InstanceRecord, action: string): void {
+    if (record.status === 'provisioning' || record.status === 'deleting') {
+      throw new DbaasError('INVALID_STATE', `cannot ${action} ${record.name} while it is ${record.status}`, {
+        status: record.status,
+      });
+    }
+  }
+
+  private async setStored(id: string, change: Partial<Pick<InstanceRecord, 'status' | 'lastError'>>): Promise<void> {
+    await this.registry.update((doc) => {
+      const rec = doc.instances.find((r) => r.id === id);
+      if (rec) Object.assign(rec, change, { updatedAt: nowIso() });
+    });
+  }
+
+  /**
+   * Makes sure each container exists as the compose file describes it: absent ones are created,
+   * ones made from an older file are replaced (the data lives in the bind-mounted folder).
+   * Returns whether any container was (re)created.
+   */
+  private async reconcileContainers(record: InstanceRecord, progress?: ProgressFn): Promise<boolean> {
+    let changed = false;
+    for (const spec of this.specs(record)) {
+      const info = await this.engine.inspect(spec.name);
+      if (info && info.Config.Labels?.[CONFIG_HASH_LABEL] === spec.configHash) continue;
+      await step(progress, 'container', info ? 'recreate the container from the changed compose file' : 'create the missing container', async () => {
+        if (info) {
+          await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+          await this.engine.remove(spec.name);
+        }
+        await this.engine.create(spec);
+      });
+      changed = true;
+    }
+    return changed;
+  }
+
+  async start(ref: string, progress?: ProgressFn): Promise<InstanceView> {
+    const record = await this.find(ref);
+    this.assertSettled(record, 'start');
+    await this.reconcileContainers(record, progress);
+    await this.startAndWait(record, progress);
+    return this.get(record.id);
+  }
+
+  private async startAndWait(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
+    try {
+      await step(progress, 'start', 'start the container', async () => {
+        for (const spec of this.specs(record)) await this.engine.start(spec.name);
+      });
+      await step(progress, 'ready', 'wait until the server accepts a login', () =>
+        this.waitReady(record, this.secrets.open(record.password)),
+      );
+      await this.setStored(record.id, { status: 'running', lastError: null });
+      this.logger.info('instance started', { instance: record.id });
+    } catch (err) {
+      const error = asDbaasError(err);
+      await this.setStored(record.id, { lastError: error.message });
+      throw error;
+    }
+  }
+
+  async stop(ref: string, progress?: ProgressFn): Promise<InstanceView> {
+    const record = await this.find(ref);
+    this.assertSettled(record, 'stop');
+    await step(progress, 'stop', 'stop the container (fast shutdown)', async () => {
+      for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+    });
+    await this.setStored(record.id, { status: 'stopped', lastError: null });
+    this.logger.info('instance stopped', { instance: record.id });
+    return this.get(record.id);
+  }
+
+  async restart(ref: string, progress?: ProgressFn): Promise<InstanceView> {
+    const record = await this.find(ref);
+    this.assertSettled(record, 'restart');
+    const recreated = await this.reconcileContainers(record, progress);
+    if (!recreated) {
+      await step(progress, 'stop', 'stop the container', async () => {
+        for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+      });
+    }
+    await this.startAndWait(record, progress);
+    return this.get(record.id);
+  }
+
+  async delete(ref: string, options: { keepData?: boolean } = {}, progress?: ProgressFn): Promise<{ id: string; name: string; keptData: string | null }> {
+    const record = await this.find(ref);
+    if (record.status === 'provisioning' && mergeStatus(record.status, null, record.updatedAt) === 'provisioning') {
+      throw new DbaasError('INVALID_STATE', `cannot delete ${record.name} while it is being created`, { status: record.status });
+    }
+    await this.setStored(record.id, { status: 'deleting' });
+    await step(progress, 'containers', 'remove the containers', async () => {
+      const strays = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${record.id}`]);
+      const names = new Set([...record.containers.map((c) => c.name), containerNameFor(record), ...strays.map((c) => c.name)]);
+      for (const name of names) await this.engine.remove(name);
+    });
+    const files = this.provisioner.files(record.id);
+    await step(progress, 'files', options.keepData ? 'remove the files, keeping data/' : 'remove the files', () =>
+      this.provisioner.remove(record.id, options),
+    );
+    await step(progress, 'record', 'remove the registry record', () =>
+      this.registry.update((doc) => {
+        doc.instances = doc.instances.filter((r) => r.id !== record.id);
+      }),
+    );
+    this.logger.info('instance deleted', { instance: record.id, keepData: Boolean(options.keepData) });
+    return { id: record.id, name: record.name, keptData: options.keepData ? files.dataDir : null };
+  }
+
+  /**
+   * Changes memory and CPUs live (`docker update`), records them and re-renders the compose file.
+   * Settings derived from memory (shared_buffers, ...) need a restart: the view's pendingRestart
+   * says so until then, and `restart: true` does it at once.
+   */
+  async update(ref: string, raw: unknown, options: { restart?: boolean } = {}, progress?: ProgressFn): Promise<InstanceView> {
+    const input = parseInput(updateInstanceSchema(this.settings.hostCpus), raw);
+    const record = await this.find(ref);
+    this.assertSettled(record, 'update');
+    const name = containerNameFor(record);
+    const liveChange = input.memory !== undefined || input.cpus !== undefined;
+    const exists = liveChange && (await this.engine.inspect(name)) !== null;
+    if (exists) {
+      await step(progress, 'limits', 'change the limits of the running container', () =>
+        this.engine.updateLimits(name, { memory: input.memory, cpus: input.cpus }),
+      );
+    }
+    try {
+      const updated = await this.registry.update((doc) => {
+        const rec = doc.instances.find((r) => r.id === record.id);
+        if (!rec) throw notFound(ref);
+        if (input.memory !== undefined) rec.memory = input.memory;
+        if (input.cpus !== undefined) rec.cpus = input.cpus;
+        if (input.pgSettings !== undefined) rec.pgSettings = input.pgSettings;
+        rec.updatedAt = nowIso();
+        // Rendered before the registry is written: a template failure leaves both unchanged.
+        this.provisioner.renderCompose(rec);
+        progress?.({ step: 'compose', phase: 'done', message: 're-render docker-compose.yml' });
+        return { ...rec };
+      });
+      this.logger.info('instance updated', { instance: record.id, memory: updated.memory, cpus: updated.cpus });
+    } catch (err) {
+      if (exists) await this.engine.updateLimits(name, { memory: record.memory, cpus: record.cpus }).catch(() => undefined);
+      throw err;
+    }
+    if (options.restart) return this.restart(record.id, progress);
+    return this.get(record.id);
+  }
+}
+
+export function createManager(settings: Settings, logger?: Logger): Manager {
+  return new Manager(createManagerDeps(settings, logger));
+}

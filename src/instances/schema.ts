@@ -1,0 +1,244 @@
+import { z } from 'zod';
+import { SUPPORTED_VERSIONS } from '../config/settings.js';
+import { formatSize, parseSize } from './size.js';
+
+/**
+ * The instance model: the schemas that validate input (REST bodies and CLI flags go through the
+ * same ones), the stored record, and the public view. The OpenAPI document is generated from these.
+ */
+
+export const MIN_MEMORY = 128 * 1024 * 1024;
+
+export const InstanceNameSchema = z
+  .string()
+  .min(3, 'must be 3 to 40 characters')
+  .max(40, 'must be 3 to 40 characters')
+  .regex(
+    /^[a-z]([a-z0-9-]*[a-z0-9])?$/,
+    'must be a lowercase DNS label: a-z, 0-9 and "-", starting with a letter, not ending with "-"',
+  )
+  .meta({ description: 'Unique name, a lowercase DNS label of 3-40 characters', example: 'orders' });
+
+const RESERVED_ROLES = new Set(['postgres', 'dbaas_monitor', 'public', 'none', 'current_user', 'session_user']);
+const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1']);
+
+/** A PostgreSQL identifier we create (role, database): plain lowercase so it never needs quoting. */
+const identifier = (what: string, reserved: Set<string>) =>
+  z
+    .string()
+    .min(1)
+    .max(63, 'must be at most 63 characters')
+    .regex(/^[a-z_][a-z0-9_]*$/, `must be a plain lowercase ${what} name: a-z, 0-9, "_", not starting with a digit`)
+    .refine((v) => !v.startsWith('pg_'), { message: 'names starting with "pg_" are reserved by PostgreSQL' })
+    .refine((v) => !reserved.has(v), { message: 'is reserved' });
+
+export const DatabaseNameSchema = identifier('database', RESERVED_DATABASES).meta({ example: 'app' });
+export const UsernameSchema = identifier('role', RESERVED_ROLES).meta({ example: 'app' });
+
+/** Characters that survive env files, psql variables and URLs without escaping ambiguity. */
+export const PasswordSchema = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9\-_.~+!@%^*=:,?]+$/, 'may use letters, digits and - _ . ~ + ! @ % ^ * = : , ? only');
+
+export const VersionSchema = z.coerce
+  .number()
+  .int()
+  .refine((v) => (SUPPORTED_VERSIONS as readonly number[]).includes(v), {
+    message: `unknown version; supported major versions: ${SUPPORTED_VERSIONS.join(', ')}`,
+  })
+  .meta({ description: 'PostgreSQL major version', example: 15 });
+
+export const MemorySchema = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not a size; use e.g. 512m or 1g` });
+      return z.NEVER;
+    }
+    if (bytes < MIN_MEMORY) {
+      ctx.addIssue({ code: 'custom', message: `must be at least 128m (got ${formatSize(bytes)})` });
+      return z.NEVER;
+    }
+    return bytes;
+  })
+  .meta({ description: 'Memory limit: bytes or a size like 512m, 1g (minimum 128m)', example: '512m' });
+
+export const ShmSizeSchema = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === undefined || bytes < 1024 * 1024) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not a size of at least 1m` });
+      return z.NEVER;
+    }
+    return bytes;
+  })
+  .meta({ description: 'Size of /dev/shm: bytes or a size like 128m', example: '128m' });
+
+/** CPUs are checked against the host's cores by `cpusSchema`, which needs the settings. */
+export function cpusSchema(hostCpus: number) {
+  return z.coerce
+    .number()
+    .min(0.1, 'must be at least 0.1')
+    .max(hostCpus, `must be at most ${hostCpus} (the host's cores)`)
+    .meta({ description: `CPUs (0.1 .. ${hostCpus})`, example: 1 });
+}
+
+export const PortSchema = z.coerce
+  .number()
+  .int('must be an integer')
+  .min(1024, 'must be between 1024 and 65535')
+  .max(65535, 'must be between 1024 and 65535')
+  .meta({ description: 'Host port; auto-assigned from the configured range when absent', example: 5433 });
+
+/** PostgreSQL settings the user overrides (`-c name=value`). */
+export const PgSettingsSchema = z
+  .record(
+    z.string().regex(/^[a-z][a-z0-9_.]*$/, 'setting names are lowercase words like work_mem'),
+    z
+      .union([z.string(), z.number(), z.boolean()])
+      .transform((v) => String(v))
+      .refine((v) => v.length > 0 && v.length <= 256 && !/[\r\n\0]/.test(v), {
+        message: 'must be 1-256 characters on one line',
+      }),
+  )
+  .meta({ description: 'PostgreSQL settings that override the derived ones', example: { work_mem: '8MB' } });
+
+export const STATUSES = [
+  'provisioning',
+  'running',
+  'stopped',
+  'failed',
+  'deleting',
+  'restarting',
+  'oomkilled',
+  'missing',
+  'paused',
+] as const;
+export type InstanceStatus = (typeof STATUSES)[number];
+export const STORED_STATUSES = ['provisioning', 'running', 'stopped', 'failed', 'deleting'] as const;
+export type StoredStatus = (typeof STORED_STATUSES)[number];
+
+export function createInstanceSchema(hostCpus: number) {
+  return z
+    .object({
+      name: InstanceNameSchema,
+      version: VersionSchema.optional(),
+      memory: MemorySchema.optional(),
+      cpus: cpusSchema(hostCpus).optional(),
+      shmSize: ShmSizeSchema.optional(),
+      port: PortSchema.optional(),
+      bindAddress: z.ipv4().optional().meta({ description: 'IPv4 address the port is published on (default from DBAAS_BIND_ADDRESS)' }),
+      database: DatabaseNameSchema.optional(),
+      username: UsernameSchema.optional(),
+      password: PasswordSchema.optional().meta({ description: 'Application password; generated when absent' }),
+      pgSettings: PgSettingsSchema.optional(),
+      initSql: z
+        .string()
+        .max(1024 * 1024)
+        .optional()
+        .meta({ description: 'SQL run once, as the superuser in the application database, after the roles exist' }),
+    })
+    .strict()
+    .meta({ id: 'CreateInstance' });
+}
+export type CreateInstanceInput = z.output<ReturnType<typeof createInstanceSchema>>;
+
+export function updateInstanceSchema(hostCpus: number) {
+  return z
+    .object({
+      memory: MemorySchema.optional(),
+      cpus: cpusSchema(hostCpus).optional(),
+      pgSettings: PgSettingsSchema.optional(),
+    })
+    .strict()
+    .refine((v) => v.memory !== undefined || v.cpus !== undefined || v.pgSettings !== undefined, {
+      message: 'give at least one of memory, cpus, pgSettings',
+    })
+    .meta({ id: 'UpdateInstance' });
+}
+export type UpdateInstanceInput = z.output<ReturnType<typeof updateInstanceSchema>>;
+
+export const ContainerRefSchema = z.object({
+  service: z.string(),
+  name: z.string(),
+});
+
+/** What the registry stores. Secrets are sealed (AES-256-GCM) strings, never plain text. */
+export const InstanceRecordSchema = z.object({
+  id: z.string().regex(/^db_[a-z0-9]{6,16}$/),
+  name: InstanceNameSchema,
+  version: z.number().int(),
+  image: z.string(),
+  memory: z.number().int().positive(),
+  cpus: z.number().positive(),
+  shmSize: z.number().int().positive(),
+  pidsLimit: z.number().int().positive(),
+  port: z.number().int(),
+  bindAddress: z.string(),
+  database: z.string(),
+  username: z.string(),
+  password: z.string(),
+  adminPassword: z.string(),
+  monitorPassword: z.string(),
+  pgSettings: z.record(z.string(), z.string()),
+  status: z.enum(STORED_STATUSES),
+  containers: z.array(ContainerRefSchema),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastError: z.string().nullable(),
+});
+export type InstanceRecord = z.output<typeof InstanceRecordSchema>;
+
+/** The public view of an instance: no secrets, observed status, derived settings. */
+export const InstanceViewSchema = z
+  .object({
+    id: z.string().meta({ example: 'db_k3j9x2qa' }),
+    name: z.string(),
+    version: z.number().int(),
+    image: z.string(),
+    memory: z.number().int().meta({ description: 'Memory limit in bytes' }),
+    memoryHuman: z.string().meta({ example: '512m' }),
+    cpus: z.number(),
+    shmSize: z.number().int(),
+    pidsLimit: z.number().int(),
+    port: z.number().int(),
+    bindAddress: z.string(),
+    host: z.string().meta({ description: 'Host name used in the connection string' }),
+    database: z.string(),
+    username: z.string(),
+    status: z.enum(STATUSES).meta({ description: "Observed state (the engine's) merged with the stored one" }),
+    storedStatus: z.enum(STORED_STATUSES),
+    pendingRestart: z
+      .boolean()
+      .meta({ description: 'The compose file changed (e.g. settings derived from a new memory limit) since the container was made' }),
+    pgSettings: z.record(z.string(), z.string()).meta({ description: 'Effective PostgreSQL settings (derived plus overrides)' }),
+    containers: z.array(ContainerRefSchema.extend({ state: z.string().nullable() })),
+    connectionString: z.string().meta({ description: 'postgresql:// URL without the password' }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    lastError: z.string().nullable(),
+  })
+  .meta({ id: 'Instance' });
+export type InstanceView = z.output<typeof InstanceViewSchema>;
+
+export const CreatedInstanceSchema = InstanceViewSchema.extend({
+  password: z.string().meta({ description: 'Shown once, here, and later only on explicit request' }),
+  connectionString: z.string().meta({ description: 'postgresql:// URL with the password' }),
+}).meta({ id: 'CreatedInstance' });
+
+export const ConnectionInfoSchema = z
+  .object({
+    host: z.string(),
+    port: z.number().int(),
+    database: z.string(),
+    username: z.string(),
+    password: z.string().optional(),
+    connectionString: z.string(),
+    psql: z.string().meta({ description: 'A psql command line' }),
+  })
+  .meta({ id: 'ConnectionInfo' });
+export type ConnectionInfo = z.output<typeof ConnectionInfoSchema>;

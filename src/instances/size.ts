@@ -1,0 +1,46 @@
+/**
+ * Sizes as Docker and docker-compose write them: `512m`, `1g`, `1.5g`, `256MiB`, `1048576`.
+ * Units are binary (k = 1024), as in `docker run --memory`.
+ */
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+};
+
+const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i;
+
+/** Parses a size into bytes, or returns undefined when the text is not a size. */
+export function parseSize(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isSafeInteger(text) && text >= 0 ? text : undefined;
+  const match = SIZE_PATTERN.exec(text.trim());
+  if (!match) return undefined;
+  const value = Number(match[1]);
+  const unit = UNITS[(match[2] ?? '').toLowerCase()];
+  if (unit === undefined) return undefined;
+  const bytes = Math.round(value * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** Formats bytes the way users type them: 512m, 1g, 1.5g; exact when possible. */
+export function formatSize(bytes: number): string {
+  for (const [suffix, unit] of [['t', 1024 ** 4], ['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]] as const) {
+    if (bytes >= unit) {
+      const value = bytes / unit;
+      if (Number.isInteger(value)) return `${value}${suffix}`;
+      if (bytes >= unit * 10 || suffix === 'k') return `${value.toFixed(1)}${suffix}`;
+    }
+  }
+  return `${bytes}b`;
+}
+
+/** PostgreSQL's own unit syntax for memory settings (kB, MB, GB): `128MB`. */
+export function toPostgresMemory(bytes: number): string {
+  const kb = Math.max(64, Math.floor(bytes / 1024));
+  if (kb % (1024 * 1024) === 0) return `${kb / (1024 * 1024)}GB`;
+  if (kb % 1024 === 0) return `${kb / 1024}MB`;
+  return `${kb}kB`;
+}

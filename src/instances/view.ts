@@ -1,0 +1,76 @@
+import { hostname } from 'node:os';
+import type { Settings } from '../config/settings.js';
+import { effectiveSettings } from './pgSettings.js';
+import type { ConnectionInfo, InstanceRecord, InstanceStatus, InstanceView } from './schema.js';
+import { formatSize } from './size.js';
+
+/** The host a client should dial: the configured one, else the bind address (or this host for 0.0.0.0). */
+export function connectHost(settings: Settings, bindAddress: string): string {
+  if (settings.connectHost) return settings.connectHost;
+  return bindAddress === '0.0.0.0' ? hostname() : bindAddress;
+}
+
+/** The address dbaas itself dials to check an instance: loopback when it listens everywhere. */
+export function localDialHost(bindAddress: string): string {
+  return bindAddress === '0.0.0.0' ? '127.0.0.1' : bindAddress;
+}
+
+export function connectionString(parts: {
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  password?: string;
+}): string {
+  const auth = parts.password
+    ? `${encodeURIComponent(parts.username)}:${encodeURIComponent(parts.password)}`
+    : encodeURIComponent(parts.username);
+  const host = parts.host.includes(':') ? `[${parts.host}]` : parts.host;
+  return `postgresql://${auth}@${host}:${parts.port}/${encodeURIComponent(parts.database)}`;
+}
+
+export function connectionInfo(settings: Settings, record: InstanceRecord, password?: string): ConnectionInfo {
+  const host = connectHost(settings, record.bindAddress);
+  const base = { host, port: record.port, database: record.database, username: record.username };
+  return {
+    ...base,
+    ...(password !== undefined ? { password } : {}),
+    connectionString: connectionString({ ...base, password }),
+    psql: `psql "${connectionString({ ...base, password })}"`,
+  };
+}
+
+export interface ObservedInstance {
+  status: InstanceStatus;
+  containers: Array<{ service: string; name: string; state: string | null }>;
+  pendingRestart: boolean;
+}
+
+export function toView(settings: Settings, record: InstanceRecord, observed: ObservedInstance): InstanceView {
+  const host = connectHost(settings, record.bindAddress);
+  return {
+    id: record.id,
+    name: record.name,
+    version: record.version,
+    image: record.image,
+    memory: record.memory,
+    memoryHuman: formatSize(record.memory),
+    cpus: record.cpus,
+    shmSize: record.shmSize,
+    pidsLimit: record.pidsLimit,
+    port: record.port,
+    bindAddress: record.bindAddress,
+    host,
+    database: record.database,
+    username: record.username,
+    status: observed.status,
+    storedStatus: record.status,
+    pendingRestart: observed.pendingRestart,
+    pgSettings: effectiveSettings(record.memory, record.cpus, record.pgSettings),
+    containers: observed.containers,
+    connectionString: connectionString({ host, port: record.port, database: record.database, username: record.username }),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    lastError: record.lastError,
+  };
+}

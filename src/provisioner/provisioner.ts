@@ -1,0 +1,133 @@
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RuntimePaths, Settings } from '../config/settings.js';
+import { effectiveSettings } from '../instances/pgSettings.js';
+import type { InstanceRecord } from '../instances/schema.js';
+import { homeId, LABELS } from '../runtime/labels.js';
+import { createRenderer, type TemplateRenderer } from './templates.js';
+
+export const MONITOR_ROLE = 'dbaas_monitor';
+export const POSTGRES_SERVICE = 'postgres';
+
+/** The folders and files of one instance, below `instances/<id>/`. */
+export function instanceFiles(instancesDir: string, id: string) {
+  const dir = join(instancesDir, id);
+  return {
+    dir,
+    dataDir: join(dir, 'data'),
+    logsDir: join(dir, 'logs'),
+    scriptsDir: join(dir, 'scripts'),
+    backupsDir: join(dir, 'backups'),
+    composePath: join(dir, 'docker-compose.yml'),
+    secretsPath: join(dir, 'secrets.env'),
+  };
+}
+export type InstanceFiles = ReturnType<typeof instanceFiles>;
+
+export function containerNameFor(record: Pick<InstanceRecord, 'id' | 'name'>): string {
+  return `dbaas-${record.name}-${record.id.slice(3)}`;
+}
+
+export interface PlainSecrets {
+  password: string;
+  adminPassword: string;
+  monitorPassword: string;
+}
+
+/**
+ * Lays out an instance on disk: its folders, the secrets env file (0600), the init scripts and the
+ * compose file, all rendered from templates/. It writes files only; containers are the runtime's.
+ */
+export class Provisioner {
+  private readonly renderer: TemplateRenderer;
+
+  constructor(
+    private readonly paths: RuntimePaths,
+    private readonly settings: Settings,
+  ) {
+    this.renderer = createRenderer(paths.templatesDir);
+  }
+
+  files(id: string): InstanceFiles {
+    return instanceFiles(this.paths.instancesDir, id);
+  }
+
+  /** Makes the folders and writes every file of a new instance. */
+  prepare(record: InstanceRecord, secrets: PlainSecrets, initSql?: string): InstanceFiles {
+    const files = this.files(record.id);
+    mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+    for (const dir of [files.dataDir, files.logsDir, files.backupsDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The init scripts are read by the container's postgres user and hold no secrets.
+    mkdirSync(files.scriptsDir, { recursive: true, mode: 0o755 });
+    chmodSync(files.scriptsDir, 0o755);
+
+    const env = [
+      '# Secrets of this instance, read by dbaas and by docker-compose (env_file). Keep it 0600.',
+      `POSTGRES_PASSWORD=${secrets.adminPassword}`,
+      `DBAAS_APP_PASSWORD=${secrets.password}`,
+      `DBAAS_MONITOR_PASSWORD=${secrets.monitorPassword}`,
+      '',
+    ].join('\n');
+    writeFileSync(files.secretsPath, env, { mode: 0o600 });
+    chmodSync(files.secretsPath, 0o600);
+
+    const context = { ...record, monitorRole: MONITOR_ROLE, initSql: initSql ?? '' };
+    const scripts: Array<[string, string]> = [
+      ['01-init-users.sql', 'init-scripts/01-init-users.sql.njk'],
+      ['02-monitoring-setup.sql', 'init-scripts/02-monitoring-setup.sql.njk'],
+    ];
+    if (initSql !== undefined && initSql.trim() !== '') scripts.push(['03-user-init.sql', 'init-scripts/03-user-init.sql.njk']);
+    for (const [name, template] of scripts) {
+      writeFileSync(join(files.scriptsDir, name), this.renderer.render(template, context), { mode: 0o644 });
+    }
+    this.renderCompose(record);
+    return files;
+  }
+
+  /** (Re-)renders docker-compose.yml from the record; the file is what the runtime creates. */
+  renderCompose(record: InstanceRecord): string {
+    const files = this.files(record.id);
+    const text = this.renderer.render('docker-compose.yml.njk', this.composeContext(record, files));
+    writeFileSync(files.composePath, text, { mode: 0o644 });
+    return files.composePath;
+  }
+
+  composeContext(record: InstanceRecord, files: InstanceFiles): Record<string, unknown> {
+    return {
+      id: record.id,
+      name: record.name,
+      composePath: files.composePath,
+      image: record.image,
+      containerName: containerNameFor(record),
+      pgSettings: effectiveSettings(record.memory, record.cpus, record.pgSettings),
+      bindAddress: record.bindAddress,
+      port: String(record.port),
+      memory: record.memory,
+      cpus: record.cpus,
+      shmSize: record.shmSize,
+      pidsLimit: record.pidsLimit,
+      stopTimeoutSec: this.settings.stopTimeoutSec,
+      labels: {
+        [LABELS.managed]: 'true',
+        [LABELS.home]: homeId(this.paths.home),
+        [LABELS.instance]: record.id,
+        [LABELS.name]: record.name,
+        [LABELS.service]: POSTGRES_SERVICE,
+        [LABELS.version]: String(record.version),
+      },
+    };
+  }
+
+  /** Removes an instance's folder; with keepData, `data/` (and backups) stay where they are. */
+  remove(id: string, options: { keepData?: boolean } = {}): void {
+    const files = this.files(id);
+    if (!existsSync(files.dir)) return;
+    if (!options.keepData) {
+      rmSync(files.dir, { recursive: true, force: true });
+      return;
+    }
+    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.secretsPath]) {
+      rmSync(path, { recursive: true, force: true });
+    }
+  }
+}

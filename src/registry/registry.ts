@@ -1,0 +1,106 @@
+import { mkdirSync, existsSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import lockfile from 'proper-lockfile';
+import writeFileAtomic from 'write-file-atomic';
+import { z } from 'zod';
+import { DbaasError } from '../errors.js';
+import { InstanceRecordSchema, type InstanceRecord } from '../instances/schema.js';
+
+/**
+ * The registry: `config/instances.json`, a versioned, zod-checked document. Every change runs
+ * under an inter-process lock (a CLI and a server can both write) and lands with write-file-atomic
+ * (temp file, fsync, rename) followed by an fsync of the folder, so a crash leaves either the old
+ * or the new file, never a torn one. A file that fails to parse is reported, never overwritten.
+ */
+export const REGISTRY_VERSION = 1;
+
+export const RegistryFileSchema = z.object({
+  version: z.literal(REGISTRY_VERSION),
+  instances: z.array(InstanceRecordSchema),
+});
+export type RegistryFile = z.output<typeof RegistryFileSchema>;
+
+const EMPTY: RegistryFile = { version: REGISTRY_VERSION, instances: [] };
+
+export class Registry {
+  constructor(readonly file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+  }
+
+  /** A consistent snapshot; readers need no lock because writes are atomic renames. */
+  async read(): Promise<RegistryFile> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(EMPTY);
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new DbaasError('REGISTRY_CORRUPT', `${this.file} is not valid JSON: ${(err as Error).message}`);
+    }
+    const parsed = RegistryFileSchema.safeParse(json);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new DbaasError(
+        'REGISTRY_CORRUPT',
+        `${this.file} does not match registry format v${REGISTRY_VERSION}: ${first?.path.join('.')}: ${first?.message}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  async list(): Promise<InstanceRecord[]> {
+    return (await this.read()).instances;
+  }
+
+  /** Runs `change` on the current document under the lock and persists what it leaves. */
+  async update<T>(change: (doc: RegistryFile) => T | Promise<T>): Promise<T> {
+    const release = await this.lock();
+    try {
+      const doc = await this.read();
+      const result = await change(doc);
+      const checked = RegistryFileSchema.parse(doc);
+      await writeFileAtomic(this.file, JSON.stringify(checked, null, 2) + '\n', { mode: 0o600, fsync: true });
+      await fsyncDir(dirname(this.file));
+      return result;
+    } finally {
+      await release();
+    }
+  }
+
+  private async lock(): Promise<() => Promise<void>> {
+    if (!existsSync(this.file)) {
+      // proper-lockfile locks an existing path; create the empty registry first (atomically).
+      try {
+        await writeFileAtomic(this.file, JSON.stringify(EMPTY, null, 2) + '\n', { mode: 0o600, fsync: true });
+      } catch (err) {
+        if (!existsSync(this.file)) throw err;
+      }
+    }
+    try {
+      return await lockfile.lock(this.file, {
+        // A holder that died leaves a lock whose mtime stops being refreshed; after 10 s it is stale.
+        stale: 10_000,
+        update: 2_000,
+        retries: { retries: 200, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
+        realpath: false,
+      });
+    } catch (err) {
+      throw new DbaasError('OPERATION_FAILED', `cannot lock ${this.file}: ${(err as Error).message}`);
+    }
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
