@@ -29,6 +29,8 @@ export const SettingsSchema = z.object({
   dockerSocket: z.string().min(1).default('/var/run/docker.sock'),
   /** Image per major version; a version that is absent maps to `postgres:<version>`. */
   images: z.record(z.string().regex(/^\d+$/), z.string().min(1)).default({}),
+  /** `missing` pulls an absent image at create; `never` only uses images already on the host. */
+  pullPolicy: z.enum(['missing', 'never']).default('missing'),
   defaultVersion: z.number().int().default(15),
   defaultMemory: z.string().default('512m'),
   defaultCpus: z.number().positive().default(1),
@@ -54,6 +56,7 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_BIND_ADDRESS: { key: 'bindAddress', convert: (t) => t },
   DBAAS_CONNECT_HOST: { key: 'connectHost', convert: (t) => t },
   DBAAS_DOCKER_SOCKET: { key: 'dockerSocket', convert: (t) => t },
+  DBAAS_PULL_POLICY: { key: 'pullPolicy', convert: (t) => t },
   DBAAS_DEFAULT_VERSION: { key: 'defaultVersion', convert: toNumber },
   DBAAS_DEFAULT_MEMORY: { key: 'defaultMemory', convert: (t) => t },
   DBAAS_DEFAULT_CPUS: { key: 'defaultCpus', convert: toNumber },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
 import { asDbaasError, DbaasError, notFound } from '../errors.js';
@@ -21,7 +22,7 @@ import {
   type InstanceView,
 } from './schema.js';
 import { parseSize } from './size.js';
-import { mayBeOomKilled, mergeStatus, type ObservedContainer } from './status.js';
+import { mayBeOomKilled, mergeStatus, ownerAlive, type ObservedContainer } from './status.js';
 import { connectionInfo, localDialHost, toView } from './view.js';
 
 /** One step of a long operation, for progress on a terminal. */
@@ -125,7 +126,7 @@ export class Manager {
       observed = { state: main.state, oomKilled: info?.State.OOMKilled ?? false };
     }
     return toView(this.settings, record, {
-      status: mergeStatus(record.status, observed, record.updatedAt),
+      status: mergeStatus(record.status, observed, ownerAlive(record.owner)),
       containers: containers.map((c) => ({ service: c.labels[LABELS.service] ?? 'unknown', name: c.name, state: c.state })),
       pendingRestart: this.pendingRestart(record, containers),
     });
@@ -242,6 +243,7 @@ export class Manager {
           createdAt: now,
           updatedAt: now,
           lastError: null,
+          owner: { pid: process.pid, host: hostname() },
         };
         doc.instances.push(rec);
         return rec;
@@ -279,6 +281,7 @@ export class Manager {
           const rec = doc.instances.find((r) => r.id === record.id);
           if (!rec) throw new DbaasError('OPERATION_FAILED', `instance ${record.id} vanished from the registry`);
           rec.status = 'running';
+          delete rec.owner;
           rec.containers = specs.map((s) => ({ service: s.service, name: s.name }));
           rec.updatedAt = nowIso();
           return { ...rec };
@@ -303,6 +306,14 @@ export class Manager {
 
   private async ensureImage(image: string, version: number): Promise<void> {
     if (await this.engine.imageExists(image)) return;
+    if (this.settings.pullPolicy === 'never') {
+      throw new DbaasError(
+        'IMAGE_NOT_AVAILABLE',
+        `image ${image} for version ${version} is not on this host (pulling is off: DBAAS_PULL_POLICY=never). ` +
+          `Build it with "dbaas image build --version ${version}" or set DBAAS_IMAGE_${version}.`,
+        { field: 'version', image },
+      );
+    }
     try {
       await this.engine.pull(image);
     } catch (err) {
@@ -338,30 +349,39 @@ export class Manager {
     });
   }
 
-  /** Waits for a login, failing early when the container exits or restarts (init failed). */
+  /**
+   * Waits for a login, failing early when the container exits or restarts. A restart counts as a
+   * failure even when a later login works: a container that died during its first start (an init
+   * script failed) comes back on its restart policy with a half-initialised data folder.
+   */
   private async waitReady(record: InstanceRecord, password: string): Promise<number> {
     const name = containerNameFor(record);
-    return waitForLogin(
-      {
-        host: localDialHost(record.bindAddress),
-        port: record.port,
-        user: record.username,
-        password,
-        database: record.database,
-      },
-      {
-        timeoutMs: this.settings.readyTimeoutMs,
-        deadReason: async () => {
-          const info = await this.engine.inspect(name);
-          if (!info) return `container ${name} disappeared`;
-          const s = info.State;
-          if (s.Running && !s.Restarting && info.RestartCount === 0) return null;
-          const tail = (await this.engine.logs(name, 20)).join('\n');
-          const how = s.OOMKilled ? 'was killed for lack of memory' : `exited with code ${s.ExitCode}`;
-          return `the server ${how}${info.RestartCount > 0 ? ' and was restarted' : ''}; last log lines:\n${tail}`;
-        },
-      },
+    const baseline = (await this.engine.inspect(name))?.RestartCount ?? 0;
+    const deadReason = async (): Promise<string | null> => {
+      const info = await this.engine.inspect(name);
+      if (!info) return `container ${name} disappeared`;
+      const s = info.State;
+      const restarted = info.RestartCount > baseline;
+      if (s.Running && !s.Restarting && !restarted) return null;
+      const how = s.OOMKilled ? 'was killed for lack of memory' : s.Running ? 'failed' : `exited with code ${s.ExitCode}`;
+      return `the server ${how}${restarted ? ' and was restarted' : ''}; ${await this.errorLines(name)}`;
+    };
+    const ms = await waitForLogin(
+      { host: localDialHost(record.bindAddress), port: record.port, user: record.username, password, database: record.database },
+      { timeoutMs: this.settings.readyTimeoutMs, deadReason },
     );
+    const reason = await deadReason();
+    if (reason) throw new DbaasError('PROVISIONING_FAILED', reason, { step: 'wait-ready' });
+    return ms;
+  }
+
+  /** The error lines of a container's recent log (what explains a failure), else its last lines. */
+  private async errorLines(name: string): Promise<string> {
+    const lines = await this.engine.logs(name, 300);
+    const errors = lines.filter((l) => /\b(ERROR|FATAL|PANIC)\b|error:/.test(l));
+    return errors.length
+      ? `errors in its log:\n${errors.slice(-10).join('\n')}`
+      : `last log lines:\n${lines.slice(-15).join('\n')}`;
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -371,6 +391,13 @@ export class Manager {
   }
 
   private assertSettled(record: InstanceRecord, action: string): void {
+    if (record.status === 'provisioning' && !ownerAlive(record.owner)) {
+      throw new DbaasError(
+        'INVALID_STATE',
+        `the create of ${record.name} was interrupted; remove it with "dbaas delete ${record.name}"`,
+        { status: 'failed' },
+      );
+    }
     if (record.status === 'provisioning' || record.status === 'deleting') {
       throw new DbaasError('INVALID_STATE', `cannot ${action} ${record.name} while it is ${record.status}`, {
         status: record.status,
@@ -458,7 +485,7 @@ export class Manager {
 
   async delete(ref: string, options: { keepData?: boolean } = {}, progress?: ProgressFn): Promise<{ id: string; name: string; keptData: string | null }> {
     const record = await this.find(ref);
-    if (record.status === 'provisioning' && mergeStatus(record.status, null, record.updatedAt) === 'provisioning') {
+    if (record.status === 'provisioning' && ownerAlive(record.owner)) {
       throw new DbaasError('INVALID_STATE', `cannot delete ${record.name} while it is being created`, { status: record.status });
     }
     await this.setStored(record.id, { status: 'deleting' });

@@ -190,6 +190,8 @@ export const InstanceRecordSchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   lastError: z.string().nullable(),
+  /** The process running a create; a provisioning record whose process is gone was abandoned. */
+  owner: z.object({ pid: z.number().int(), host: z.string() }).optional(),
 });
 export type InstanceRecord = z.output<typeof InstanceRecordSchema>;
 

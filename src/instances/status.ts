@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { InstanceStatus, StoredStatus } from './schema.js';
 
 /** What the engine tells about an instance's main container. */
@@ -6,8 +7,17 @@ export interface ObservedContainer {
   oomKilled?: boolean;
 }
 
-/** A provisioning record older than this was left by a process that died mid-create. */
-export const STALE_PROVISIONING_MS = 15 * 60 * 1000;
+/** Whether the process that owns a create still runs (on this host; elsewhere we cannot tell). */
+export function ownerAlive(owner: { pid: number; host: string } | undefined): boolean {
+  if (!owner) return false;
+  if (owner.host !== hostname()) return true;
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * The status users see. Transitional stored states (provisioning, deleting, failed) describe
@@ -17,13 +27,11 @@ export const STALE_PROVISIONING_MS = 15 * 60 * 1000;
 export function mergeStatus(
   stored: StoredStatus,
   container: ObservedContainer | null,
-  updatedAt: string,
-  now: number = Date.now(),
+  provisioningAlive: boolean,
 ): InstanceStatus {
   if (stored === 'deleting' || stored === 'failed') return stored;
-  if (stored === 'provisioning') {
-    return now - Date.parse(updatedAt) > STALE_PROVISIONING_MS ? 'failed' : 'provisioning';
-  }
+  // A create whose process died (crash, kill -9) will never finish: it has failed.
+  if (stored === 'provisioning') return provisioningAlive ? 'provisioning' : 'failed';
   if (!container) return 'missing';
   switch (container.state) {
     case 'running':

@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import type { CreatedInstance } from '../../src/instances/manager.js';
+import { parseSize } from '../../src/instances/size.js';
+import { docker, makeHome, query, type TestHome } from './helpers.js';
+
+const run = promisify(execFile);
+
+interface ComposeConfig {
+  services: Record<
+    string,
+    {
+      image: string;
+      container_name: string;
+      command: string[];
+      environment: Record<string, string>;
+      ports: Array<string | { published: number; target: number; host_ip?: string }>;
+      volumes: Array<string | { source: string; target: string; read_only?: boolean }>;
+      mem_limit: string | number;
+      memswap_limit: string | number;
+      cpus: number;
+      shm_size: string | number;
+      pids_limit: number;
+      labels: Record<string, string>;
+      restart: string;
+      stop_signal: string;
+      healthcheck: { test: string[] };
+    }
+  >;
+}
+
+/** `docker-compose config` (v1, an independent client) resolves the file as compose itself reads it. */
+async function composeConfig(file: string): Promise<ComposeConfig> {
+  const { stdout } = await run('docker-compose', ['-f', file, 'config']);
+  return parseYaml(stdout) as ComposeConfig;
+}
+
+function volumeParts(v: ComposeConfig['services'][string]['volumes'][number]) {
+  if (typeof v !== 'string') return { source: v.source, target: v.target, readOnly: Boolean(v.read_only) };
+  const [source, target, mode] = v.split(':');
+  return { source, target, readOnly: mode === 'ro' };
+}
+
+/** Compares a compose service with the container docker inspect describes, field by field. */
+async function expectContainerMatches(service: ComposeConfig['services'][string], containerName: string) {
+  const info = await docker.getContainer(containerName).inspect();
+  const image = await docker.getImage(service.image).inspect();
+  expect(info.Config.Image).toBe(service.image);
+  expect(info.Config.Cmd).toEqual(service.command);
+  expect(info.HostConfig.Memory).toBe(parseSize(service.mem_limit));
+  expect(info.HostConfig.MemorySwap).toBe(parseSize(service.memswap_limit));
+  expect(info.HostConfig.NanoCpus).toBe(Math.round(Number(service.cpus) * 1e9));
+  expect(info.HostConfig.ShmSize).toBe(parseSize(service.shm_size));
+  expect(info.HostConfig.PidsLimit).toBe(service.pids_limit);
+  expect(info.HostConfig.RestartPolicy?.Name).toBe(service.restart);
+  expect(info.Config.StopSignal).toBe(service.stop_signal);
+  expect(info.Config.Healthcheck?.Test).toEqual(service.healthcheck.test);
+
+  const ports = service.ports.map((p) => {
+    if (typeof p !== 'string') return { HostIp: p.host_ip ?? '', HostPort: String(p.published), target: String(p.target) };
+    // v1 prints `127.0.0.1:5433:5432/tcp`.
+    const [ip, published, target] = p.split(':');
+    return { HostIp: ip, HostPort: published, target: target?.replace(/\/tcp$/, '') };
+  });
+  for (const p of ports) {
+    expect(info.HostConfig.PortBindings?.[`${p.target}/tcp`]).toEqual([{ HostIp: p.HostIp, HostPort: p.HostPort }]);
+  }
+  expect(Object.keys(info.HostConfig.PortBindings ?? {})).toHaveLength(ports.length);
+
+  const mounts = info.Mounts.map((m) => ({ source: m.Source, target: m.Destination, readOnly: !m.RW }));
+  expect(mounts.sort((a, b) => a.target.localeCompare(b.target))).toEqual(
+    service.volumes.map(volumeParts).sort((a, b) => String(a.target).localeCompare(String(b.target))),
+  );
+
+  // The container's env is the image's env plus exactly the names the compose file sets.
+  const imageEnv = new Set((image.Config.Env ?? []).map((e) => e.split('=')[0]));
+  const containerEnv = (info.Config.Env ?? []).map((e) => e.split('=')[0]!);
+  const composeEnv = Object.keys(service.environment);
+  expect(containerEnv.filter((n) => !imageEnv.has(n) || composeEnv.includes(n)).sort()).toEqual([...composeEnv].sort());
+
+  for (const [key, value] of Object.entries(service.labels)) expect(info.Config.Labels?.[key]).toBe(value);
+}
+
+describe('the rendered docker-compose.yml is the truth of the instance', () => {
+  let t: TestHome;
+  let created: CreatedInstance;
+  let composeFile: string;
+
+  beforeAll(async () => {
+    t = makeHome(21100);
+    created = await t.manager.create({ name: 'composed', memory: '300m', cpus: 0.75, shmSize: '96m', pgSettings: { work_mem: '2MB' } });
+    composeFile = join(t.home, 'instances', created.id, 'docker-compose.yml');
+  });
+  afterAll(async () => t.cleanup());
+
+  it('is accepted by docker-compose v1 and matches docker inspect of the container dbaas made', async () => {
+    const config = await composeConfig(composeFile);
+    const service = config.services.postgres!;
+    expect(service.container_name).toBe(created.containers[0]!.name);
+    expect(service.command).toContain('work_mem=2MB');
+    expect(Object.keys(service.environment)).toEqual(
+      expect.arrayContaining(['POSTGRES_PASSWORD', 'DBAAS_APP_PASSWORD', 'DBAAS_MONITOR_PASSWORD', 'PGDATA']),
+    );
+    await expectContainerMatches(service, created.containers[0]!.name);
+  });
+
+  it('brings up the same instance with `docker-compose up -d`, data included', async () => {
+    await query(created.connectionString, 'CREATE TABLE marks (note text)');
+    await query(created.connectionString, "INSERT INTO marks VALUES ('made by dbaas')");
+    const name = created.containers[0]!.name;
+    await docker.getContainer(name).remove({ force: true });
+
+    await run('docker-compose', ['-f', composeFile, 'up', '-d']);
+    const config = await composeConfig(composeFile);
+    await expectContainerMatches(config.services.postgres!, name);
+
+    // dbaas recognises the compose-made container by its labels and waits for it like its own.
+    const view = await t.manager.restart('composed');
+    expect(view.status).toBe('running');
+    expect(await query(created.connectionString, 'SELECT note FROM marks')).toEqual([{ note: 'made by dbaas' }]);
+  });
+});

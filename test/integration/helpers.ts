@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import pg from 'pg';
+import { loadSettings, type Settings } from '../../src/config/settings.js';
+import { createManager, type Manager } from '../../src/instances/manager.js';
+import { createLogger } from '../../src/log/logger.js';
+import { homeFilter } from '../../src/runtime/labels.js';
+
+export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
+
+export interface TestHome {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  settings: Settings;
+  manager: Manager;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A throw-away dbaas home with its own port range. Every integration file passes a different
+ * `portBase` so that files running in parallel never race for the same host port.
+ */
+export function makeHome(portBase: number, extraEnv: Record<string, string> = {}): TestHome {
+  const home = mkdtempSync(join(tmpdir(), 'dbaas-test-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DBAAS_HOME: home,
+    DBAAS_PORT_RANGE: `${portBase}-${portBase + 49}`,
+    DBAAS_STOP_TIMEOUT: '10',
+    DBAAS_READY_TIMEOUT: '90',
+    ...extraEnv,
+  };
+  const settings = loadSettings({ env });
+  const manager = createManager(settings, createLogger({ file: join(home, 'logs', 'provisioning.log'), consoleLevel: 'silent' }));
+  return {
+    home,
+    env,
+    settings,
+    manager,
+    async cleanup() {
+      const containers = await docker.listContainers({ all: true, filters: { label: homeFilter(home) } });
+      await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs one query over a fresh connection and closes it. */
+export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+  connectionString: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function containersOf(home: string, instanceId?: string): Promise<Dockerode.ContainerInfo[]> {
+  const label = [...homeFilter(home), ...(instanceId ? [`dbaas.instance=${instanceId}`] : [])];
+  return docker.listContainers({ all: true, filters: { label } });
+}
