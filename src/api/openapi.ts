@@ -17,7 +17,7 @@ const STATUS_TEXT: Record<number, string> = {
 /** The OpenAPI 3 document, generated from the route declarations and their zod schemas. */
 export function buildOpenApi(routes: RouteDef[], info: { version: string; serverUrl?: string }) {
   const registry = new OpenAPIRegistry();
-  registry.register('Error', ErrorBodySchema);
+  // Named components come from `.meta({ id })` on the schemas themselves (zod v4 metadata).
   for (const def of routes) {
     const errorStatuses = new Set(def.errors.map((code) => HTTP_STATUS[code]));
     if (def.params || def.query || def.body) errorStatuses.add(HTTP_STATUS.VALIDATION_FAILED);

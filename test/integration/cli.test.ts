@@ -1,0 +1,119 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/config/settings.js';
+import { makeHome, type TestHome } from './helpers.js';
+
+const execFileAsync = promisify(execFile);
+const BIN = join(PROJECT_ROOT, 'bin', 'dbaas');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the CLI as a child process', () => {
+  let t: TestHome;
+
+  /** Runs `dbaas ...args` with the test home; stdin is not a terminal. */
+  async function dbaas(...args: string[]): Promise<Run> {
+    try {
+      const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { env: t.env, timeout: 120_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+  const json = (run: Run) => JSON.parse(run.stdout);
+
+  beforeAll(() => {
+    t = makeHome(21800);
+  });
+  afterAll(async () => t.cleanup());
+
+  it('creates an instance: progress on stderr, the connection string alone on stdout, and psql accepts it', async () => {
+    const run = await dbaas('create', 'cli-one', '--memory', '160m', '--cpus', '0.5', '--database', 'notes', '--user', 'writer');
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('✔ wait until the server accepts a login');
+    expect(run.stderr).toContain('is running on port');
+    const url = run.stdout.trim();
+    expect(url).toMatch(/^postgresql:\/\/writer:[A-Za-z0-9]{24}@127\.0\.0\.1:218\d\d\/notes$/);
+    const psql = spawnSync('psql', [url, '-tAc', 'SELECT current_user || \'@\' || current_database()'], { encoding: 'utf8' });
+    expect(psql.status).toBe(0);
+    expect(psql.stdout.trim()).toBe('writer@notes');
+  });
+
+  it('prints one JSON document with --json and no progress', async () => {
+    const run = await dbaas('create', 'cli-two', '--memory', '128m', '--cpus', '0.2', '--password', 'Sup3r-secret.pw', '--json');
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    const created = json(run);
+    expect(created).toMatchObject({ name: 'cli-two', status: 'running', password: 'Sup3r-secret.pw' });
+  });
+
+  it('lists, shows and connects', async () => {
+    const list = await dbaas('list', '--json');
+    expect(json(list).instances.map((i: { name: string }) => i.name).sort()).toEqual(['cli-one', 'cli-two']);
+    const table = await dbaas('list');
+    expect(table.stdout).toMatch(/cli-one .*running/);
+    const info = await dbaas('info', 'cli-one');
+    expect(info.stdout).toMatch(/memory\s+160m/);
+    const conn = await dbaas('connect', 'cli-two');
+    expect(conn.stdout.trim()).toMatch(/^postgresql:\/\/app@127\.0\.0\.1:\d+\/app$/);
+    const withPassword = await dbaas('connect', 'cli-two', '--show-password');
+    expect(withPassword.stdout.trim()).toMatch(/^postgresql:\/\/app:Sup3r-secret\.pw@127\.0\.0\.1:\d+\/app$/);
+  });
+
+  it('stops, starts, restarts, updates and reports logs and stats', async () => {
+    expect(json(await dbaas('stop', 'cli-two', '--json')).status).toBe('stopped');
+    const stats = await dbaas('stats', 'cli-two');
+    expect(stats.code).toBe(1);
+    expect(stats.stderr).toMatch(/not running \[INSTANCE_NOT_RUNNING\]/);
+    expect(json(await dbaas('start', 'cli-two', '--json')).status).toBe('running');
+    expect(json(await dbaas('restart', 'cli-two', '--json')).status).toBe('running');
+    const updated = json(await dbaas('update', 'cli-two', '--memory', '256m', '--cpus', '1', '--json'));
+    expect(updated).toMatchObject({ memoryHuman: '256m', cpus: 1, pendingRestart: true });
+    const logs = await dbaas('logs', 'cli-two', '--tail', '3');
+    expect(logs.code).toBe(0);
+    expect(logs.stdout.trim().split('\n').length).toBeLessThanOrEqual(3);
+    const s = json(await dbaas('stats', 'cli-two', '--json'));
+    expect(s.memoryLimit).toBe(256 * 1024 * 1024);
+  });
+
+  it('exits 2 on usage errors and invalid input, naming the field', async () => {
+    const bad = await dbaas('create', 'cli-bad', '--memory', '64m');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/memory: must be at least 128m/);
+    const badJson = await dbaas('create', 'cli-bad', '--cpus', '-1', '--json');
+    expect(badJson.code).toBe(2);
+    expect(json(badJson).error).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect((await dbaas('create')).code).toBe(2);
+    expect((await dbaas('frobnicate')).code).toBe(2);
+    expect((await dbaas('create', 'x-y-z', '--no-such-flag')).code).toBe(2);
+    expect((await dbaas('logs', 'cli-one', '--tail', 'many')).code).toBe(2);
+    expect((await dbaas('--help')).code).toBe(0);
+  });
+
+  it('exits 1 on failures', async () => {
+    const dup = await dbaas('create', 'cli-one');
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toMatch(/already exists \[NAME_TAKEN\]/);
+    expect((await dbaas('info', 'nobody')).code).toBe(1);
+  });
+
+  it('refuses to delete without --yes when it cannot ask, then deletes with --yes', async () => {
+    const refused = await dbaas('delete', 'cli-one');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/without --yes/);
+    expect(json(await dbaas('info', 'cli-one', '--json')).status).toBe('running');
+    for (const name of ['cli-one', 'cli-two']) {
+      const run = await dbaas('delete', name, '--yes');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`deleted ${name}`));
+    }
+    expect(json(await dbaas('list', '--json')).instances).toEqual([]);
+  });
+});
