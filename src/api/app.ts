@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import express, { type Express } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
-import { PROJECT_ROOT } from '../config/settings.js';
+import { VERSION } from '../config/version.js';
 import { DbaasError } from '../errors.js';
 import type { Manager } from '../instances/manager.js';
 import type { Logger } from '../log/logger.js';
@@ -13,7 +13,6 @@ import { buildRouter, route, type RouteDef } from './routeTable.js';
 import { instanceRoutes } from './routes/instances.js';
 
 const require = createRequire(import.meta.url);
-const VERSION = (require(join(PROJECT_ROOT, 'package.json')) as { version: string }).version;
 const REDOC_BUNDLE = join(dirname(require.resolve('redoc/package.json')), 'bundles', 'redoc.standalone.js');
 
 const HealthSchema = z
@@ -87,5 +86,3 @@ export function createApp(manager: Manager, logger: Logger): Express {
   app.use(errorHandler(logger));
   return app;
 }
-
-export { VERSION };

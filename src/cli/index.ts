@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { VERSION } from '../api/app.js';
+import { VERSION } from '../config/version.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerInstanceCommands } from './commands/instances.js';
 import { registerServeCommand } from './commands/serve.js';

@@ -39,7 +39,7 @@ export async function tryLogin(target: LoginTarget, timeoutMs = 3000): Promise<E
  */
 export async function waitForLogin(target: LoginTarget, options: ReadinessOptions): Promise<number> {
   const started = Date.now();
-  const interval = options.intervalMs ?? 250;
+  const interval = options.intervalMs ?? 100;
   let lastError: Error | null = null;
   let attempts = 0;
   while (Date.now() - started < options.timeoutMs) {

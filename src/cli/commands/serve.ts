@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { runtimePaths } from '../../config/settings.js';
-import { createApp } from '../../api/app.js';
 import { createManager } from '../../instances/manager.js';
 import { createLogger } from '../../log/logger.js';
 import { withSettings } from '../context.js';
@@ -16,6 +15,8 @@ export function registerServeCommand(program: Command): void {
         const paths = runtimePaths(settings);
         const logger = createLogger({ file: paths.provisioningLog, level: settings.logLevel });
         const manager = createManager(settings, logger);
+        // Loaded here, not at start-up: express, Swagger UI and ReDoc are only needed to serve.
+        const { createApp } = await import('../../api/app.js');
         const app = createApp(manager, logger);
         const host = opts.host ?? settings.apiHost;
         const port = opts.port !== undefined ? Number(opts.port) : settings.apiPort;
