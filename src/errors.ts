@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'PROVISIONING_FAILED',
   'READINESS_TIMEOUT',
   'OPERATION_FAILED',
+  'INTERRUPTED', // the user interrupted a long operation (Ctrl-C); what it made was undone
   'REGISTRY_CORRUPT',
   'CONFIG_INVALID',
   'INTERNAL',

@@ -67,7 +67,14 @@ function newId(): string {
 const nowIso = () => new Date().toISOString();
 
 /** Runs one step, reporting its start and end to the progress callback. */
-async function step<T>(progress: ProgressFn | undefined, name: string, message: string, run: () => Promise<T> | T): Promise<T> {
+async function stepWithProgress<T>(
+  progress: ProgressFn | undefined,
+  name: string,
+  message: string,
+  run: () => Promise<T> | T,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (signal?.aborted) throw new DbaasError('INTERRUPTED', `interrupted before: ${message}`);
   const started = Date.now();
   progress?.({ step: name, phase: 'start', message });
   const result = await run();
@@ -190,9 +197,12 @@ export class Manager {
 
   // ---- create --------------------------------------------------------------------------------
 
-  async create(raw: unknown, progress?: ProgressFn): Promise<CreatedInstance> {
+  /** Creates an instance; aborting `signal` (Ctrl-C in the CLI) stops it and undoes what it made. */
+  async create(raw: unknown, progress?: ProgressFn, signal?: AbortSignal): Promise<CreatedInstance> {
     const started = Date.now();
-    const input = await step(progress, 'validate', 'validate the request', () =>
+    const step = <T>(name: string, message: string, run: () => Promise<T> | T) =>
+      stepWithProgress(progress, name, message, run, signal);
+    const input = await step('validate', 'validate the request', () =>
       parseInput(createInstanceSchema(this.settings.hostCpus), raw),
     );
     const version = input.version ?? this.settings.defaultVersion;
@@ -200,15 +210,15 @@ export class Manager {
     const memory = input.memory ?? parseSize(this.settings.defaultMemory) ?? 512 * 1024 * 1024;
     const cpus = input.cpus ?? Math.min(this.settings.defaultCpus, this.settings.hostCpus);
 
-    await step(progress, 'engine', 'check the Docker engine', () => this.engine.ping());
-    await step(progress, 'image', `check image ${image}`, () => this.ensureImage(image, version));
+    await step('engine', 'check the Docker engine', () => this.engine.ping());
+    await step('image', `check image ${image}`, () => this.ensureImage(image, version));
 
     const plain: PlainSecrets = {
       password: input.password ?? generatePassword(),
       adminPassword: generatePassword(32),
       monitorPassword: generatePassword(32),
     };
-    const record = await step(progress, 'reserve', 'reserve the name and a port', () =>
+    const record = await step('reserve', 'reserve the name and a port', () =>
       this.registry.update(async (doc) => {
         if (doc.instances.some((r) => r.name === input.name)) {
           throw new DbaasError('NAME_TAKEN', `an instance named "${input.name}" already exists`, { field: 'name' });
@@ -260,23 +270,23 @@ export class Manager {
 
     const made: string[] = [];
     try {
-      const files = await step(progress, 'files', `write instances/${record.id}/`, () =>
+      const files = await step('files', `write instances/${record.id}/`, () =>
         this.provisioner.prepare(record, plain, input.initSql),
       );
       const specs = loadContainerSpecs(files.composePath);
-      await step(progress, 'container', 'create the container from docker-compose.yml', async () => {
+      await step('container', 'create the container from docker-compose.yml', async () => {
         for (const spec of specs) {
           await this.engine.create(spec);
           made.push(spec.name);
         }
       });
-      await step(progress, 'start', 'start the container', async () => {
+      await step('start', 'start the container', async () => {
         for (const spec of specs) await this.engine.start(spec.name);
       });
-      await step(progress, 'ready', 'wait until the server accepts a login', () =>
-        this.waitReady(record, plain.password),
+      await step('ready', 'wait until the server accepts a login', () =>
+        this.waitReady(record, plain.password, signal),
       );
-      const finished = await step(progress, 'record', 'record the instance', () =>
+      const finished = await step('record', 'record the instance', () =>
         this.registry.update((doc) => {
           const rec = doc.instances.find((r) => r.id === record.id);
           if (!rec) throw new DbaasError('OPERATION_FAILED', `instance ${record.id} vanished from the registry`);
@@ -330,7 +340,7 @@ export class Manager {
 
   /** Removes whatever a failed create made: containers, files, the registry record. */
   private async undoCreate(record: InstanceRecord, containers: string[], progress?: ProgressFn): Promise<void> {
-    await step(progress, 'cleanup', 'remove what the failed create made', async () => {
+    await stepWithProgress(progress, 'cleanup', 'remove what the failed create made', async () => {
       const problems: string[] = [];
       for (const name of containers) {
         await this.engine.remove(name).catch((e: unknown) => problems.push(asDbaasError(e).message));
@@ -354,7 +364,7 @@ export class Manager {
    * failure even when a later login works: a container that died during its first start (an init
    * script failed) comes back on its restart policy with a half-initialised data folder.
    */
-  private async waitReady(record: InstanceRecord, password: string): Promise<number> {
+  private async waitReady(record: InstanceRecord, password: string, signal?: AbortSignal): Promise<number> {
     const name = containerNameFor(record);
     const baseline = (await this.engine.inspect(name))?.RestartCount ?? 0;
     const deadReason = async (): Promise<string | null> => {
@@ -368,7 +378,7 @@ export class Manager {
     };
     const ms = await waitForLogin(
       { host: localDialHost(record.bindAddress), port: record.port, user: record.username, password, database: record.database },
-      { timeoutMs: this.settings.readyTimeoutMs, deadReason },
+      { timeoutMs: this.settings.readyTimeoutMs, deadReason, signal },
     );
     const reason = await deadReason();
     if (reason) throw new DbaasError('PROVISIONING_FAILED', reason, { step: 'wait-ready' });
@@ -422,7 +432,7 @@ export class Manager {
     for (const spec of this.specs(record)) {
       const info = await this.engine.inspect(spec.name);
       if (info && info.Config.Labels?.[CONFIG_HASH_LABEL] === spec.configHash) continue;
-      await step(progress, 'container', info ? 'recreate the container from the changed compose file' : 'create the missing container', async () => {
+      await stepWithProgress(progress, 'container', info ? 'recreate the container from the changed compose file' : 'create the missing container', async () => {
         if (info) {
           await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
           await this.engine.remove(spec.name);
@@ -444,10 +454,10 @@ export class Manager {
 
   private async startAndWait(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
     try {
-      await step(progress, 'start', 'start the container', async () => {
+      await stepWithProgress(progress, 'start', 'start the container', async () => {
         for (const spec of this.specs(record)) await this.engine.start(spec.name);
       });
-      await step(progress, 'ready', 'wait until the server accepts a login', () =>
+      await stepWithProgress(progress, 'ready', 'wait until the server accepts a login', () =>
         this.waitReady(record, this.secrets.open(record.password)),
       );
       await this.setStored(record.id, { status: 'running', lastError: null });
@@ -462,7 +472,7 @@ export class Manager {
   async stop(ref: string, progress?: ProgressFn): Promise<InstanceView> {
     const record = await this.find(ref);
     this.assertSettled(record, 'stop');
-    await step(progress, 'stop', 'stop the container (fast shutdown)', async () => {
+    await stepWithProgress(progress, 'stop', 'stop the container (fast shutdown)', async () => {
       for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
     });
     await this.setStored(record.id, { status: 'stopped', lastError: null });
@@ -475,7 +485,7 @@ export class Manager {
     this.assertSettled(record, 'restart');
     const recreated = await this.reconcileContainers(record, progress);
     if (!recreated) {
-      await step(progress, 'stop', 'stop the container', async () => {
+      await stepWithProgress(progress, 'stop', 'stop the container', async () => {
         for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
       });
     }
@@ -489,16 +499,16 @@ export class Manager {
       throw new DbaasError('INVALID_STATE', `cannot delete ${record.name} while it is being created`, { status: record.status });
     }
     await this.setStored(record.id, { status: 'deleting' });
-    await step(progress, 'containers', 'remove the containers', async () => {
+    await stepWithProgress(progress, 'containers', 'remove the containers', async () => {
       const strays = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${record.id}`]);
       const names = new Set([...record.containers.map((c) => c.name), containerNameFor(record), ...strays.map((c) => c.name)]);
       for (const name of names) await this.engine.remove(name);
     });
     const files = this.provisioner.files(record.id);
-    await step(progress, 'files', options.keepData ? 'remove the files, keeping data/' : 'remove the files', () =>
+    await stepWithProgress(progress, 'files', options.keepData ? 'remove the files, keeping data/' : 'remove the files', () =>
       this.provisioner.remove(record.id, options),
     );
-    await step(progress, 'record', 'remove the registry record', () =>
+    await stepWithProgress(progress, 'record', 'remove the registry record', () =>
       this.registry.update((doc) => {
         doc.instances = doc.instances.filter((r) => r.id !== record.id);
       }),
@@ -520,7 +530,7 @@ export class Manager {
     const liveChange = input.memory !== undefined || input.cpus !== undefined;
     const exists = liveChange && (await this.engine.inspect(name)) !== null;
     if (exists) {
-      await step(progress, 'limits', 'change the limits of the running container', () =>
+      await stepWithProgress(progress, 'limits', 'change the limits of the running container', () =>
         this.engine.updateLimits(name, { memory: input.memory, cpus: input.cpus }),
       );
     }

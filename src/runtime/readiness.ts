@@ -14,6 +14,8 @@ export interface ReadinessOptions {
   /** Reports why the server can no longer come up (its container exited), or null while it may. */
   deadReason?: () => Promise<string | null>;
   intervalMs?: number;
+  /** Aborting stops the wait with INTERRUPTED. */
+  signal?: AbortSignal;
 }
 
 /** One real login and `SELECT 1`; the error of the attempt when it fails. */
@@ -43,6 +45,7 @@ export async function waitForLogin(target: LoginTarget, options: ReadinessOption
   let lastError: Error | null = null;
   let attempts = 0;
   while (Date.now() - started < options.timeoutMs) {
+    if (options.signal?.aborted) throw new DbaasError('INTERRUPTED', 'interrupted while waiting for the server');
     const remaining = options.timeoutMs - (Date.now() - started);
     lastError = await tryLogin(target, Math.max(100, Math.min(3000, remaining)));
     if (!lastError) return Date.now() - started;

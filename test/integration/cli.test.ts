@@ -1,9 +1,9 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
-import { makeHome, type TestHome } from './helpers.js';
+import { makeHome, query, type TestHome } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = join(PROJECT_ROOT, 'bin', 'dbaas');
@@ -81,6 +81,23 @@ describe('the CLI as a child process', () => {
     expect(logs.stdout.trim().split('\n').length).toBeLessThanOrEqual(3);
     const s = json(await dbaas('stats', 'cli-two', '--json'));
     expect(s.memoryLimit).toBe(256 * 1024 * 1024);
+  });
+
+  it('follows the log with --follow until interrupted', async () => {
+    const child = spawn(process.execPath, [BIN, 'logs', 'cli-two', '--tail', '1', '--follow'], { env: t.env });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => setTimeout(r, 500));
+    // A new line appears in the log while we follow: a failed login is logged by the server.
+    await query('postgresql://app:wrong-password@127.0.0.1:' + json(await dbaas('info', 'cli-two', '--json')).port + '/app', 'SELECT 1').catch(
+      () => undefined,
+    );
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !out.includes('password authentication failed')) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(out).toContain('password authentication failed for user "app"');
+    expect(code).toBe(0);
   });
 
   it('exits 2 on usage errors and invalid input, naming the field', async () => {

@@ -141,6 +141,23 @@ describe('a create that fails leaves nothing behind and says why', () => {
     await expectNothingLeft(t);
   });
 
+  it('undoes a CLI create interrupted with Ctrl-C (SIGINT) and exits 1', async () => {
+    const t = home(21550);
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'create', 'interrupted', '--memory', '128m'], {
+      env: t.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await containersOf(t.home)).length === 0) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/INTERRUPTED/);
+    await expectNothingLeft(t);
+  });
+
   describe('a create killed mid-way', () => {
     let t: TestHome;
     beforeAll(() => {

@@ -110,12 +110,21 @@ export function registerInstanceCommands(program: Command): void {
           pgSettings: opts.pgSetting,
           initSql: opts.initSql ? readFileArg(opts.initSql, 'init SQL file') : undefined,
         };
+        // Ctrl-C stops the create at its next step and undoes what it made (a second one kills).
+        const controller = new AbortController();
+        const interrupt = () => {
+          process.stderr.write('\ninterrupted: undoing the create (Ctrl-C again to kill)\n');
+          controller.abort();
+          process.once('SIGINT', () => process.exit(130));
+        };
+        process.once('SIGINT', interrupt);
         const created = await manager
-          .create(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)), progress.report)
+          .create(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)), progress.report, controller.signal)
           .catch((err: unknown) => {
             progress.fail();
             throw err;
-          });
+          })
+          .finally(() => process.off('SIGINT', interrupt));
         if (opts.json) return printJson(created);
         process.stderr.write(`\ninstance ${created.name} (${created.id}) is ${created.status} on port ${created.port}.\n`);
         process.stderr.write('The password is shown once; `dbaas connect ' + created.name + ' --show-password` shows it again.\n\n');
