@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
+import { MIN_MEMORY, parseSize } from '../instances/size.js';
 
 /** The project root: `src/config` and `dist/config` both sit two levels below it. */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -17,7 +18,7 @@ const PortRangeSchema = z
   .object({ start: portNumber, end: portNumber })
   .refine((r) => r.start <= r.end, { message: 'start must not be above end' });
 
-export const SettingsSchema = z.object({
+const SettingsShape = {
   /** Where the runtime folders instances/, config/, logs/ live. */
   home: z.string().min(1),
   apiHost: z.string().min(1).default('127.0.0.1'),
@@ -43,7 +44,22 @@ export const SettingsSchema = z.object({
   /** Largest accepted JSON request body, in express's notation. */
   bodyLimit: z.string().default('1mb'),
   hostCpus: z.number().positive().default(availableParallelism()),
-});
+  /** Where the nunjucks templates are read; copy templates/ to customise them. */
+  templatesDir: z.string().min(1).optional(),
+};
+
+export const SettingsSchema = z.object(SettingsShape).superRefine((s, ctx) => {
+    const memory = parseSize(s.defaultMemory);
+    if (memory === undefined || memory < MIN_MEMORY) {
+      ctx.addIssue({ code: 'custom', path: ['defaultMemory'], message: 'must be a size of at least 128m, e.g. 512m' });
+    }
+    if (!(SUPPORTED_VERSIONS as readonly number[]).includes(s.defaultVersion)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultVersion'], message: `must be one of ${SUPPORTED_VERSIONS.join(', ')}` });
+    }
+    if (s.defaultCpus < 0.1 || s.defaultCpus > s.hostCpus) {
+      ctx.addIssue({ code: 'custom', path: ['defaultCpus'], message: `must be between 0.1 and ${s.hostCpus} (the host's cores)` });
+    }
+  });
 
 export type Settings = z.output<typeof SettingsSchema>;
 
@@ -66,6 +82,7 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_MASTER_KEY: { key: 'masterKey', convert: (t) => t },
   DBAAS_LOG_LEVEL: { key: 'logLevel', convert: (t) => t },
   DBAAS_BODY_LIMIT: { key: 'bodyLimit', convert: (t) => t },
+  DBAAS_TEMPLATES_DIR: { key: 'templatesDir', convert: (t) => t },
 };
 
 const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;
@@ -101,6 +118,9 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   for (const key of Object.keys(fromFile)) origin.set(key, `${configFile}: ${key}`);
 
   const fromEnv: Record<string, unknown> = {};
+  if (fromFile.images !== undefined && (typeof fromFile.images !== 'object' || fromFile.images === null || Array.isArray(fromFile.images))) {
+    throw new DbaasError('CONFIG_INVALID', `${configFile}: images must map versions to images, e.g. images: {"15": "postgres:15"}`);
+  }
   const images: Record<string, string> = { ...((fromFile.images as Record<string, string> | undefined) ?? {}) };
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) continue;
@@ -144,7 +164,8 @@ function readConfigFile(file: string): Record<string, unknown> {
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new DbaasError('CONFIG_INVALID', `${file} must hold a mapping of settings`);
   }
-  const unknownKeys = Object.keys(data).filter((k) => !(k in SettingsSchema.shape) || k === 'home');
+  const known = new Set(Object.keys(SettingsShape));
+  const unknownKeys = Object.keys(data).filter((k) => !known.has(k) || k === 'home');
   if (unknownKeys.length > 0) {
     throw new DbaasError('CONFIG_INVALID', `${file}: unknown setting(s) ${unknownKeys.join(', ')}`);
   }
@@ -161,7 +182,7 @@ export function runtimePaths(settings: Settings) {
     keyFile: join(home, 'config', 'master.key'),
     logDir: join(home, 'logs'),
     provisioningLog: join(home, 'logs', 'provisioning.log'),
-    templatesDir: join(PROJECT_ROOT, 'templates'),
+    templatesDir: settings.templatesDir ? resolve(settings.templatesDir) : join(PROJECT_ROOT, 'templates'),
     scriptsDir: join(PROJECT_ROOT, 'scripts'),
   };
 }

@@ -11,7 +11,8 @@ import { generatePassword, SecretBox } from '../registry/secrets.js';
 import { CONFIG_HASH_LABEL, loadContainerSpecs, type ContainerSpec } from '../runtime/composeSpec.js';
 import { Engine, type ContainerStats, type ContainerSummary } from '../runtime/engine.js';
 import { homeFilter, LABELS } from '../runtime/labels.js';
-import { waitForLogin } from '../runtime/readiness.js';
+import { waitForLogin, type LoginTarget } from '../runtime/readiness.js';
+import { runInitSql } from '../database/initSql.js';
 import { parseInput } from '../validate.js';
 import { defaultShmSize } from './pgSettings.js';
 import {
@@ -271,7 +272,7 @@ export class Manager {
     const made: string[] = [];
     try {
       const files = await step('files', `write instances/${record.id}/`, () =>
-        this.provisioner.prepare(record, plain, input.initSql),
+        this.provisioner.prepare(record, plain),
       );
       const specs = loadContainerSpecs(files.composePath);
       await step('container', 'create the container from docker-compose.yml', async () => {
@@ -286,6 +287,12 @@ export class Manager {
       await step('ready', 'wait until the server accepts a login', () =>
         this.waitReady(record, plain.password, signal),
       );
+      if (input.initSql !== undefined && input.initSql.trim() !== '') {
+        const initSql = input.initSql;
+        await step('init-sql', 'run the init SQL as the application role', () =>
+          runInitSql(this.loginTarget(record, plain.password), initSql, this.settings.readyTimeoutMs),
+        );
+      }
       const finished = await step('record', 'record the instance', () =>
         this.registry.update((doc) => {
           const rec = doc.instances.find((r) => r.id === record.id);
@@ -377,12 +384,16 @@ export class Manager {
       return `the server ${how}${restarted ? ' and was restarted' : ''}; ${await this.errorLines(name)}`;
     };
     const ms = await waitForLogin(
-      { host: localDialHost(record.bindAddress), port: record.port, user: record.username, password, database: record.database },
+      this.loginTarget(record, password),
       { timeoutMs: this.settings.readyTimeoutMs, deadReason, signal },
     );
     const reason = await deadReason();
     if (reason) throw new DbaasError('PROVISIONING_FAILED', reason, { step: 'wait-ready' });
     return ms;
+  }
+
+  private loginTarget(record: InstanceRecord, password: string): LoginTarget {
+    return { host: localDialHost(record.bindAddress), port: record.port, user: record.username, password, database: record.database };
   }
 
   /** The error lines of a container's recent log (what explains a failure), else its last lines. */

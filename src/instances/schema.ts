@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { SUPPORTED_VERSIONS } from '../config/settings.js';
-import { formatSize, parseSize } from './size.js';
+import { formatSize, MIN_MEMORY, parseSize } from './size.js';
 
 /**
  * The instance model: the schemas that validate input (REST bodies and CLI flags go through the
  * same ones), the stored record, and the public view. The OpenAPI document is generated from these.
  */
 
-export const MIN_MEMORY = 128 * 1024 * 1024;
+export { MIN_MEMORY };
 
 export const InstanceNameSchema = z
   .string()
@@ -140,7 +140,11 @@ export function createInstanceSchema(hostCpus: number) {
         .string()
         .max(1024 * 1024)
         .optional()
-        .meta({ description: 'SQL run once, as the superuser in the application database, after the roles exist' }),
+        .meta({
+          description:
+            'SQL run once after the server is ready, as the application role in its database, in one transaction; ' +
+            'a failure fails the create',
+        }),
     })
     .strict()
     .meta({ id: 'CreateInstance' });

@@ -11,7 +11,10 @@ const UNITS: Record<string, number> = {
   t: 1024 ** 4,
 };
 
-const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i;
+/** The smallest memory limit an instance may have (PostgreSQL needs some room beside shared_buffers). */
+export const MIN_MEMORY = 128 * 1024 * 1024;
+
+const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?$/i;
 
 /** Parses a size into bytes, or returns undefined when the text is not a size. */
 export function parseSize(text: string | number): number | undefined {
@@ -21,6 +24,7 @@ export function parseSize(text: string | number): number | undefined {
   const value = Number(match[1]);
   const unit = UNITS[(match[2] ?? '').toLowerCase()];
   if (unit === undefined) return undefined;
+  if (unit === 1 && !Number.isInteger(value)) return undefined; // no fractions of a byte
   const bytes = Math.round(value * unit);
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }

@@ -9,15 +9,19 @@ import winston from 'winston';
  */
 const SECRET_KEY = /pass(word)?|secret|token|key$|credential/i;
 const URL_PASSWORD = /(postgres(?:ql)?:\/\/[^:/@\s]+:)[^@\s]+@/gi;
-const ENV_PASSWORD = /((?:PASSWORD|SECRET)[A-Z_]*=)[^\s,"']+/g;
+/** `POSTGRES_PASSWORD=x`, libpq's `password=x`, `DBAAS_MASTER_KEY=x`: the value runs to a blank or quote. */
+const ASSIGNED_SECRET = /\b([A-Za-z_]*(?:passw(?:or)?d|secret|token|_key)[A-Za-z_]*\s*=\s*)[^\s"']+/gi;
+const MAX_DEPTH = 8;
 
 export function redactText(text: string): string {
-  return text.replace(URL_PASSWORD, '$1****@').replace(ENV_PASSWORD, '$1****');
+  return text.replace(URL_PASSWORD, '$1****@').replace(ASSIGNED_SECRET, '$1****');
 }
 
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  // Deeper than anything dbaas logs: drop it rather than let an unchecked secret through.
+  if (depth > MAX_DEPTH) return '[too deep to log]';
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {

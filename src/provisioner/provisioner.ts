@@ -53,7 +53,7 @@ export class Provisioner {
   }
 
   /** Makes the folders and writes every file of a new instance. */
-  prepare(record: InstanceRecord, secrets: PlainSecrets, initSql?: string): InstanceFiles {
+  prepare(record: InstanceRecord, secrets: PlainSecrets): InstanceFiles {
     const files = this.files(record.id);
     mkdirSync(files.dir, { recursive: true, mode: 0o700 });
     for (const dir of [files.dataDir, files.logsDir, files.backupsDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -71,12 +71,11 @@ export class Provisioner {
     writeFileSync(files.secretsPath, env, { mode: 0o600 });
     chmodSync(files.secretsPath, 0o600);
 
-    const context = { ...record, monitorRole: MONITOR_ROLE, initSql: initSql ?? '' };
+    const context = { ...record, monitorRole: MONITOR_ROLE };
     const scripts: Array<[string, string]> = [
       ['01-init-users.sql', 'init-scripts/01-init-users.sql.njk'],
       ['02-monitoring-setup.sql', 'init-scripts/02-monitoring-setup.sql.njk'],
     ];
-    if (initSql !== undefined && initSql.trim() !== '') scripts.push(['03-user-init.sql', 'init-scripts/03-user-init.sql.njk']);
     for (const [name, template] of scripts) {
       writeFileSync(join(files.scriptsDir, name), this.renderer.render(template, context), { mode: 0o644 });
     }

@@ -1,5 +1,5 @@
 import { mkdirSync, existsSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { link, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
@@ -73,15 +73,26 @@ export class Registry {
     }
   }
 
-  private async lock(): Promise<() => Promise<void>> {
-    if (!existsSync(this.file)) {
-      // proper-lockfile locks an existing path; create the empty registry first (atomically).
-      try {
-        await writeFileAtomic(this.file, JSON.stringify(EMPTY, null, 2) + '\n', { mode: 0o600, fsync: true });
-      } catch (err) {
-        if (!existsSync(this.file)) throw err;
-      }
+  /**
+   * proper-lockfile locks an existing path, so the first writer makes an empty registry. It is
+   * written to a temp file and linked into place: link() fails if another process got there
+   * first, so a late creator can never overwrite a registry that already holds an update.
+   */
+  private async createEmpty(): Promise<void> {
+    const temp = `${this.file}.${process.pid}.${Date.now()}.new`;
+    await writeFileAtomic(temp, JSON.stringify(EMPTY, null, 2) + '\n', { mode: 0o600, fsync: true });
+    try {
+      await link(temp, this.file);
+      await fsyncDir(dirname(this.file));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      await unlink(temp).catch(() => undefined);
     }
+  }
+
+  private async lock(): Promise<() => Promise<void>> {
+    if (!existsSync(this.file)) await this.createEmpty();
     try {
       return await lockfile.lock(this.file, {
         // A holder that died leaves a lock whose mtime stops being refreshed; after 10 s it is stale.

@@ -62,10 +62,12 @@ export const ComposeServiceSchema = z
   .strict();
 export type ComposeService = z.output<typeof ComposeServiceSchema>;
 
-export const ComposeFileSchema = z.object({
-  version: z.string(),
-  services: z.record(z.string(), ComposeServiceSchema),
-});
+export const ComposeFileSchema = z
+  .object({
+    version: z.string(),
+    services: z.record(z.string(), ComposeServiceSchema),
+  })
+  .strict();
 export type ComposeFile = z.output<typeof ComposeFileSchema>;
 
 export function parseComposeText(text: string, source: string): ComposeFile {

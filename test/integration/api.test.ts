@@ -126,7 +126,12 @@ describe('REST API end to end', () => {
     let created: Reply;
 
     beforeAll(async () => {
-      created = await call(base, 'POST', '/instances', { name: 'api-one', memory: '192m', cpus: 0.5 });
+      created = await call(base, 'POST', '/instances', {
+        name: 'api-one',
+        memory: '192m',
+        cpus: 0.5,
+        initSql: "CREATE TABLE seeded (id int PRIMARY KEY); INSERT INTO seeded VALUES (1), (2);",
+      });
     });
 
     it('creates it (201) with a password shown once and a working connection string', async () => {
@@ -135,6 +140,14 @@ describe('REST API end to end', () => {
       expect(created.body.password).toMatch(/^[A-Za-z0-9]{24}$/);
       expect(await query(created.body.connectionString, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
       expectError(await call(base, 'POST', '/instances', { name: 'api-one' }), 409, 'NAME_TAKEN');
+    });
+
+    it('ran the init SQL as the application role, so it owns what the SQL made', async () => {
+      const rows = await query(
+        created.body.connectionString,
+        "SELECT tableowner, (SELECT count(*)::int FROM seeded) AS n FROM pg_tables WHERE tablename = 'seeded'",
+      );
+      expect(rows).toEqual([{ tableowner: 'app', n: 2 }]);
     });
 
     it('lists it and shows it by name or id, never with the password', async () => {

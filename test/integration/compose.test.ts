@@ -56,7 +56,7 @@ async function expectContainerMatches(service: ComposeConfig['services'][string]
   expect(info.HostConfig.ShmSize).toBe(parseSize(service.shm_size));
   expect(info.HostConfig.PidsLimit).toBe(service.pids_limit);
   expect(info.HostConfig.RestartPolicy?.Name).toBe(service.restart);
-  expect(info.Config.StopSignal).toBe(service.stop_signal);
+  expect((info.Config as { StopSignal?: string }).StopSignal).toBe(service.stop_signal);
   expect(info.Config.Healthcheck?.Test).toEqual(service.healthcheck.test);
 
   const ports = service.ports.map((p) => {

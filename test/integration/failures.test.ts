@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,11 +118,28 @@ describe('a create that fails leaves nothing behind and says why', () => {
     }
   });
 
-  it('cleans up when an init script fails, with the server log in the message', async () => {
-    const t = home(21350);
-    const err = await failure(t.manager.create({ name: 'badinit', memory: '128m', initSql: 'CREATE TABLE broken (;' }));
+  it('cleans up when an init script in the image fails, with the server log in the message', async () => {
+    // An operator's customised templates with a broken monitoring script: initdb succeeds, the
+    // script fails, the entrypoint exits and the restart policy brings the container back.
+    const templates = mkdtempSync(join(tmpdir(), 'dbaas-templates-'));
+    cpSync(join(PROJECT_ROOT, 'templates'), templates, { recursive: true });
+    appendFileSync(join(templates, 'init-scripts', '02-monitoring-setup.sql.njk'), '\nSELECT no_such_function();\n');
+    const t = home(21350, { DBAAS_TEMPLATES_DIR: templates });
+    try {
+      const err = await failure(t.manager.create({ name: 'badinit', memory: '128m' }));
+      expect(err.code).toBe('PROVISIONING_FAILED');
+      expect(err.message).toMatch(/function no_such_function\(\) does not exist/);
+      await expectNothingLeft(t);
+    } finally {
+      rmSync(templates, { recursive: true, force: true });
+    }
+  });
+
+  it('cleans up when the init SQL given at create fails, naming the SQLSTATE', async () => {
+    const t = home(21360);
+    const err = await failure(t.manager.create({ name: 'badsql', memory: '128m', initSql: 'CREATE TABLE ok (id int); CREATE TABLE broken (;' }));
     expect(err.code).toBe('PROVISIONING_FAILED');
-    expect(err.message).toMatch(/syntax error/);
+    expect(err.message).toMatch(/init SQL failed: syntax error .*SQLSTATE 42601/);
     await expectNothingLeft(t);
   });
 

@@ -18,6 +18,9 @@ describe('redactText', () => {
     ['PGPASSWORD=abc psql', 'PGPASSWORD=**** psql'],
     ['MY_SECRET_TOKEN=abc', 'MY_SECRET_TOKEN=****'],
     ['env: ["PASSWORD=abc","X=1"]', 'env: ["PASSWORD=****","X=1"]'],
+    ['host=h password=abc123 dbname=app', 'host=h password=**** dbname=app'],
+    ['DBAAS_MASTER_KEY=q83vEjRWeJA=', 'DBAAS_MASTER_KEY=****'],
+    ['POSTGRES_PASSWORD=abc,def next', 'POSTGRES_PASSWORD=**** next'],
   ])('masks %j', (input, output) => {
     expect(redactText(input)).toBe(output);
   });
@@ -90,6 +93,12 @@ describe('redact', () => {
 
   it('masks strings inside arrays and env lists', () => {
     expect(redact(['POSTGRES_PASSWORD=abc', 'PGDATA=/d'])).toEqual(['POSTGRES_PASSWORD=****', 'PGDATA=/d']);
+  });
+
+  it('never passes a value deeper than it walks through unmasked', () => {
+    let nested: Record<string, unknown> = { password: SECRET };
+    for (let i = 0; i < 12; i++) nested = { n: nested };
+    expect(JSON.stringify(redact(nested))).not.toContain(SECRET);
   });
 
   it('passes scalars through', () => {

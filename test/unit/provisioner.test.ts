@@ -88,7 +88,7 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
   let spec: ContainerSpec;
 
   beforeAll(() => {
-    files = provisioner.prepare(record, SECRETS, 'CREATE TABLE items (id int);');
+    files = provisioner.prepare(record, SECRETS);
     spec = onlySpec(files.composePath);
   });
 
@@ -104,7 +104,6 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     expect(readdirSync(files.scriptsDir).sort()).toEqual([
       '01-init-users.sql',
       '02-monitoring-setup.sql',
-      '03-user-init.sql',
     ]);
   });
 
@@ -233,13 +232,6 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     expect(sql).toContain('$DBAAS_MONITOR_PASSWORD');
   });
 
-  it('renders the user init SQL verbatim in the application database', () => {
-    const sql = readFileSync(join(files.scriptsDir, '03-user-init.sql'), 'utf8');
-    expect(sql).toContain('\\connect "shop"');
-    expect(sql).toContain('SET ROLE "shop_app";');
-    expect(sql).toContain('CREATE TABLE items (id int);');
-  });
-
   it('writes the same spec when nothing changed (stable config hash)', () => {
     provisioner.renderCompose(record);
     expect(onlySpec(files.composePath).configHash).toBe(spec.configHash);
@@ -272,13 +264,6 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
 });
 
 describe('Provisioner.prepare variants', () => {
-  it('writes no 03 script without init SQL, or with blank init SQL', () => {
-    const a = provisioner.prepare(makeRecord({ id: 'db_noinit001' }), SECRETS);
-    expect(existsSync(join(a.scriptsDir, '03-user-init.sql'))).toBe(false);
-    const b = provisioner.prepare(makeRecord({ id: 'db_noinit002' }), SECRETS, '  \n ');
-    expect(existsSync(join(b.scriptsDir, '03-user-init.sql'))).toBe(false);
-  });
-
   it('publishes on 0.0.0.0 when the record says so', () => {
     const files = provisioner.prepare(makeRecord({ id: 'db_anyaddr01', bindAddress: '0.0.0.0', port: 6001 }), SECRETS);
     expect(onlySpec(files.composePath).options.HostConfig?.PortBindings).toEqual({
@@ -312,7 +297,7 @@ describe('Provisioner.prepare variants', () => {
 describe('Provisioner.remove', () => {
   it('with keepData keeps data/ and backups/ and removes the rest', () => {
     const id = 'db_keep00001';
-    const files = provisioner.prepare(makeRecord({ id }), SECRETS, 'SELECT 1;');
+    const files = provisioner.prepare(makeRecord({ id }), SECRETS);
     writeFileSync(join(files.dataDir, 'PG_VERSION'), '15\n');
     writeFileSync(join(files.backupsDir, 'dump.sql'), '-- dump\n');
     writeFileSync(join(files.logsDir, 'metrics.ndjson'), '{}\n');
@@ -483,6 +468,12 @@ describe('compose file checks', () => {
       expect((err as DbaasError).code).toBe('OPERATION_FAILED');
       expect((err as DbaasError).message).toMatch(/x\.yml/);
       expect((err as DbaasError).message).toMatch(/privileged/);
+    }
+  });
+
+  it('rejects an unknown top-level key (networks, volumes, x-...) instead of dropping it', () => {
+    for (const extra of ['networks:\n  default: {}', 'x-note: hi']) {
+      expect(() => parseComposeText(`${composeWith('')}\n${extra}\n`, 'x.yml')).toThrow(/x\.yml/);
     }
   });
 

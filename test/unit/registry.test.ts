@@ -227,9 +227,10 @@ describe('Registry with a corrupt file', () => {
 });
 
 describe('Registry across processes', () => {
-  function runWorker(worker: number, count: number): Promise<{ code: number | null; stderr: string }> {
+  function runWorker(worker: number, count: number, startAt?: number): Promise<{ code: number | null; stderr: string }> {
     return new Promise((resolveRun, reject) => {
-      const child = spawn(process.execPath, [WORKER, file, String(worker), String(count)], {
+      const args = [WORKER, file, String(worker), String(count), ...(startAt ? [String(startAt)] : [])];
+      const child = spawn(process.execPath, args, {
         cwd: PROJECT_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -268,5 +269,18 @@ describe('Registry across processes', () => {
     }
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(readdirSync(dirname(file))).toEqual(['instances.json']);
+  }, 120_000);
+
+  it('loses no update when several processes make the very first update of a new registry together', async () => {
+    // The first writer creates the file; a late creator must not overwrite what an early one wrote.
+    for (let trial = 0; trial < 10; trial++) {
+      rmSync(dirname(file), { recursive: true, force: true });
+      const startAt = Date.now() + 700; // after every worker has loaded
+      const results = await Promise.all(Array.from({ length: 6 }, (_, w) => runWorker(w, 1, startAt)));
+      for (const r of results) expect(r, r.stderr).toMatchObject({ code: 0 });
+      const parsed = RegistryFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+      expect(parsed.instances, `trial ${trial}`).toHaveLength(6);
+      expect(readdirSync(dirname(file))).toEqual(['instances.json']);
+    }
   }, 120_000);
 });

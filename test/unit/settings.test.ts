@@ -178,6 +178,10 @@ describe('DBAAS_* environment variables', () => {
     ['DBAAS_PULL_POLICY', 'always'],
     ['DBAAS_DEFAULT_CPUS', '0'],
     ['DBAAS_DEFAULT_VERSION', 'fifteen'],
+    ['DBAAS_DEFAULT_VERSION', '99'],
+    ['DBAAS_DEFAULT_MEMORY', 'abc'],
+    ['DBAAS_DEFAULT_MEMORY', '64m'],
+    ['DBAAS_DEFAULT_CPUS', '100000'],
     ['DBAAS_PIDS_LIMIT', '8'],
     ['DBAAS_READY_TIMEOUT', '0.01'],
     ['DBAAS_READY_TIMEOUT', 'soon'],
@@ -283,6 +287,14 @@ describe('config file', () => {
     expect(configError({ DBAAS_HOME: home }).message).toMatch(/mapping/);
     writeConfig('apiPort: [unclosed\n');
     expect(configError({ DBAAS_HOME: home }).message).toMatch(/cannot parse/);
+  });
+
+  it('rejects images that is not a mapping', () => {
+    for (const images of ['"postgres:15"', '["postgres:15"]']) {
+      writeConfig(`images: ${images}\n`);
+      const err = configError({ DBAAS_HOME: home });
+      expect(err.message).toMatch(/images must map versions to images/);
+    }
   });
 
   it('rejects an image key that is not a major version number', () => {

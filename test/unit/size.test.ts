@@ -51,7 +51,7 @@ describe('parseSize', () => {
     },
   );
 
-  it.each(['', '   ', 'abc', 'm', '-1', '-512m', '1x', '1gg', '1 g b x', '1e3', '.5g', '1,5g', '0x10', '512m512m', 'g1'])(
+  it.each(['', '   ', 'abc', 'm', '-1', '-512m', '1x', '1gg', '1 g b x', '1e3', '.5g', '1,5g', '0x10', '512m512m', 'g1', '10ib', '0.4', '1.5b'])(
     'rejects the text %j',
     (text) => {
       expect(parseSize(text)).toBeUndefined();
