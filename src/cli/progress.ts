@@ -8,13 +8,21 @@ import type { ProgressEvent, ProgressFn } from '../instances/manager.js';
 export interface Progress {
   report: ProgressFn;
   fail(message?: string): void;
+  /** Waits for an operation, marking the running step as failed when it rejects. */
+  track<T>(operation: Promise<T>): Promise<T>;
 }
 
 export function createProgress(json: boolean): Progress {
-  if (json) return { report: () => undefined, fail: () => undefined };
+  if (json) return { report: () => undefined, fail: () => undefined, track: (operation) => operation };
   const tty = Boolean(process.stderr.isTTY);
   let spinner: Ora | null = null;
   return {
+    track(operation) {
+      return operation.catch((err: unknown) => {
+        this.fail();
+        throw err;
+      });
+    },
     report(event: ProgressEvent) {
       if (event.phase === 'start') {
         if (tty) spinner = ora({ text: event.message, stream: process.stderr }).start();

@@ -26,6 +26,7 @@ import {
   type ContainerSpec,
 } from '../../src/runtime/composeSpec.js';
 import { homeId, LABELS } from '../../src/runtime/labels.js';
+import { sampleRecord } from './fixtures/records.js';
 
 const MiB = 1024 * 1024;
 
@@ -36,30 +37,24 @@ const SECRETS: PlainSecrets = {
 };
 
 function makeRecord(overrides: Partial<InstanceRecord> = {}): InstanceRecord {
-  return InstanceRecordSchema.parse({
-    id: 'db_abc123xy',
-    name: 'orders',
-    version: 15,
-    image: 'postgres:15',
-    memory: 768 * MiB,
-    cpus: 1.5,
-    shmSize: 192 * MiB,
-    pidsLimit: 321,
-    port: 5444,
-    bindAddress: '127.0.0.1',
-    database: 'shop',
-    username: 'shop_app',
-    password: 'v1:sealed-app',
-    adminPassword: 'v1:sealed-admin',
-    monitorPassword: 'v1:sealed-monitor',
-    pgSettings: { work_mem: '8MB', search_path: '"$user", public' },
-    status: 'provisioning',
-    containers: [],
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    lastError: null,
-    ...overrides,
-  });
+  return InstanceRecordSchema.parse(
+    sampleRecord({
+      id: 'db_abc123xy',
+      memory: 768 * MiB,
+      cpus: 1.5,
+      shmSize: 192 * MiB,
+      pidsLimit: 321,
+      port: 5444,
+      database: 'shop',
+      username: 'shop_app',
+      password: 'v1:sealed-app',
+      adminPassword: 'v1:sealed-admin',
+      monitorPassword: 'v1:sealed-monitor',
+      pgSettings: { work_mem: '8MB', search_path: '"$user", public' },
+      status: 'provisioning',
+      ...overrides,
+    }),
+  );
 }
 
 let home: string;

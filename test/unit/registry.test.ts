@@ -8,36 +8,14 @@ import { PROJECT_ROOT } from '../../src/config/settings.js';
 import { DbaasError } from '../../src/errors.js';
 import type { InstanceRecord } from '../../src/instances/schema.js';
 import { Registry, RegistryFileSchema, REGISTRY_VERSION } from '../../src/registry/registry.js';
+import { sampleRecord } from './fixtures/records.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WORKER = join(HERE, 'fixtures', 'registry-worker.mjs');
 
 function record(n: number, overrides: Partial<InstanceRecord> = {}): InstanceRecord {
   const suffix = `unit${String(n).padStart(4, '0')}`;
-  return {
-    id: `db_${suffix}`,
-    name: `inst-${suffix}`,
-    version: 15,
-    image: 'postgres:15',
-    memory: 512 * 1024 * 1024,
-    cpus: 1,
-    shmSize: 128 * 1024 * 1024,
-    pidsLimit: 512,
-    port: 5433 + n,
-    bindAddress: '127.0.0.1',
-    database: 'app',
-    username: 'app',
-    password: 'v1:a:b:c',
-    adminPassword: 'v1:a:b:c',
-    monitorPassword: 'v1:a:b:c',
-    pgSettings: {},
-    status: 'running',
-    containers: [],
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    lastError: null,
-    ...overrides,
-  };
+  return sampleRecord({ id: `db_${suffix}`, name: `inst-${suffix}`, port: 5433 + n, ...overrides });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

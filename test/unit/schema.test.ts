@@ -7,6 +7,7 @@ import {
   updateInstanceSchema,
 } from '../../src/instances/schema.js';
 import { parseInput } from '../../src/validate.js';
+import { sampleRecord } from './fixtures/records.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -324,29 +325,8 @@ describe('updateInstanceSchema', () => {
 });
 
 describe('InstanceRecordSchema', () => {
-  const record = {
-    id: 'db_abc123',
-    name: 'orders',
-    version: 15,
-    image: 'postgres:15',
-    memory: 512 * MiB,
-    cpus: 1,
-    shmSize: 128 * MiB,
-    pidsLimit: 512,
-    port: 5433,
-    bindAddress: '127.0.0.1',
-    database: 'app',
-    username: 'app',
-    password: 'v1:a:b:c',
-    adminPassword: 'v1:a:b:c',
-    monitorPassword: 'v1:a:b:c',
-    pgSettings: {},
-    status: 'running',
-    containers: [{ service: 'postgres', name: 'dbaas-orders-abc123' }],
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    lastError: null,
-  };
+  const record = sampleRecord({ containers: [{ service: 'postgres', name: 'dbaas-orders-abc123' }] });
+
 
   it('accepts a well-formed record', () => {
     expect(InstanceRecordSchema.parse(record)).toEqual(record);

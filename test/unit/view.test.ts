@@ -5,32 +5,22 @@ import { loadSettings } from '../../src/config/settings.js';
 import { deriveSettings } from '../../src/instances/pgSettings.js';
 import { InstanceViewSchema, type InstanceRecord } from '../../src/instances/schema.js';
 import { connectHost, connectionInfo, connectionString, localDialHost, toView } from '../../src/instances/view.js';
+import { sampleRecord } from './fixtures/records.js';
 
 const settings = loadSettings({ env: { DBAAS_HOME: '/tmp/dbaas-unit-view' } });
 
-const record: InstanceRecord = {
+const record: InstanceRecord = sampleRecord({
   id: 'db_view0001',
-  name: 'orders',
-  version: 15,
-  image: 'postgres:15',
-  memory: 512 * 1024 * 1024,
-  cpus: 1,
-  shmSize: 128 * 1024 * 1024,
-  pidsLimit: 512,
   port: 5440,
-  bindAddress: '127.0.0.1',
   database: 'shop',
   username: 'shop_app',
   password: 'v1:sealed',
   adminPassword: 'v1:sealed',
   monitorPassword: 'v1:sealed',
   pgSettings: { work_mem: '8MB' },
-  status: 'running',
   containers: [{ service: 'postgres', name: 'dbaas-orders-view0001' }],
-  createdAt: '2024-01-01T00:00:00.000Z',
   updatedAt: '2024-01-02T00:00:00.000Z',
-  lastError: null,
-};
+});
 
 describe('connectionString', () => {
   it('without a password is postgresql://user@host:port/db', () => {

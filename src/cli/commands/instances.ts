@@ -118,12 +118,8 @@ export function registerInstanceCommands(program: Command): void {
           process.once('SIGINT', () => process.exit(130));
         };
         process.once('SIGINT', interrupt);
-        const created = await manager
-          .create(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)), progress.report, controller.signal)
-          .catch((err: unknown) => {
-            progress.fail();
-            throw err;
-          })
+        const created = await progress
+          .track(manager.create(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)), progress.report, controller.signal))
           .finally(() => process.off('SIGINT', interrupt));
         if (opts.json) return printJson(created);
         process.stderr.write(`\ninstance ${created.name} (${created.id}) is ${created.status} on port ${created.port}.\n`);
@@ -175,10 +171,7 @@ export function registerInstanceCommands(program: Command): void {
       .action(async (ref: string, opts: CommonOptions) => {
         await withManager(opts, async (manager) => {
           const progress = createProgress(Boolean(opts.json));
-          const view = await manager[action](ref, progress.report).catch((err: unknown) => {
-            progress.fail();
-            throw err;
-          });
+          const view = await progress.track(manager[action](ref, progress.report));
           if (opts.json) printJson(view);
           else process.stdout.write(`${view.name}: ${view.status}\n`);
         });
@@ -198,10 +191,7 @@ export function registerInstanceCommands(program: Command): void {
         const view = await manager.get(ref);
         if (!opts.yes) await confirm(view.name, opts.keepData ? 'delete (keeping its data folder)' : 'delete, with all its data,');
         const progress = createProgress(Boolean(opts.json));
-        const result = await manager.delete(view.id, { keepData: opts.keepData }, progress.report).catch((err: unknown) => {
-          progress.fail();
-          throw err;
-        });
+        const result = await progress.track(manager.delete(view.id, { keepData: opts.keepData }, progress.report));
         if (opts.json) return printJson(result);
         process.stdout.write(`deleted ${result.name} (${result.id})${result.keptData ? `; data kept in ${result.keptData}` : ''}\n`);
       });
@@ -222,10 +212,7 @@ export function registerInstanceCommands(program: Command): void {
         const input = Object.fromEntries(
           Object.entries({ memory: opts.memory, cpus: opts.cpus, pgSettings: opts.pgSetting }).filter(([, v]) => v !== undefined),
         );
-        const view = await manager.update(ref, input, { restart: opts.restart }, progress.report).catch((err: unknown) => {
-          progress.fail();
-          throw err;
-        });
+        const view = await progress.track(manager.update(ref, input, { restart: opts.restart }, progress.report));
         if (opts.json) return printJson(view);
         process.stdout.write(`${view.name}: memory ${view.memoryHuman}, cpus ${view.cpus}, ${view.status}\n`);
         if (view.pendingRestart) {
