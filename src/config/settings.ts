@@ -184,6 +184,7 @@ export function runtimePaths(settings: Settings) {
     provisioningLog: join(home, 'logs', 'provisioning.log'),
     templatesDir: settings.templatesDir ? resolve(settings.templatesDir) : join(PROJECT_ROOT, 'templates'),
     scriptsDir: join(PROJECT_ROOT, 'scripts'),
+    monitoringDir: join(PROJECT_ROOT, 'monitoring'),
   };
 }
 

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
 import { asDbaasError, DbaasError, notFound } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { containerNameFor, POSTGRES_SERVICE, Provisioner, type PlainSecrets } from '../provisioner/provisioner.js';
+import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, Provisioner, type PlainSecrets } from '../provisioner/provisioner.js';
 import { allocatePort } from '../provisioner/ports.js';
 import { Registry } from '../registry/registry.js';
 import { generatePassword, SecretBox } from '../registry/secrets.js';
@@ -17,6 +17,7 @@ import { parseInput } from '../validate.js';
 import { defaultShmSize } from './pgSettings.js';
 import {
   createInstanceSchema,
+  DEFAULT_MONITORING,
   updateInstanceSchema,
   type ConnectionInfo,
   type InstanceRecord,
@@ -135,7 +136,10 @@ export class Manager {
     }
     return toView(this.settings, record, {
       status: mergeStatus(record.status, observed, ownerAlive(record.owner)),
-      containers: containers.map((c) => ({ service: c.labels[LABELS.service] ?? 'unknown', name: c.name, state: c.state })),
+      // The server first, then its sidecars, whatever order the engine listed them in.
+      containers: containers
+        .map((c) => ({ service: c.labels[LABELS.service] ?? 'unknown', name: c.name, state: c.state }))
+        .sort((a, b) => Number(b.service === POSTGRES_SERVICE) - Number(a.service === POSTGRES_SERVICE) || a.service.localeCompare(b.service)),
       pendingRestart: this.pendingRestart(record, containers),
     });
   }
@@ -249,6 +253,7 @@ export class Manager {
           adminPassword: this.secrets.seal(plain.adminPassword),
           monitorPassword: this.secrets.seal(plain.monitorPassword),
           pgSettings: input.pgSettings ?? {},
+          monitoring: { ...DEFAULT_MONITORING, ...input.monitoring },
           status: 'provisioning',
           containers: [],
           createdAt: now,
@@ -281,9 +286,7 @@ export class Manager {
           made.push(spec.name);
         }
       });
-      await step('start', 'start the container', async () => {
-        for (const spec of specs) await this.engine.start(spec.name);
-      });
+      await step('start', 'start the container', () => this.engine.start(containerNameFor(record)));
       await step('ready', 'wait until the server accepts a login', () =>
         this.waitReady(record, plain.password, signal),
       );
@@ -293,6 +296,7 @@ export class Manager {
           runInitSql(this.loginTarget(record, plain.password), initSql, this.settings.readyTimeoutMs),
         );
       }
+      await step('agent', 'start the monitoring agent', () => this.startSidecars(record));
       const finished = await step('record', 'record the instance', () =>
         this.registry.update((doc) => {
           const rec = doc.instances.find((r) => r.id === record.id);
@@ -435,24 +439,47 @@ export class Manager {
 
   /**
    * Makes sure each container exists as the compose file describes it: absent ones are created,
-   * ones made from an older file are replaced (the data lives in the bind-mounted folder).
-   * Returns whether any container was (re)created.
+   * ones made from an older file are replaced (the data lives in the bind-mounted folder). A
+   * sidecar joins the server container's network namespace when it is created, so it is
+   * recreated too whenever the server container is. `only` limits the work to some services.
    */
-  private async reconcileContainers(record: InstanceRecord, progress?: ProgressFn): Promise<boolean> {
-    let changed = false;
+  private async reconcileContainers(record: InstanceRecord, progress?: ProgressFn, only?: string[]): Promise<void> {
+    let serverRecreated = false;
     for (const spec of this.specs(record)) {
+      if (only && !only.includes(spec.service)) continue;
       const info = await this.engine.inspect(spec.name);
-      if (info && info.Config.Labels?.[CONFIG_HASH_LABEL] === spec.configHash) continue;
-      await stepWithProgress(progress, 'container', info ? 'recreate the container from the changed compose file' : 'create the missing container', async () => {
+      const current = info !== null && info.Config.Labels?.[CONFIG_HASH_LABEL] === spec.configHash;
+      if (current && !(serverRecreated && spec.service !== POSTGRES_SERVICE)) continue;
+      const what = spec.service === POSTGRES_SERVICE ? 'the container' : `the ${spec.service} container`;
+      await stepWithProgress(progress, 'container', info ? `recreate ${what} from the compose file` : `create the missing ${spec.service} container`, async () => {
         if (info) {
           await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
           await this.engine.remove(spec.name);
         }
         await this.engine.create(spec);
       });
-      changed = true;
+      if (spec.service === POSTGRES_SERVICE) serverRecreated = true;
     }
-    return changed;
+  }
+
+  /**
+   * Starts the sidecars (the monitoring agent) after the server. One that runs but started before
+   * the server is restarted: it would still sit in the server's previous network namespace.
+   * Returns the sidecars it (re)started.
+   */
+  async startSidecars(record: InstanceRecord): Promise<string[]> {
+    const server = await this.engine.inspect(containerNameFor(record));
+    const serverStarted = Date.parse(server?.State.StartedAt ?? '') || 0;
+    const started: string[] = [];
+    for (const spec of this.specs(record)) {
+      if (spec.service === POSTGRES_SERVICE) continue;
+      const info = await this.engine.inspect(spec.name);
+      if (info?.State.Running && Date.parse(info.State.StartedAt) >= serverStarted) continue;
+      if (info?.State.Running) await this.engine.restart(spec.name, 5);
+      else await this.engine.start(spec.name);
+      started.push(spec.service);
+    }
+    return started;
   }
 
   async start(ref: string, progress?: ProgressFn): Promise<InstanceView> {
@@ -465,12 +492,11 @@ export class Manager {
 
   private async startAndWait(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
     try {
-      await stepWithProgress(progress, 'start', 'start the container', async () => {
-        for (const spec of this.specs(record)) await this.engine.start(spec.name);
-      });
+      await stepWithProgress(progress, 'start', 'start the container', () => this.engine.start(containerNameFor(record)));
       await stepWithProgress(progress, 'ready', 'wait until the server accepts a login', () =>
         this.waitReady(record, this.secrets.open(record.password)),
       );
+      await stepWithProgress(progress, 'agent', 'start the monitoring agent', () => this.startSidecars(record));
       await this.setStored(record.id, { status: 'running', lastError: null });
       this.logger.info('instance started', { instance: record.id });
     } catch (err) {
@@ -494,12 +520,10 @@ export class Manager {
   async restart(ref: string, progress?: ProgressFn): Promise<InstanceView> {
     const record = await this.find(ref);
     this.assertSettled(record, 'restart');
-    const recreated = await this.reconcileContainers(record, progress);
-    if (!recreated) {
-      await stepWithProgress(progress, 'stop', 'stop the container', async () => {
-        for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
-      });
-    }
+    await this.reconcileContainers(record, progress);
+    await stepWithProgress(progress, 'stop', 'stop the containers', async () => {
+      for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+    });
     await this.startAndWait(record, progress);
     return this.get(record.id);
   }
@@ -552,6 +576,7 @@ export class Manager {
         if (input.memory !== undefined) rec.memory = input.memory;
         if (input.cpus !== undefined) rec.cpus = input.cpus;
         if (input.pgSettings !== undefined) rec.pgSettings = input.pgSettings;
+        if (input.monitoring !== undefined) rec.monitoring = { ...rec.monitoring, ...input.monitoring };
         rec.updatedAt = nowIso();
         // Rendered before the registry is written: a template failure leaves both unchanged.
         this.provisioner.renderCompose(rec);
@@ -564,6 +589,13 @@ export class Manager {
       throw err;
     }
     if (options.restart) return this.restart(record.id, progress);
+    if (input.monitoring !== undefined) {
+      // The agent takes its settings from the compose file: replace it now, the server runs on.
+      const updated = await this.find(record.id);
+      await this.reconcileContainers(updated, progress, [AGENT_SERVICE]);
+      const server = await this.engine.inspect(containerNameFor(updated));
+      if (server?.State.Running) await this.startSidecars(updated);
+    }
     return this.get(record.id);
   }
 }

@@ -107,6 +107,29 @@ export const PgSettingsSchema = z
   )
   .meta({ description: 'PostgreSQL settings that override the derived ones', example: { work_mem: '8MB' } });
 
+/** How the monitoring agent samples and keeps its file. */
+export const MonitoringSettingsSchema = z
+  .object({
+    intervalSec: z.coerce.number().int().min(1).max(3600).default(10).meta({ description: 'Seconds between samples' }),
+    maxFileBytes: z
+      .union([z.string(), z.number()])
+      .transform((value, ctx) => {
+        const bytes = parseSize(value);
+        if (bytes === undefined || bytes < 4096) {
+          ctx.addIssue({ code: 'custom', message: `"${value}" is not a size of at least 4k` });
+          return z.NEVER;
+        }
+        return bytes;
+      })
+      .default(10 * 1024 * 1024)
+      .meta({ description: 'metrics.ndjson rotates at this size (bytes or e.g. 10m)' }),
+    keepFiles: z.coerce.number().int().min(1).max(20).default(3).meta({ description: 'Rotated files kept' }),
+  })
+  .strict()
+  .meta({ id: 'MonitoringSettings' });
+export type MonitoringSettings = z.output<typeof MonitoringSettingsSchema>;
+export const DEFAULT_MONITORING: MonitoringSettings = { intervalSec: 10, maxFileBytes: 10 * 1024 * 1024, keepFiles: 3 };
+
 export const STATUSES = [
   'provisioning',
   'running',
@@ -136,6 +159,7 @@ export function createInstanceSchema(hostCpus: number) {
       username: UsernameSchema.optional(),
       password: PasswordSchema.optional().meta({ description: 'Application password; generated when absent' }),
       pgSettings: PgSettingsSchema.optional(),
+      monitoring: MonitoringSettingsSchema.optional(),
       initSql: z
         .string()
         .max(1024 * 1024)
@@ -157,10 +181,11 @@ export function updateInstanceSchema(hostCpus: number) {
       memory: MemorySchema.optional(),
       cpus: cpusSchema(hostCpus).optional(),
       pgSettings: PgSettingsSchema.optional(),
+      monitoring: MonitoringSettingsSchema.partial().optional(),
     })
     .strict()
-    .refine((v) => v.memory !== undefined || v.cpus !== undefined || v.pgSettings !== undefined, {
-      message: 'give at least one of memory, cpus, pgSettings',
+    .refine((v) => v.memory !== undefined || v.cpus !== undefined || v.pgSettings !== undefined || v.monitoring !== undefined, {
+      message: 'give at least one of memory, cpus, pgSettings, monitoring',
     })
     .meta({ id: 'UpdateInstance' });
 }
@@ -189,6 +214,9 @@ export const InstanceRecordSchema = z.object({
   adminPassword: z.string(),
   monitorPassword: z.string(),
   pgSettings: z.record(z.string(), z.string()),
+  monitoring: z
+    .object({ intervalSec: z.number().int(), maxFileBytes: z.number().int(), keepFiles: z.number().int() })
+    .default(DEFAULT_MONITORING),
   status: z.enum(STORED_STATUSES),
   containers: z.array(ContainerRefSchema),
   createdAt: z.string(),
@@ -222,6 +250,7 @@ export const InstanceViewSchema = z
       .boolean()
       .meta({ description: 'The compose file changed (e.g. settings derived from a new memory limit) since the container was made' }),
     pgSettings: z.record(z.string(), z.string()).meta({ description: 'Effective PostgreSQL settings (derived plus overrides)' }),
+    monitoring: z.object({ intervalSec: z.number(), maxFileBytes: z.number(), keepFiles: z.number() }),
     containers: z.array(ContainerRefSchema.extend({ state: z.string().nullable() })),
     connectionString: z.string().meta({ description: 'postgresql:// URL without the password' }),
     createdAt: z.string(),

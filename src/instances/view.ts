@@ -67,6 +67,7 @@ export function toView(settings: Settings, record: InstanceRecord, observed: Obs
     storedStatus: record.status,
     pendingRestart: observed.pendingRestart,
     pgSettings: effectiveSettings(record.memory, record.cpus, record.pgSettings),
+    monitoring: record.monitoring,
     containers: observed.containers,
     connectionString: connectionString({ host, port: record.port, database: record.database, username: record.username }),
     createdAt: record.createdAt,

@@ -8,6 +8,10 @@ import { createRenderer, type TemplateRenderer } from './templates.js';
 
 export const MONITOR_ROLE = 'dbaas_monitor';
 export const POSTGRES_SERVICE = 'postgres';
+export const AGENT_SERVICE = 'agent';
+
+/** The agent sidecar's own limits: bash, psql and one query every few seconds need little. */
+export const AGENT_LIMITS = { memory: 32 * 1024 * 1024, cpus: 0.1, pidsLimit: 32 };
 
 /** The folders and files of one instance, below `instances/<id>/`. */
 export function instanceFiles(instancesDir: string, id: string) {
@@ -20,12 +24,16 @@ export function instanceFiles(instancesDir: string, id: string) {
     backupsDir: join(dir, 'backups'),
     composePath: join(dir, 'docker-compose.yml'),
     secretsPath: join(dir, 'secrets.env'),
+    agentEnvPath: join(dir, 'agent.env'),
+    metricsPath: join(dir, 'logs', 'metrics.ndjson'),
+    agentStatePath: join(dir, 'logs', 'agent-state.json'),
   };
 }
 export type InstanceFiles = ReturnType<typeof instanceFiles>;
 
-export function containerNameFor(record: Pick<InstanceRecord, 'id' | 'name'>): string {
-  return `dbaas-${record.name}-${record.id.slice(3)}`;
+export function containerNameFor(record: Pick<InstanceRecord, 'id' | 'name'>, service = POSTGRES_SERVICE): string {
+  const base = `dbaas-${record.name}-${record.id.slice(3)}`;
+  return service === POSTGRES_SERVICE ? base : `${base}-${service}`;
 }
 
 export interface PlainSecrets {
@@ -70,6 +78,10 @@ export class Provisioner {
     ].join('\n');
     writeFileSync(files.secretsPath, env, { mode: 0o600 });
     chmodSync(files.secretsPath, 0o600);
+    // The agent gets only the monitoring role's password, as libpq's PGPASSWORD.
+    const agentEnv = ['# The monitoring agent\'s login (env_file of the agent service). Keep it 0600.', `PGPASSWORD=${secrets.monitorPassword}`, ''];
+    writeFileSync(files.agentEnvPath, agentEnv.join('\n'), { mode: 0o600 });
+    chmodSync(files.agentEnvPath, 0o600);
 
     const context = { ...record, monitorRole: MONITOR_ROLE };
     const scripts: Array<[string, string]> = [
@@ -92,6 +104,14 @@ export class Provisioner {
   }
 
   composeContext(record: InstanceRecord, files: InstanceFiles): Record<string, unknown> {
+    const labels = (service: string) => ({
+      [LABELS.managed]: 'true',
+      [LABELS.home]: homeId(this.paths.home),
+      [LABELS.instance]: record.id,
+      [LABELS.name]: record.name,
+      [LABELS.service]: service,
+      [LABELS.version]: String(record.version),
+    });
     return {
       id: record.id,
       name: record.name,
@@ -106,14 +126,14 @@ export class Provisioner {
       shmSize: record.shmSize,
       pidsLimit: record.pidsLimit,
       stopTimeoutSec: this.settings.stopTimeoutSec,
-      labels: {
-        [LABELS.managed]: 'true',
-        [LABELS.home]: homeId(this.paths.home),
-        [LABELS.instance]: record.id,
-        [LABELS.name]: record.name,
-        [LABELS.service]: POSTGRES_SERVICE,
-        [LABELS.version]: String(record.version),
-      },
+      labels: labels(POSTGRES_SERVICE),
+      database: record.database,
+      monitorRole: MONITOR_ROLE,
+      monitoring: record.monitoring,
+      monitoringDir: this.paths.monitoringDir,
+      agentContainerName: containerNameFor(record, AGENT_SERVICE),
+      agent: AGENT_LIMITS,
+      agentLabels: labels(AGENT_SERVICE),
     };
   }
 
@@ -125,7 +145,7 @@ export class Provisioner {
       rmSync(files.dir, { recursive: true, force: true });
       return;
     }
-    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.secretsPath]) {
+    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.secretsPath, files.agentEnvPath]) {
       rmSync(path, { recursive: true, force: true });
     }
   }

@@ -29,6 +29,7 @@ export const ComposeServiceSchema = z
   .object({
     image: z.string(),
     container_name: z.string(),
+    entrypoint: z.array(z.string()).optional(),
     command: z.array(z.string()),
     env_file: z.array(z.string()).default([]),
     environment: z.record(z.string(), z.union([z.string(), z.number()]).transform(String)).default({}),
@@ -37,8 +38,12 @@ export const ComposeServiceSchema = z
     mem_limit: z.number().int().positive(),
     memswap_limit: z.number().int().positive(),
     cpus: z.number().positive(),
-    shm_size: z.number().int().positive(),
+    shm_size: z.number().int().positive().optional(),
     pids_limit: z.number().int().positive(),
+    read_only: z.boolean().optional(),
+    tmpfs: z.array(z.string()).optional(),
+    cap_drop: z.array(z.string()).optional(),
+    depends_on: z.array(z.string()).optional(),
     restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']),
     stop_signal: z.string(),
     stop_grace_period: duration,
@@ -119,12 +124,21 @@ export interface ContainerSpec {
   configHash: string;
 }
 
+/** `service:<name>` shares another service's network namespace: `container:<its container>`. */
+function networkMode(mode: string, containerOf: (service: string) => string | undefined): string {
+  if (!mode.startsWith('service:')) return mode;
+  const target = containerOf(mode.slice('service:'.length));
+  if (!target) throw new Error(`network_mode ${mode} names no service of this file`);
+  return `container:${target}`;
+}
+
 /** The create options for one service, resolved against the compose file's folder. */
 export function toContainerSpec(
   serviceName: string,
   service: ComposeService,
   composeDir: string,
   readEnvFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+  containerOf: (service: string) => string | undefined = () => undefined,
 ): ContainerSpec {
   const env: string[] = [];
   for (const file of service.env_file) {
@@ -151,6 +165,7 @@ export function toContainerSpec(
   const options: Dockerode.ContainerCreateOptions = {
     name: service.container_name,
     Image: service.image,
+    ...(service.entrypoint ? { Entrypoint: service.entrypoint } : {}),
     Cmd: service.command,
     Env: env,
     Labels: { ...service.labels },
@@ -174,10 +189,13 @@ export function toContainerSpec(
       Memory: service.mem_limit,
       MemorySwap: service.memswap_limit,
       NanoCpus: Math.round(service.cpus * 1e9),
-      ShmSize: service.shm_size,
+      ...(service.shm_size !== undefined ? { ShmSize: service.shm_size } : {}),
       PidsLimit: service.pids_limit,
+      ...(service.read_only !== undefined ? { ReadonlyRootfs: service.read_only } : {}),
+      ...(service.tmpfs ? { Tmpfs: Object.fromEntries(service.tmpfs.map((path) => [path, ''])) } : {}),
+      ...(service.cap_drop ? { CapDrop: service.cap_drop } : {}),
       RestartPolicy: { Name: service.restart, MaximumRetryCount: 0 },
-      NetworkMode: service.network_mode,
+      NetworkMode: networkMode(service.network_mode, containerOf),
       ...(service.logging ? { LogConfig: { Type: service.logging.driver, Config: service.logging.options } } : {}),
     },
   };
@@ -195,7 +213,8 @@ export function loadContainerSpecs(composePath: string): ContainerSpec[] {
     throw new DbaasError('OPERATION_FAILED', `cannot read ${composePath}: ${(err as Error).message}`);
   }
   const file = parseComposeText(text, composePath);
+  const containerOf = (name: string) => file.services[name]?.container_name;
   return Object.entries(file.services).map(([name, service]) =>
-    toContainerSpec(name, service, dirname(composePath)),
+    toContainerSpec(name, service, dirname(composePath), undefined, containerOf),
   );
 }

@@ -15,19 +15,24 @@ interface ComposeConfig {
     {
       image: string;
       container_name: string;
+      entrypoint?: string[];
       command: string[];
+      network_mode: string;
+      read_only?: boolean;
+      cap_drop?: string[];
+      tmpfs?: string[];
       environment: Record<string, string>;
-      ports: Array<string | { published: number; target: number; host_ip?: string }>;
+      ports?: Array<string | { published: number; target: number; host_ip?: string }>;
       volumes: Array<string | { source: string; target: string; read_only?: boolean }>;
       mem_limit: string | number;
       memswap_limit: string | number;
       cpus: number;
-      shm_size: string | number;
+      shm_size?: string | number;
       pids_limit: number;
       labels: Record<string, string>;
       restart: string;
       stop_signal: string;
-      healthcheck: { test: string[] };
+      healthcheck?: { test: string[] };
     }
   >;
 }
@@ -45,21 +50,31 @@ function volumeParts(v: ComposeConfig['services'][string]['volumes'][number]) {
 }
 
 /** Compares a compose service with the container docker inspect describes, field by field. */
-async function expectContainerMatches(service: ComposeConfig['services'][string], containerName: string) {
-  const info = await docker.getContainer(containerName).inspect();
+async function expectContainerMatches(config: ComposeConfig, serviceName: string) {
+  const service = config.services[serviceName]!;
+  const info = await docker.getContainer(service.container_name).inspect();
   const image = await docker.getImage(service.image).inspect();
   expect(info.Config.Image).toBe(service.image);
   expect(info.Config.Cmd).toEqual(service.command);
+  if (service.entrypoint) expect(info.Config.Entrypoint).toEqual(service.entrypoint);
   expect(info.HostConfig.Memory).toBe(parseSize(service.mem_limit));
   expect(info.HostConfig.MemorySwap).toBe(parseSize(service.memswap_limit));
   expect(info.HostConfig.NanoCpus).toBe(Math.round(Number(service.cpus) * 1e9));
-  expect(info.HostConfig.ShmSize).toBe(parseSize(service.shm_size));
+  if (service.shm_size !== undefined) expect(info.HostConfig.ShmSize).toBe(parseSize(service.shm_size));
   expect(info.HostConfig.PidsLimit).toBe(service.pids_limit);
   expect(info.HostConfig.RestartPolicy?.Name).toBe(service.restart);
   expect((info.Config as { StopSignal?: string }).StopSignal).toBe(service.stop_signal);
-  expect(info.Config.Healthcheck?.Test).toEqual(service.healthcheck.test);
+  expect(info.Config.Healthcheck?.Test).toEqual(service.healthcheck?.test);
+  expect(Boolean(info.HostConfig.ReadonlyRootfs)).toBe(Boolean(service.read_only));
+  expect(info.HostConfig.CapDrop ?? null).toEqual(service.cap_drop ?? null);
+  expect(Object.keys(info.HostConfig.Tmpfs ?? {})).toEqual(service.tmpfs ?? []);
+  // `service:<name>` shares that service's container's network namespace.
+  const network = service.network_mode.startsWith('service:')
+    ? `container:${(await docker.getContainer(config.services[service.network_mode.slice(8)]!.container_name).inspect()).Id}`
+    : service.network_mode;
+  expect(info.HostConfig.NetworkMode).toBe(network);
 
-  const ports = service.ports.map((p) => {
+  const ports = (service.ports ?? []).map((p) => {
     if (typeof p !== 'string') return { HostIp: p.host_ip ?? '', HostPort: String(p.published), target: String(p.target) };
     // v1 prints `127.0.0.1:5433:5432/tcp`.
     const [ip, published, target] = p.split(':');
@@ -96,26 +111,30 @@ describe('the rendered docker-compose.yml is the truth of the instance', () => {
   });
   afterAll(async () => t.cleanup());
 
-  it('is accepted by docker-compose v1 and matches docker inspect of the container dbaas made', async () => {
+  it('is accepted by docker-compose v1 and matches docker inspect of the containers dbaas made', async () => {
     const config = await composeConfig(composeFile);
+    expect(Object.keys(config.services).sort()).toEqual(['agent', 'postgres']);
     const service = config.services.postgres!;
-    expect(service.container_name).toBe(created.containers[0]!.name);
+    expect(created.containers.map((c) => c.name)).toEqual([service.container_name, config.services.agent!.container_name]);
     expect(service.command).toContain('work_mem=2MB');
     expect(Object.keys(service.environment)).toEqual(
       expect.arrayContaining(['POSTGRES_PASSWORD', 'DBAAS_APP_PASSWORD', 'DBAAS_MONITOR_PASSWORD', 'PGDATA']),
     );
-    await expectContainerMatches(service, created.containers[0]!.name);
+    expect(Object.keys(config.services.agent!.environment)).toEqual(expect.arrayContaining(['PGPASSWORD', 'DBAAS_INSTANCE']));
+    expect(Object.keys(config.services.agent!.environment)).not.toContain('POSTGRES_PASSWORD');
+    await expectContainerMatches(config, 'postgres');
+    await expectContainerMatches(config, 'agent');
   });
 
   it('brings up the same instance with `docker-compose up -d`, data included', async () => {
     await query(created.connectionString, 'CREATE TABLE marks (note text)');
     await query(created.connectionString, "INSERT INTO marks VALUES ('made by dbaas')");
-    const name = created.containers[0]!.name;
-    await docker.getContainer(name).remove({ force: true });
+    for (const c of created.containers) await docker.getContainer(c.name).remove({ force: true });
 
     await run('docker-compose', ['-f', composeFile, 'up', '-d']);
     const config = await composeConfig(composeFile);
-    await expectContainerMatches(config.services.postgres!, name);
+    await expectContainerMatches(config, 'postgres');
+    await expectContainerMatches(config, 'agent');
 
     // dbaas recognises the compose-made container by its labels and waits for it like its own.
     const view = await t.manager.restart('composed');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSettings, runtimePaths, type Settings } from '../../src/config/settings.js';
+import { loadSettings, PROJECT_ROOT, runtimePaths, type Settings } from '../../src/config/settings.js';
 import { DbaasError } from '../../src/errors.js';
 import { effectiveSettings } from '../../src/instances/pgSettings.js';
 import { InstanceRecordSchema, type InstanceRecord } from '../../src/instances/schema.js';
@@ -71,10 +71,15 @@ afterAll(() => {
   rmSync(home, { recursive: true, force: true });
 });
 
+/** The server's spec; the file's other service is the monitoring agent (tested on its own). */
 function onlySpec(composePath: string): ContainerSpec {
   const specs = loadContainerSpecs(composePath);
-  expect(specs).toHaveLength(1);
+  expect(specs.map((s) => s.service)).toEqual(['postgres', 'agent']);
   return specs[0] as ContainerSpec;
+}
+
+function agentSpec(composePath: string): ContainerSpec {
+  return loadContainerSpecs(composePath)[1] as ContainerSpec;
 }
 
 describe('Provisioner.prepare + loadContainerSpecs', () => {
@@ -124,11 +129,67 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     }
   });
 
-  it('renders a compose file that docker-compose would read (version, one postgres service)', () => {
+  it('renders a compose file that docker-compose would read (version, the server and its agent)', () => {
     const doc = parseYaml(readFileSync(files.composePath, 'utf8')) as Record<string, unknown>;
     expect(doc.version).toBe('2.4');
-    expect(Object.keys(doc.services as object)).toEqual(['postgres']);
+    expect(Object.keys(doc.services as object)).toEqual(['postgres', 'agent']);
     expect(spec.service).toBe('postgres');
+  });
+
+  it('writes agent.env (0600) with only the monitoring password, as PGPASSWORD', () => {
+    expect(statSync(files.agentEnvPath).mode & 0o777).toBe(0o600);
+    expect(Object.fromEntries(parseEnvFile(readFileSync(files.agentEnvPath, 'utf8')))).toEqual({
+      PGPASSWORD: SECRETS.monitorPassword,
+    });
+  });
+
+  it('runs the agent beside the server: same image, its network namespace, tiny locked-down limits', () => {
+    const agent = agentSpec(files.composePath);
+    const o = agent.options;
+    expect(agent.service).toBe('agent');
+    expect(agent.name).toBe(containerNameFor(record, 'agent'));
+    expect(o.Image).toBe(record.image);
+    expect(o.Entrypoint).toEqual(['/bin/bash']);
+    expect(o.Cmd).toEqual(['/monitoring/agent.sh']);
+    expect(o.HostConfig?.NetworkMode).toBe(`container:${containerNameFor(record)}`);
+    expect(o.HostConfig?.Memory).toBe(32 * MiB);
+    expect(o.HostConfig?.NanoCpus).toBe(1e8);
+    expect(o.HostConfig?.PidsLimit).toBe(32);
+    expect(o.HostConfig?.ReadonlyRootfs).toBe(true);
+    expect(o.HostConfig?.CapDrop).toEqual(['ALL']);
+    expect(o.HostConfig?.Tmpfs).toEqual({ '/tmp': '' });
+    expect(o.HostConfig?.PortBindings).toEqual({});
+    expect(o.HostConfig?.Binds).toEqual([
+      `${resolve(PROJECT_ROOT, 'monitoring')}:/monitoring:ro`,
+      `${files.logsDir}:/metrics`,
+    ]);
+    expect(o.Labels).toMatchObject({ [LABELS.instance]: record.id, [LABELS.service]: 'agent' });
+    const env = Object.fromEntries((o.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    expect(env).toMatchObject({
+      PGPASSWORD: SECRETS.monitorPassword,
+      PGUSER: MONITOR_ROLE,
+      PGDATABASE: record.database,
+      PGHOST: '127.0.0.1',
+      PGAPPNAME: 'dbaas-monitor',
+      DBAAS_INSTANCE: record.id,
+      DBAAS_INTERVAL: String(record.monitoring.intervalSec),
+      DBAAS_MAX_BYTES: String(record.monitoring.maxFileBytes),
+      DBAAS_KEEP_FILES: String(record.monitoring.keepFiles),
+    });
+    expect(env.POSTGRES_PASSWORD).toBeUndefined();
+    expect(env.DBAAS_APP_PASSWORD).toBeUndefined();
+  });
+
+  it('re-renders the agent with new monitoring settings, leaving the server spec alone', () => {
+    const id = 'db_monitor01';
+    provisioner.prepare(makeRecord({ id }), SECRETS);
+    const path = provisioner.files(id).composePath;
+    const [serverBefore, agentBefore] = loadContainerSpecs(path);
+    provisioner.renderCompose(makeRecord({ id, monitoring: { intervalSec: 2, maxFileBytes: 4096, keepFiles: 5 } }));
+    const [serverAfter, agentAfter] = loadContainerSpecs(path);
+    expect(serverAfter!.configHash).toBe(serverBefore!.configHash);
+    expect(agentAfter!.configHash).not.toBe(agentBefore!.configHash);
+    expect(agentAfter!.options.Env).toEqual(expect.arrayContaining(['DBAAS_INTERVAL=2', 'DBAAS_MAX_BYTES=4096', 'DBAAS_KEEP_FILES=5']));
   });
 
   it('creates exactly the record: image, name, memory, swap, cpus, shm, pids', () => {

@@ -85,6 +85,7 @@ describe('loadSettings defaults', () => {
       provisioningLog: join(home, 'logs', 'provisioning.log'),
       templatesDir: join(PROJECT_ROOT, 'templates'),
       scriptsDir: join(PROJECT_ROOT, 'scripts'),
+      monitoringDir: join(PROJECT_ROOT, 'monitoring'),
     });
   });
 });
