@@ -11,6 +11,8 @@ import { errorHandler } from './errors.js';
 import { buildOpenApi } from './openapi.js';
 import { buildRouter, route, type RouteDef } from './routeTable.js';
 import { instanceRoutes } from './routes/instances.js';
+import { monitoringRoutes } from './routes/monitoring.js';
+import type { MonitoringService } from '../monitoring/service.js';
 
 const require = createRequire(import.meta.url);
 const REDOC_BUNDLE = join(dirname(require.resolve('redoc/package.json')), 'bundles', 'redoc.standalone.js');
@@ -51,8 +53,8 @@ const REDOC_PAGE = `<!DOCTYPE html>
 <body><redoc spec-url="/openapi.json"></redoc><script src="/redoc/redoc.standalone.js"></script></body></html>`;
 
 /** The express app: JSON routes, the generated OpenAPI document, Swagger UI and ReDoc. */
-export function createApp(manager: Manager, logger: Logger): Express {
-  const routes = [...systemRoutes(manager), ...instanceRoutes(manager)];
+export function createApp(manager: Manager, monitoring: MonitoringService, logger: Logger): Express {
+  const routes = [...systemRoutes(manager), ...instanceRoutes(manager), ...monitoringRoutes(monitoring)];
   const openapi = buildOpenApi(routes, { version: VERSION });
   const app = express();
   app.disable('x-powered-by');

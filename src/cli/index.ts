@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config/version.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerInstanceCommands } from './commands/instances.js';
+import { registerMonitoringCommands } from './commands/monitoring.js';
 import { registerServeCommand } from './commands/serve.js';
 
 export function buildProgram(): Command {
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInstanceCommands(program);
+  registerMonitoringCommands(program);
   registerServeCommand(program);
   registerImageCommands(program);
   program.commands.forEach(function override(cmd: Command) {

@@ -38,6 +38,8 @@ const SettingsShape = {
   pidsLimit: z.number().int().min(32).default(512),
   readyTimeoutMs: z.number().int().min(100).default(120_000),
   stopTimeoutSec: z.number().int().min(1).max(600).default(30),
+  /** How often `dbaas serve` checks that every running instance's agent runs and samples. */
+  watchdogIntervalSec: z.number().min(0.5).max(3600).default(15),
   /** Base64 or hex of 32 bytes; when absent a key file is created under config/. */
   masterKey: z.string().min(1).optional(),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -79,6 +81,7 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_PIDS_LIMIT: { key: 'pidsLimit', convert: toNumber },
   DBAAS_READY_TIMEOUT: { key: 'readyTimeoutMs', convert: (t) => Math.round(toNumber(t) * 1000) },
   DBAAS_STOP_TIMEOUT: { key: 'stopTimeoutSec', convert: toNumber },
+  DBAAS_WATCHDOG_INTERVAL: { key: 'watchdogIntervalSec', convert: toNumber },
   DBAAS_MASTER_KEY: { key: 'masterKey', convert: (t) => t },
   DBAAS_LOG_LEVEL: { key: 'logLevel', convert: (t) => t },
   DBAAS_BODY_LIMIT: { key: 'bodyLimit', convert: (t) => t },

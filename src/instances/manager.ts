@@ -4,7 +4,14 @@ import type { Readable } from 'node:stream';
 import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
 import { asDbaasError, DbaasError, notFound } from '../errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, Provisioner, type PlainSecrets } from '../provisioner/provisioner.js';
+import {
+  AGENT_SERVICE,
+  containerNameFor,
+  POSTGRES_SERVICE,
+  Provisioner,
+  type InstanceFiles,
+  type PlainSecrets,
+} from '../provisioner/provisioner.js';
 import { allocatePort } from '../provisioner/ports.js';
 import { Registry } from '../registry/registry.js';
 import { generatePassword, SecretBox } from '../registry/secrets.js';
@@ -91,7 +98,7 @@ async function stepWithProgress<T>(
  */
 export class Manager {
   readonly settings: Settings;
-  private readonly logger: Logger;
+  readonly logger: Logger;
   private readonly registry: Registry;
   readonly engine: Engine;
   private readonly provisioner: Provisioner;
@@ -112,6 +119,19 @@ export class Manager {
     const record = (await this.registry.list()).find((r) => r.id === ref || r.name === ref);
     if (!record) throw notFound(ref);
     return record;
+  }
+
+  /** The stored record of an instance (secrets sealed), for services built on the manager. */
+  async record(ref: string): Promise<InstanceRecord> {
+    return this.find(ref);
+  }
+
+  async records(): Promise<InstanceRecord[]> {
+    return this.registry.list();
+  }
+
+  files(record: Pick<InstanceRecord, 'id'>): InstanceFiles {
+    return this.provisioner.files(record.id);
   }
 
   /** Whether the container was made from an older version of the compose file. */

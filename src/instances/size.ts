@@ -31,12 +31,14 @@ export function parseSize(text: string | number): number | undefined {
 
 /** Formats bytes the way users type them: 512m, 1g, 1.5g; exact when possible. */
 export function formatSize(bytes: number): string {
-  for (const [suffix, unit] of [['t', 1024 ** 4], ['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]] as const) {
-    if (bytes >= unit) {
-      const value = bytes / unit;
-      if (Number.isInteger(value)) return `${value}${suffix}`;
-      if (bytes >= unit * 10 || suffix === 'k') return `${value.toFixed(1)}${suffix}`;
-    }
+  const units = [['t', 1024 ** 4], ['g', 1024 ** 3], ['m', 1024 ** 2], ['k', 1024]] as const;
+  // Exact in the largest unit that divides evenly (1536m), while that stays short to read...
+  for (const [suffix, unit] of units) {
+    if (bytes >= unit && bytes % unit === 0 && bytes / unit < 10_000) return `${bytes / unit}${suffix}`;
+  }
+  // ...else rounded to a tenth of the largest unit that fits (7.1m).
+  for (const [suffix, unit] of units) {
+    if (bytes >= unit) return `${(bytes / unit).toFixed(1)}${suffix}`;
   }
   return `${bytes}b`;
 }

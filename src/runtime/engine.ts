@@ -19,6 +19,8 @@ export interface ContainerSummary {
 
 export interface ContainerStats {
   cpuPercent: number;
+  /** CPU time the container used since it started (a counter). */
+  cpuSecondsTotal: number;
   memoryUsed: number;
   memoryLimit: number;
   memoryPercent: number;
@@ -205,10 +207,15 @@ export class Engine {
     }
   }
 
-  async stats(name: string): Promise<ContainerStats> {
+  /**
+   * One stats sample. The default waits for a second sample (about a second) so that CPU % can be
+   * computed; `oneShot` answers at once, for callers that only need counters and memory.
+   */
+  async stats(name: string, options: { oneShot?: boolean } = {}): Promise<ContainerStats> {
     let s: Dockerode.ContainerStats;
     try {
-      s = await this.docker.getContainer(name).stats({ stream: false });
+      const query = options.oneShot ? { stream: false, 'one-shot': true } : { stream: false };
+      s = await this.docker.getContainer(name).stats(query as { stream: false });
     } catch (err) {
       throw engineError(err, `read the stats of ${name}`);
     }
@@ -249,6 +256,7 @@ export function summarizeStats(s: Dockerode.ContainerStats): ContainerStats {
   }
   return {
     cpuPercent: Math.round(cpuPercent * 100) / 100,
+    cpuSecondsTotal: s.cpu_stats.cpu_usage.total_usage / 1e9,
     memoryUsed,
     memoryLimit,
     memoryPercent: memoryLimit > 0 ? Math.round((memoryUsed / memoryLimit) * 10000) / 100 : 0,

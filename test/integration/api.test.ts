@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
+import { MonitoringService } from '../../src/monitoring/service.js';
 import { makeHome, query, type TestHome } from './helpers.js';
 
 interface Reply {
@@ -32,7 +33,8 @@ async function call(base: string, method: string, path: string, body?: unknown, 
 }
 
 function serve(t: TestHome): Promise<{ server: Server; base: string }> {
-  const app = createApp(t.manager, createLogger({ consoleLevel: 'silent' }));
+  const logger = createLogger({ consoleLevel: 'silent' });
+  const app = createApp(t.manager, new MonitoringService(t.manager, logger), logger);
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => {
       const address = server.address();
@@ -87,6 +89,13 @@ describe('REST API end to end', () => {
         'GET /instances/{ref}/logs',
         'GET /instances/{ref}/stats',
         'GET /instances/{ref}/connection',
+        'GET /monitoring/{ref}/metrics',
+        'GET /monitoring/{ref}/metrics/latest',
+        'GET /monitoring/{ref}/summary',
+        'GET /monitoring/{ref}/agent',
+        'POST /monitoring/{ref}/agent/restart',
+        'GET /monitoring/{ref}/agent/logs',
+        'GET /metrics',
       ].sort(),
     );
     const create = spec.components.schemas.CreateInstance;

@@ -81,6 +81,8 @@ describe('formatSize', () => {
     [10.5 * GiB, '10.5g'],
     [1500, '1.5k'],
     [1000, '1000b'],
+    [7471619, '7.1m'],
+    [10 * GiB + 512 * MiB, '10.5g'],
     [0, '0b'],
   ])('formats %d as %j', (bytes, text) => {
     expect(formatSize(bytes)).toBe(text);

@@ -17,7 +17,10 @@ export function registerServeCommand(program: Command): void {
         const manager = createManager(settings, logger);
         // Loaded here, not at start-up: express, Swagger UI and ReDoc are only needed to serve.
         const { createApp } = await import('../../api/app.js');
-        const app = createApp(manager, logger);
+        const { MonitoringService } = await import('../../monitoring/service.js');
+        const monitoring = new MonitoringService(manager, logger);
+        const app = createApp(manager, monitoring, logger);
+        const stopWatchdog = monitoring.startWatchdog(settings.watchdogIntervalSec * 1000);
         const host = opts.host ?? settings.apiHost;
         const port = opts.port !== undefined ? Number(opts.port) : settings.apiPort;
         await new Promise<void>((resolve, reject) => {
@@ -29,6 +32,7 @@ export function registerServeCommand(program: Command): void {
           server.on('error', reject);
           const shutdown = (signal: string) => {
             logger.info(`received ${signal}; closing the API`);
+            stopWatchdog();
             server.close(() => resolve());
             server.closeAllConnections();
           };

@@ -1,0 +1,200 @@
+import { z } from 'zod';
+import { MAX_SAMPLES, type MonitoringService } from '../../monitoring/service.js';
+import { SampleSchema } from '../../monitoring/metricsReader.js';
+import { parseDurationMs, parseRange } from '../../monitoring/timeRange.js';
+import { InstanceRefParams, route, type RouteDef } from '../routeTable.js';
+import { LogsQuery, StatsSchema } from './instances.js';
+
+const Sample = SampleSchema.meta({
+  id: 'Sample',
+  description:
+    'One agent sample: ts, ts_ms, instance, up, and when up: server, databases (pg_stat_database per database), ' +
+    'connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds), locks (by_mode, granted, waiting), ' +
+    'schemas (tables and views per schema); when down: error',
+});
+
+const MetricsQuery = z.object({
+  since: z.string().optional().meta({ description: 'ISO time, epoch ms, or a duration ago (15m)', example: '15m' }),
+  until: z.string().optional().meta({ description: 'ISO time, epoch ms, or a duration ago' }),
+  limit: z.coerce.number().int().min(1).max(MAX_SAMPLES).default(1000).meta({ description: `At most this many (newest), up to ${MAX_SAMPLES}` }),
+});
+
+const SummaryQuery = z.object({
+  window: z
+    .string()
+    .default('5m')
+    .refine((w) => {
+      const ms = parseDurationMs(w);
+      return ms !== undefined && ms >= 1000 && ms <= 7 * 86_400_000;
+    }, 'must be a duration from 1s to 7d, like 5m')
+    .meta({ description: 'How far back the rates look', example: '5m' }),
+});
+
+const NullableNumber = z.number().nullable();
+
+const AgentStatusSchema = z
+  .object({
+    instance: z.string(),
+    name: z.string(),
+    container: z.string(),
+    state: z.string().nullable(),
+    running: z.boolean(),
+    healthy: z.boolean().meta({ description: 'Running, sampling on time, last sample good' }),
+    intervalSec: z.number(),
+    startedAt: z.string().nullable(),
+    samplesWritten: NullableNumber.meta({ description: 'Samples written since the agent started' }),
+    failedSamples: NullableNumber,
+    lastSampleAt: z.string().nullable(),
+    lastSampleAgeSeconds: NullableNumber,
+    lastOkAt: z.string().nullable(),
+    lastError: z.string().nullable(),
+    file: z.object({ path: z.string(), bytes: z.number(), rotatedFiles: z.number() }),
+  })
+  .meta({ id: 'AgentStatus' });
+
+/** The monitoring routes of DESIGN.md. */
+export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
+  const tag = 'monitoring';
+  return [
+    route({
+      method: 'get',
+      path: '/monitoring/{ref}/metrics',
+      tag,
+      summary: 'Samples in a time range, across rotated files, oldest first (the newest `limit` of them)',
+      params: InstanceRefParams,
+      query: MetricsQuery,
+      success: {
+        status: 200,
+        description: 'Samples; corrupt lines in the files are skipped and counted',
+        schema: z
+          .object({
+            instance: z.string(),
+            name: z.string(),
+            samples: z.array(Sample),
+            count: z.number(),
+            matched: z.number(),
+            truncated: z.boolean(),
+            corruptLines: z.number(),
+          })
+          .meta({ id: 'MetricsRange' }),
+      },
+      errors: ['INSTANCE_NOT_FOUND'],
+      handler: ({ params, query }) => {
+        const { sinceMs, untilMs } = parseRange(query.since, query.until);
+        return monitoring.metrics(params.ref, { sinceMs, untilMs, limit: query.limit });
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/monitoring/{ref}/metrics/latest',
+      tag,
+      summary: 'The newest sample (read from the end of the file), its age and whether it is current',
+      params: InstanceRefParams,
+      success: {
+        status: 200,
+        description: 'The newest sample; current is false when it is stale or the server or agent is not running',
+        schema: z
+          .object({
+            instance: z.string(),
+            name: z.string(),
+            sample: Sample.nullable(),
+            ageSeconds: NullableNumber,
+            current: z.boolean(),
+            corruptLines: z.number(),
+          })
+          .meta({ id: 'LatestSample' }),
+      },
+      errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
+      handler: ({ params }) => monitoring.latest(params.ref),
+    }),
+    route({
+      method: 'get',
+      path: '/monitoring/{ref}/summary',
+      tag,
+      summary: 'Rates over a window (transactions/s, rows/s, cache hit ratio, deadlocks) and container CPU and memory',
+      params: InstanceRefParams,
+      query: SummaryQuery,
+      success: {
+        status: 200,
+        description: 'Rates from counter deltas; null where the window holds fewer than two good samples',
+        schema: z
+          .object({
+            instance: z.string(),
+            name: z.string(),
+            windowSeconds: z.number(),
+            from: z.string().nullable(),
+            to: z.string().nullable(),
+            samples: z.number(),
+            failedSamples: z.number(),
+            availability: NullableNumber,
+            transactionsPerSecond: NullableNumber,
+            commitsPerSecond: NullableNumber,
+            rollbacksPerSecond: NullableNumber,
+            rowsReadPerSecond: NullableNumber,
+            rowsWrittenPerSecond: NullableNumber,
+            cacheHitRatio: NullableNumber,
+            deadlocks: NullableNumber,
+            tempBytes: NullableNumber,
+            latest: z.unknown(),
+            container: StatsSchema.omit({ instance: true, name: true }).nullable(),
+          })
+          .meta({ id: 'MetricsSummary' }),
+      },
+      errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
+      handler: ({ params, query }) => monitoring.summary(params.ref, parseDurationMs(query.window) as number),
+    }),
+    route({
+      method: 'get',
+      path: '/monitoring/{ref}/agent',
+      tag,
+      summary: "The monitoring agent's state: running, last sample age, samples written, last error",
+      params: InstanceRefParams,
+      success: { status: 200, description: 'Agent status', schema: AgentStatusSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
+      handler: ({ params }) => monitoring.agentStatus(params.ref),
+    }),
+    route({
+      method: 'post',
+      path: '/monitoring/{ref}/agent/restart',
+      tag,
+      summary: 'Restart the monitoring agent',
+      params: InstanceRefParams,
+      success: { status: 200, description: 'Agent status after the restart', schema: AgentStatusSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'INSTANCE_NOT_RUNNING', 'INVALID_STATE', 'ENGINE_UNAVAILABLE'],
+      handler: ({ params }) => monitoring.restartAgent(params.ref),
+    }),
+    route({
+      method: 'get',
+      path: '/monitoring/{ref}/agent/logs',
+      tag,
+      summary: "The agent's own log (start, rotations, failed samples)",
+      params: InstanceRefParams,
+      query: LogsQuery,
+      success: {
+        status: 200,
+        description: 'Log lines, oldest first',
+        schema: z.object({ instance: z.string(), lines: z.array(z.string()) }).meta({ id: 'AgentLogs' }),
+      },
+      errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
+      handler: async ({ params, query }) => ({ instance: params.ref, lines: await monitoring.agentLogs(params.ref, query.tail) }),
+    }),
+    route({
+      method: 'get',
+      path: '/metrics',
+      tag,
+      summary: 'Every instance in Prometheus text format',
+      success: {
+        status: 200,
+        description: 'Prometheus text exposition (version 0.0.4)',
+        schema: z.string(),
+        contentType: 'text/plain; version=0.0.4',
+      },
+      errors: ['ENGINE_UNAVAILABLE'],
+      handler: async ({ res }) => {
+        const { contentType, text } = await monitoring.prometheus();
+        res.type(contentType).send(text);
+        return undefined;
+      },
+    }),
+  ];
+}

@@ -1,0 +1,266 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { DbaasError } from '../errors.js';
+import type { Manager } from '../instances/manager.js';
+import type { InstanceRecord } from '../instances/schema.js';
+import type { Logger } from '../log/logger.js';
+import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE } from '../provisioner/provisioner.js';
+import type { ContainerStats } from '../runtime/engine.js';
+import { homeFilter, LABELS } from '../runtime/labels.js';
+import { MetricsReader, type Sample } from './metricsReader.js';
+import { renderPrometheus, type InstanceMetrics } from './prometheus.js';
+import { summarize, type Summary } from './summary.js';
+
+export const MAX_SAMPLES = 10_000;
+
+/** What the agent writes to `agent-state.json` after every sample. */
+const AgentStateSchema = z.object({
+  started_at: z.string(),
+  pid: z.number(),
+  interval_seconds: z.number(),
+  samples: z.number(),
+  failures: z.number(),
+  last_sample_at: z.string().nullable(),
+  last_ok_at: z.string().nullable(),
+  last_error: z.string().nullable(),
+});
+type AgentState = z.output<typeof AgentStateSchema>;
+
+export interface AgentStatus {
+  instance: string;
+  name: string;
+  container: string;
+  state: string | null;
+  running: boolean;
+  healthy: boolean;
+  intervalSec: number;
+  startedAt: string | null;
+  samplesWritten: number | null;
+  failedSamples: number | null;
+  lastSampleAt: string | null;
+  lastSampleAgeSeconds: number | null;
+  lastOkAt: string | null;
+  lastError: string | null;
+  file: { path: string; bytes: number; rotatedFiles: number };
+}
+
+export interface LatestSample {
+  instance: string;
+  name: string;
+  sample: Sample | null;
+  ageSeconds: number | null;
+  /** False when the sample is too old, or the server or agent is not running: not the present. */
+  current: boolean;
+  corruptLines: number;
+}
+
+/** A sample is current while younger than three intervals (and a little slack). */
+export function freshnessLimitSeconds(intervalSec: number): number {
+  return 3 * intervalSec + 5;
+}
+
+const ageOf = (iso: string | null | undefined, now: number): number | null =>
+  iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 100) / 10) : null;
+
+/**
+ * Reads what the monitoring agents wrote and looks after the agents: status, restart, logs,
+ * and a watchdog that restarts an agent that stopped or stopped sampling while `dbaas serve` runs.
+ */
+export class MonitoringService {
+  constructor(
+    private readonly manager: Manager,
+    private readonly logger: Logger,
+  ) {}
+
+  private reader(record: InstanceRecord): MetricsReader {
+    return new MetricsReader(this.manager.files(record).metricsPath);
+  }
+
+  private async agentState(record: InstanceRecord): Promise<AgentState | null> {
+    try {
+      const parsed = AgentStateSchema.safeParse(JSON.parse(await readFile(this.manager.files(record).agentStatePath, 'utf8')));
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async metrics(ref: string, query: { sinceMs?: number; untilMs?: number; limit: number }) {
+    const record = await this.manager.record(ref);
+    const result = await this.reader(record).range({ ...query, limit: Math.min(query.limit, MAX_SAMPLES) });
+    return {
+      instance: record.id,
+      name: record.name,
+      samples: result.samples,
+      count: result.samples.length,
+      matched: result.matched,
+      truncated: result.truncated,
+      corruptLines: result.corruptLines,
+    };
+  }
+
+  async latest(ref: string): Promise<LatestSample> {
+    const record = await this.manager.record(ref);
+    const [latest, containers] = await Promise.all([
+      this.reader(record).latest(),
+      this.manager.engine.list([...homeFilter(this.manager.settings.home), `${LABELS.instance}=${record.id}`]),
+    ]);
+    const running = (service: string) => containers.some((c) => c.labels[LABELS.service] === service && c.state === 'running');
+    return this.toLatest(record, latest.sample, latest.corruptLines, running(POSTGRES_SERVICE) && running(AGENT_SERVICE));
+  }
+
+  private toLatest(record: InstanceRecord, sample: Sample | null, corruptLines: number, bothRunning: boolean): LatestSample {
+    const ageSeconds = sample ? ageOf(sample.ts, Date.now()) : null;
+    const current =
+      sample !== null && bothRunning && ageSeconds !== null && ageSeconds <= freshnessLimitSeconds(record.monitoring.intervalSec);
+    return { instance: record.id, name: record.name, sample, ageSeconds, current, corruptLines };
+  }
+
+  async summary(ref: string, windowMs: number): Promise<Summary & { instance: string; name: string; container: ContainerStats | null }> {
+    const record = await this.manager.record(ref);
+    const now = Date.now();
+    const { samples } = await this.reader(record).range({ sinceMs: now - windowMs, untilMs: now, limit: MAX_SAMPLES });
+    const server = await this.manager.engine.inspect(containerNameFor(record));
+    const container = server?.State.Running ? await this.manager.engine.stats(containerNameFor(record)) : null;
+    return { instance: record.id, name: record.name, ...summarize(samples, windowMs / 1000), container };
+  }
+
+  async agentStatus(ref: string): Promise<AgentStatus> {
+    const record = await this.manager.record(ref);
+    const name = containerNameFor(record, AGENT_SERVICE);
+    const [info, state, usage] = await Promise.all([
+      this.manager.engine.inspect(name),
+      this.agentState(record),
+      this.reader(record).usage(),
+    ]);
+    const now = Date.now();
+    const running = Boolean(info?.State.Running);
+    // The state file outlives the agent; only trust it for the agent that runs now.
+    const live = state && info && Date.parse(state.started_at) >= Date.parse(info.State.StartedAt) - 5000 ? state : null;
+    const age = ageOf(live?.last_sample_at, now);
+    return {
+      instance: record.id,
+      name: record.name,
+      container: name,
+      state: info?.State.Status ?? null,
+      running,
+      healthy: running && age !== null && age <= freshnessLimitSeconds(record.monitoring.intervalSec) && live?.last_error === null,
+      intervalSec: record.monitoring.intervalSec,
+      startedAt: running ? (info?.State.StartedAt ?? null) : null,
+      samplesWritten: live?.samples ?? null,
+      failedSamples: live?.failures ?? null,
+      lastSampleAt: live?.last_sample_at ?? null,
+      lastSampleAgeSeconds: age,
+      lastOkAt: live?.last_ok_at ?? null,
+      lastError: live?.last_error ?? null,
+      file: usage,
+    };
+  }
+
+  async restartAgent(ref: string): Promise<AgentStatus> {
+    const record = await this.manager.record(ref);
+    const server = await this.manager.engine.inspect(containerNameFor(record));
+    if (!server?.State.Running) {
+      throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is not running; start it first`, { instance: record.id });
+    }
+    const agent = containerNameFor(record, AGENT_SERVICE);
+    if (!(await this.manager.engine.inspect(agent))) {
+      throw new DbaasError('INVALID_STATE', `the agent container of ${record.name} is missing; "dbaas start ${record.name}" recreates it`);
+    }
+    await this.manager.engine.restart(agent, 5);
+    this.logger.info('agent restarted on request', { instance: record.id });
+    return this.agentStatus(record.id);
+  }
+
+  async agentLogs(ref: string, tail: number): Promise<string[]> {
+    const record = await this.manager.record(ref);
+    return this.manager.engine.logs(containerNameFor(record, AGENT_SERVICE), tail);
+  }
+
+  /** Every instance's latest sample and container counters, in Prometheus text format. */
+  async prometheus(): Promise<{ contentType: string; text: string }> {
+    const [records, containers] = await Promise.all([
+      this.manager.records(),
+      this.manager.engine.list(homeFilter(this.manager.settings.home)),
+    ]);
+    const instances: InstanceMetrics[] = await Promise.all(
+      records.map(async (record) => {
+        const mine = containers.filter((c) => c.labels[LABELS.instance] === record.id);
+        const running = (service: string) => mine.some((c) => c.labels[LABELS.service] === service && c.state === 'running');
+        const latest = await this.reader(record).latest();
+        const view = this.toLatest(record, latest.sample, latest.corruptLines, running(POSTGRES_SERVICE) && running(AGENT_SERVICE));
+        const stats = running(POSTGRES_SERVICE)
+          ? await this.manager.engine.stats(containerNameFor(record), { oneShot: true }).catch(() => null)
+          : null;
+        return {
+          id: record.id,
+          name: record.name,
+          sample: view.sample,
+          current: view.current,
+          ageSeconds: view.ageSeconds,
+          container: stats ? { cpuSecondsTotal: stats.cpuSecondsTotal, memoryUsed: stats.memoryUsed, memoryLimit: stats.memoryLimit } : null,
+        };
+      }),
+    );
+    return renderPrometheus(instances);
+  }
+
+  /**
+   * One watchdog round: for every instance whose server runs, start an agent that is not running,
+   * and restart one whose last good sample is too old (it may sit in a network namespace the
+   * server left when it restarted). At most one restart per instance per `backoffMs`.
+   */
+  async watchdogRound(lastRestart: Map<string, number>, backoffMs: number): Promise<string[]> {
+    const acted: string[] = [];
+    const [records, containers] = await Promise.all([
+      this.manager.records(),
+      this.manager.engine.list(homeFilter(this.manager.settings.home)),
+    ]);
+    for (const record of records) {
+      if (record.status !== 'running') continue;
+      const mine = containers.filter((c) => c.labels[LABELS.instance] === record.id);
+      const server = mine.find((c) => c.labels[LABELS.service] === POSTGRES_SERVICE);
+      const agent = mine.find((c) => c.labels[LABELS.service] === AGENT_SERVICE);
+      if (server?.state !== 'running' || !agent) continue;
+      let reason: string | null = null;
+      if (agent.state !== 'running') {
+        reason = `the agent container is ${agent.state}`;
+      } else {
+        const state = await this.agentState(record);
+        const okAge = ageOf(state?.last_ok_at ?? state?.started_at, Date.now());
+        if (okAge !== null && okAge > freshnessLimitSeconds(record.monitoring.intervalSec) + 10) {
+          reason = `no good sample for ${okAge} s`;
+        }
+      }
+      if (!reason) continue;
+      if (Date.now() - (lastRestart.get(record.id) ?? 0) < backoffMs) continue;
+      lastRestart.set(record.id, Date.now());
+      try {
+        const restarted = await this.manager.startSidecars(record);
+        if (restarted.length === 0) await this.manager.engine.restart(containerNameFor(record, AGENT_SERVICE), 5);
+        this.logger.warn('watchdog restarted the monitoring agent', { instance: record.id, reason });
+        acted.push(record.id);
+      } catch (err) {
+        this.logger.error('watchdog could not restart the monitoring agent', { instance: record.id, error: (err as Error).message });
+      }
+    }
+    return acted;
+  }
+
+  /** Runs watchdog rounds every `intervalMs` until the returned function is called. */
+  startWatchdog(intervalMs: number, backoffMs = 60_000): () => void {
+    const lastRestart = new Map<string, number>();
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.watchdogRound(lastRestart, backoffMs)
+        .catch((err: unknown) => this.logger.error('watchdog round failed', { error: (err as Error).message }))
+        .finally(() => {
+          running = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}
