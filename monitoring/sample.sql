@@ -99,6 +99,12 @@ SELECT json_build_object(
   'instance', :'instance',
   'up', true,
   'database', current_database(),
+  'session', json_build_object(
+    'user', current_user,
+    'application_name', current_setting('application_name'),
+    'statement_timeout', current_setting('statement_timeout'),
+    'read_only', current_setting('transaction_read_only') = 'on'
+  ),
   'server', server.v,
   'databases', databases.v,
   'connections', connections.v,

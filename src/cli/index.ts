@@ -24,6 +24,11 @@ export function buildProgram(): Command {
 
 /** Runs the CLI; usage errors exit 2, failures 1 (see exit.ts), help and version 0. */
 export async function main(argv: string[]): Promise<void> {
+  // `dbaas ... | head` closes the pipe early: that is the reader's choice, not our failure.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
