@@ -2,9 +2,11 @@
 # The dbaas monitoring agent: one for all instances, run in a sidecar container beside each
 # instance (same image, shared network namespace, tiny limits; see docs/monitoring.md).
 #
-# Every DBAAS_INTERVAL seconds it runs sample.sql with psql as the read-only dbaas_monitor role
-# and appends the JSON line to /metrics/metrics.ndjson. A sample that fails (server down,
-# timeout, refused login) appends {"up": false, "error": ...} instead, and the agent goes on.
+# Every DBAAS_INTERVAL seconds it runs sample.sql in psql as the read-only dbaas_monitor role and
+# appends the JSON line to /metrics/metrics.ndjson. One psql session (a bash coprocess) serves
+# every sample, so a sample costs a query, not a process start and a SCRAM login. A sample that
+# fails (server down, timeout, refused login) appends {"up": false, "error": ...} instead, the
+# session is dropped and the next sample opens a new one; the agent goes on.
 # The file rotates at DBAAS_MAX_BYTES, keeping DBAAS_KEEP_FILES old files (.1 newest).
 # /metrics/agent-state.json tells the manager how the agent is doing (written atomically).
 #
@@ -20,7 +22,9 @@ INTERVAL="${DBAAS_INTERVAL:-10}"
 MAX_BYTES="${DBAAS_MAX_BYTES:-10485760}"
 KEEP="${DBAAS_KEEP_FILES:-3}"
 INSTANCE="${DBAAS_INSTANCE:?DBAAS_INSTANCE is required}"
-ERR_FILE="$(mktemp)"
+# A sample that takes longer than this has failed (the server's statement_timeout is shorter).
+SAMPLE_TIMEOUT="${DBAAS_SAMPLE_TIMEOUT:-15}"
+MARK="__dbaas_sample_end_$$__"
 
 now_iso() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
 now_ms() { date +%s%3N; }
@@ -60,6 +64,49 @@ write_state() {
     mv -f "$STATE.tmp" "$STATE"
 }
 
+# The psql session: started on demand, dropped after any failure. bash closes and unsets a
+# coprocess's own descriptors when it reaps it, so the agent works on duplicates it owns, and
+# ignores SIGPIPE so that writing to a session that died is an error it handles, not its end.
+trap '' PIPE
+SESSION_PID=
+start_session() {
+  coproc PSQL { exec psql -X -A -t -q -v instance="$INSTANCE" 2>&1; }
+  SESSION_PID=$PSQL_PID
+  exec {SESSION_OUT}<&"${PSQL[0]}" {SESSION_IN}>&"${PSQL[1]}"
+}
+drop_session() {
+  [ -n "$SESSION_PID" ] || return 0
+  exec {SESSION_OUT}<&- {SESSION_IN}>&-
+  kill "$SESSION_PID" 2>/dev/null
+  wait "$SESSION_PID" 2>/dev/null
+  SESSION_PID=
+}
+
+# Runs one sample; on success SAMPLE holds the JSON line, else ERROR holds why.
+take_sample() {
+  SAMPLE=
+  ERROR=
+  [ -n "$SESSION_PID" ] || start_session
+  if ! printf '\\i %s\n\\echo %s\n' "$HERE/sample.sql" "$MARK" >&"$SESSION_IN" 2>/dev/null; then
+    ERROR="the psql session ended"
+  else
+    local out="" line ended=0
+    while IFS= read -r -t "$SAMPLE_TIMEOUT" line <&"$SESSION_OUT"; do
+      if [ "$line" = "$MARK" ]; then ended=1; break; fi
+      out+="$line"$'\n'
+    done
+    # A good answer is exactly one line holding one JSON object.
+    if [ "$ended" -eq 1 ] && [ "${out:0:1}" = "{" ] && [[ "$out" != *$'\n'*$'\n'* ]]; then
+      SAMPLE="${out%$'\n'}"
+      return 0
+    fi
+    ERROR="${out:-no answer within ${SAMPLE_TIMEOUT}s}"
+  fi
+  ERROR="$(printf '%s' "$ERROR" | head -c 400)"
+  drop_session
+  return 1
+}
+
 stopping=0
 trap 'stopping=1; [ -n "${sleeper:-}" ] && kill "$sleeper" 2>/dev/null' TERM INT
 
@@ -67,14 +114,13 @@ echo "$(now_iso) dbaas agent for $INSTANCE: every ${INTERVAL}s as ${PGUSER:-?}@$
 write_state
 while [ "$stopping" -eq 0 ]; do
   rotate_if_full
-  if line=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -v instance="$INSTANCE" -f "$HERE/sample.sql" 2>"$ERR_FILE") && [ -n "$line" ]; then
-    printf '%s\n' "$line" >>"$OUT"
+  if take_sample; then
+    printf '%s\n' "$SAMPLE" >>"$OUT"
     last_ok_at="\"$(now_iso)\""
     last_sample_at="$last_ok_at"
     last_error=null
   else
-    message="$(head -c 400 "$ERR_FILE")"
-    [ -n "$message" ] || message="psql returned no sample"
+    message="$ERROR"
     ts="$(now_iso)"
     printf '{"ts":"%s","ts_ms":%s,"instance":%s,"up":false,"error":%s}\n' \
       "$ts" "$(now_ms)" "$(json_str "$INSTANCE")" "$(json_str "$message")" >>"$OUT"
@@ -90,5 +136,5 @@ while [ "$stopping" -eq 0 ]; do
   wait "$sleeper" 2>/dev/null
   sleeper=
 done
+drop_session
 echo "$(now_iso) dbaas agent for $INSTANCE stopping after $samples samples"
-rm -f "$ERR_FILE"

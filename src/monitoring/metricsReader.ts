@@ -61,8 +61,9 @@ export async function metricsFiles(currentPath: string): Promise<string[]> {
     return [];
   }
   const rotated = names
-    .map((n) => ({ n, index: n.startsWith(`${base}.`) ? Number(n.slice(base.length + 1)) : Number.NaN }))
-    .filter((f) => Number.isInteger(f.index) && f.index > 0)
+    .map((n) => ({ n, suffix: n.startsWith(`${base}.`) ? n.slice(base.length + 1) : '' }))
+    .filter((f) => /^[1-9]\d*$/.test(f.suffix)) // .1, .2, ... as the agent names them
+    .map((f) => ({ n: f.n, index: Number(f.suffix) }))
     .sort((a, b) => b.index - a.index)
     .map((f) => join(dir, f.n));
   return names.includes(base) ? [...rotated, currentPath] : rotated;
@@ -92,6 +93,7 @@ async function forEachLine(path: string, onLine: (line: string) => boolean | voi
  * lines are found: the cost depends on the lines wanted, not on the size of the file.
  */
 export async function tailLines(path: string, want: number, maxBytes = 4 * 1024 * 1024): Promise<string[]> {
+  if (want <= 0) return [];
   let handle;
   try {
     handle = await open(path, 'r');
@@ -101,21 +103,23 @@ export async function tailLines(path: string, want: number, maxBytes = 4 * 1024 
   }
   try {
     const { size } = await handle.stat();
+    // Raw chunks, decoded once at the end: a chunk boundary may split a multi-byte character.
+    const chunks: Buffer[] = [];
     let end = size;
-    let text = '';
     let read = 0;
+    let newlines = 0;
     const chunk = 64 * 1024;
-    while (end > 0 && read < maxBytes) {
+    // More newlines than lines wanted: the wanted lines are complete, the first piece may not be.
+    while (end > 0 && read < maxBytes && newlines <= want) {
       const start = Math.max(0, end - chunk);
       const buffer = Buffer.alloc(end - start);
       await handle.read(buffer, 0, buffer.length, start);
-      text = buffer.toString('utf8') + text;
+      chunks.unshift(buffer);
+      for (const byte of buffer) if (byte === 0x0a) newlines++;
       read += buffer.length;
       end = start;
-      // Lines are complete when a newline precedes them (or the file starts there).
-      const complete = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').length - 1;
-      if (complete > want) break;
     }
+    const text = Buffer.concat(chunks).toString('utf8');
     const lastNewline = text.lastIndexOf('\n');
     if (lastNewline < 0) return [];
     let lines = text.slice(0, lastNewline).split('\n');

@@ -111,7 +111,12 @@ export function summarize(samples: Sample[], windowSeconds: number): Summary {
   if (!first || !last || first === last) return base;
   const seconds = (last.ts_ms - first.ts_ms) / 1000;
   if (seconds <= 0) return base;
-  const d = counterDeltas(first, last);
+  // Summed pair by pair, so that a reset anywhere in the window is seen where it happened.
+  const d = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<Counter, number>;
+  for (let i = 1; i < good.length; i++) {
+    const pair = counterDeltas(good[i - 1] as Sample, good[i] as Sample);
+    for (const c of COUNTERS) d[c] += pair[c];
+  }
   const blocks = d.blks_hit + d.blks_read;
   return {
     ...base,
@@ -143,12 +148,13 @@ export function series(samples: Sample[]): SeriesPoint[] {
     const conn = s.connections as { total?: number; waiting?: number; longest_transaction_seconds?: number } | undefined;
     let tps: number | null = null;
     let hit: number | null = null;
+    // Only between two consecutive good samples: no rate is averaged over an outage.
     if (s.up && previous?.up && s.ts_ms > previous.ts_ms) {
       const d = counterDeltas(previous, s);
       tps = round((d.xact_commit + d.xact_rollback) / ((s.ts_ms - previous.ts_ms) / 1000), 2);
       hit = d.blks_hit + d.blks_read > 0 ? round(d.blks_hit / (d.blks_hit + d.blks_read), 4) : null;
     }
-    if (s.up) previous = s;
+    previous = s;
     return {
       ts: s.ts,
       up: s.up,

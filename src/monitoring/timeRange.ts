@@ -10,21 +10,23 @@ export function parseDurationMs(text: string): number | undefined {
 }
 
 /**
- * A point in time as users give it: an ISO 8601 timestamp, epoch milliseconds, or a duration
+ * A point in time as users give it: an ISO 8601 timestamp, epoch seconds or milliseconds, or a duration
  * meaning "that long ago" (`15m`). Throws VALIDATION_FAILED naming the field otherwise.
  */
 export function parseTimePoint(text: string, field: string, now = Date.now()): number {
   const trimmed = text.trim();
   const ago = parseDurationMs(trimmed);
   if (ago !== undefined) return now - ago;
-  if (/^\d{10,}$/.test(trimmed)) return Number(trimmed);
+  // Epoch seconds have 10 digits (until 2286), milliseconds 13: take each for what it is.
+  if (/^\d{9,11}$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d{12,}$/.test(trimmed)) return Number(trimmed);
   if (/^\d{4}-\d{2}-\d{2}/.test(trimmed)) {
     const ms = Date.parse(trimmed);
     if (!Number.isNaN(ms)) return ms;
   }
   throw new DbaasError(
     'VALIDATION_FAILED',
-    `${field}: "${text}" is not a time; use an ISO timestamp, epoch milliseconds or a duration like 15m`,
+    `${field}: "${text}" is not a time; use an ISO timestamp, epoch seconds or milliseconds, or a duration like 15m`,
     { issues: [{ field, message: 'not a time' }] },
   );
 }

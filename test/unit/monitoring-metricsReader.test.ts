@@ -654,3 +654,34 @@ describe('MetricsReader.usage', () => {
     expect(await new MetricsReader(current).files()).toEqual([join(dir, 'metrics.ndjson.1'), current]);
   });
 });
+
+describe('fixed edge cases', () => {
+  it('keeps a multi-byte character that straddles a 64 KiB chunk boundary intact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbaas-utf8-'));
+    try {
+      const path = join(dir, 'metrics.ndjson');
+      const tail = '"}\n';
+      // 'first\n{"ts":"x' is 14 bytes, é takes bytes 14-15, and the file is 65551 bytes long, so
+      // the last 64 KiB chunk starts at byte 15: inside the é.
+      const line = '{"ts":"x' + 'é' + 'a'.repeat(64 * 1024 - 4) + tail;
+      writeFileSync(path, 'first\n' + line);
+      expect(Buffer.byteLength('first\n' + line) - 64 * 1024).toBe(15);
+      const [got] = await tailLines(path, 1);
+      expect(got).toBe(line.slice(0, -1));
+      expect(got).not.toContain('\uFFFD');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('returns no lines when none are wanted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dbaas-zero-'));
+    try {
+      const path = join(dir, 'metrics.ndjson');
+      writeFileSync(path, 'a\nb\n');
+      expect(await tailLines(path, 0)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -167,8 +167,9 @@ describe('summarize', () => {
     app: { xact_commit: 100, xact_rollback: 10, blks_read: 50, blks_hit: 450, tup_returned: 1000, tup_fetched: 500, tup_inserted: 10, tup_updated: 5, tup_deleted: 1, size_bytes: 1000 },
     postgres: { xact_commit: 20, size_bytes: 7000 },
   });
+  // Real samples carry every counter (the agent's query selects them all).
   const middle = up(5_000, {
-    app: { xact_commit: 120, xact_rollback: 12, blks_read: 55, blks_hit: 500, size_bytes: 1100 },
+    app: { xact_commit: 120, xact_rollback: 12, blks_read: 55, blks_hit: 500, tup_returned: 1300, tup_fetched: 600, tup_inserted: 25, tup_updated: 10, tup_deleted: 5, temp_bytes: 4096, deadlocks: 1, size_bytes: 1100 },
     postgres: { xact_commit: 25, size_bytes: 7000 },
   });
   const last = up(
@@ -192,6 +193,14 @@ describe('summarize', () => {
     },
     { connections: connections(4, 1, 2.5), locks: locks(3) },
   );
+
+  it('sees a counter reset in the middle of the window (a server restart)', () => {
+    const a = up(0, { app: { xact_commit: 1000 } });
+    const restarted = up(5000, { app: { xact_commit: 100 } });
+    const b = up(10_000, { app: { xact_commit: 1500 } });
+    // 100 after the reset, then 1400 more: 1500 in 10 s (first/last alone would say 500).
+    expect(summarize([a, restarted, b], 10).commitsPerSecond).toBe(150);
+  });
 
   it('computes rates over the window from the first and last good samples', () => {
     const s = summarize([first, middle, last], 600);
@@ -387,6 +396,11 @@ describe('series', () => {
   it('rounds the rate to two decimals', () => {
     const points = series([up(0, { app: { xact_commit: 0 } }), up(3000, { app: { xact_commit: 1 } })]);
     expect(points[1]?.transactionsPerSecond).toBe(0.33);
+  });
+
+  it('gives no rate across an outage (a down sample between two good ones)', () => {
+    const points = series([up(0, { app: { xact_commit: 0 } }), down(1000), up(2000, { app: { xact_commit: 10 } })]);
+    expect(points.map((p) => p.transactionsPerSecond)).toEqual([null, null, null]);
   });
 
   it('has only nulls for a down sample', () => {

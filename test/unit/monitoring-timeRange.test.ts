@@ -70,9 +70,15 @@ describe('parseTimePoint', () => {
   it.each([
     ['1795403505712', 1795403505712],
     ['1000000000000', 1_000_000_000_000],
-    ['1234567890', 1234567890],
     [' 1795403505712 ', 1795403505712],
   ])('parses epoch milliseconds %j', (text, ms) => {
+    expect(parseTimePoint(text, 'since', NOW)).toBe(ms);
+  });
+
+  it.each([
+    ['1234567890', 1_234_567_890_000],
+    ['1795403505', 1_795_403_505_000],
+  ])('parses epoch seconds %j', (text, ms) => {
     expect(parseTimePoint(text, 'since', NOW)).toBe(ms);
   });
 
@@ -100,7 +106,7 @@ describe('parseTimePoint', () => {
     ['yesterday'],
     [''],
     ['   '],
-    ['123456789'], // too few digits for epoch milliseconds
+    ['12345678'], // too few digits for epoch seconds
     ['-1795403505712'],
     ['2026-13-45'],
     ['2026-11-23Tgarbage'],

@@ -56,6 +56,7 @@ describe('loadSettings defaults', () => {
       pidsLimit: 512,
       readyTimeoutMs: 120_000,
       stopTimeoutSec: 30,
+      watchdogIntervalSec: 15,
       logLevel: 'info',
       bodyLimit: '1mb',
       hostCpus: availableParallelism(),
