@@ -13,6 +13,11 @@
 # Connection settings come from the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE,
 # PGPASSWORD, PGAPPNAME, PGCONNECT_TIMEOUT, PGOPTIONS (statement_timeout).
 set -u
+# The whole script is one compound command, parsed before it runs: bash reads scripts as it goes,
+# and an agent must not trip over a newer agent.sh installed while it runs.
+{
+# Byte semantics for ${#var} (the file size is tracked in bytes), UTC for timestamps.
+export LC_ALL=C TZ=UTC
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 OUT_DIR="${DBAAS_METRICS_DIR:-/metrics}"
@@ -26,8 +31,19 @@ INSTANCE="${DBAAS_INSTANCE:?DBAAS_INSTANCE is required}"
 SAMPLE_TIMEOUT="${DBAAS_SAMPLE_TIMEOUT:-15}"
 MARK="__dbaas_sample_end_$$__"
 
-now_iso() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
-now_ms() { date +%s%3N; }
+# Time from bash itself ($EPOCHREALTIME, printf %()T): a sample forks as few processes as it can.
+# set_now sets NOW_ISO (2026-11-23T03:19:40.723Z) and NOW_MS (epoch milliseconds).
+set_now() {
+  local t="$EPOCHREALTIME"
+  local seconds="${t%.*}" micros="${t#*.}"
+  local millis="${micros:0:3}"
+  printf -v NOW_ISO '%(%Y-%m-%dT%H:%M:%S)T.%sZ' "$seconds" "$millis"
+  NOW_MS="$seconds$millis"
+}
+now_iso() {
+  set_now
+  printf '%s' "$NOW_ISO"
+}
 
 # A JSON string literal: backslashes and quotes escaped, control characters made blanks.
 json_str() {
@@ -38,9 +54,15 @@ json_str() {
   printf '"%s"' "$s"
 }
 
+# The size of the current file, read once at start and then counted as lines are appended.
+OUT_BYTES=$(stat -c %s "$OUT" 2>/dev/null || echo 0)
+append() {
+  printf '%s\n' "$1" >>"$OUT"
+  OUT_BYTES=$((OUT_BYTES + ${#1} + 1))
+}
+
 rotate_if_full() {
-  local size
-  size=$(stat -c %s "$OUT" 2>/dev/null || echo 0)
+  local size="$OUT_BYTES"
   [ "$size" -ge "$MAX_BYTES" ] || return 0
   rm -f "$OUT.$KEEP"
   local i
@@ -48,6 +70,7 @@ rotate_if_full() {
     [ -f "$OUT.$i" ] && mv -f "$OUT.$i" "$OUT.$((i + 1))"
   done
   mv -f "$OUT" "$OUT.1"
+  OUT_BYTES=0
   echo "$(now_iso) rotated $OUT at $size bytes"
 }
 
@@ -102,39 +125,42 @@ take_sample() {
     fi
     ERROR="${out:-no answer within ${SAMPLE_TIMEOUT}s}"
   fi
-  ERROR="$(printf '%s' "$ERROR" | head -c 400)"
+  ERROR="${ERROR:0:400}"
   drop_session
   return 1
 }
 
+# Waiting between samples is a read with a timeout on a pipe nobody writes to: no sleep process,
+# and a TERM ends the wait at once.
+exec {NEVER}<> <(:)
 stopping=0
-trap 'stopping=1; [ -n "${sleeper:-}" ] && kill "$sleeper" 2>/dev/null' TERM INT
+trap 'stopping=1' TERM INT
 
 echo "$(now_iso) dbaas agent for $INSTANCE: every ${INTERVAL}s as ${PGUSER:-?}@${PGHOST:-?}:${PGPORT:-?}/${PGDATABASE:-?}, rotating at $MAX_BYTES bytes, keeping $KEEP"
 write_state
 while [ "$stopping" -eq 0 ]; do
   rotate_if_full
   if take_sample; then
-    printf '%s\n' "$SAMPLE" >>"$OUT"
-    last_ok_at="\"$(now_iso)\""
+    append "$SAMPLE"
+    set_now
+    last_ok_at="\"$NOW_ISO\""
     last_sample_at="$last_ok_at"
     last_error=null
+  elif [ "$stopping" -eq 1 ]; then
+    break # the stop interrupted this sample: not a failure of the server
   else
-    message="$ERROR"
-    ts="$(now_iso)"
-    printf '{"ts":"%s","ts_ms":%s,"instance":%s,"up":false,"error":%s}\n' \
-      "$ts" "$(now_ms)" "$(json_str "$INSTANCE")" "$(json_str "$message")" >>"$OUT"
+    set_now
+    last_error="$(json_str "$ERROR")"
+    append "{\"ts\":\"$NOW_ISO\",\"ts_ms\":$NOW_MS,\"instance\":$(json_str "$INSTANCE"),\"up\":false,\"error\":$last_error}"
     failures=$((failures + 1))
-    last_sample_at="\"$ts\""
-    last_error="$(json_str "$message")"
-    echo "$ts sample failed: $message"
+    last_sample_at="\"$NOW_ISO\""
+    echo "$NOW_ISO sample failed: $ERROR"
   fi
   samples=$((samples + 1))
   write_state
-  sleep "$INTERVAL" &
-  sleeper=$!
-  wait "$sleeper" 2>/dev/null
-  sleeper=
+  [ "$stopping" -eq 0 ] && read -r -t "$INTERVAL" -u "$NEVER" _
 done
 drop_session
 echo "$(now_iso) dbaas agent for $INSTANCE stopping after $samples samples"
+exit 0
+}

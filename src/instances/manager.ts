@@ -75,6 +75,11 @@ function newId(): string {
 
 const nowIso = () => new Date().toISOString();
 
+/** The fields of a partial input that were given (a spread must not copy explicit undefineds). */
+function definedOnly<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** Runs one step, reporting its start and end to the progress callback. */
 async function stepWithProgress<T>(
   progress: ProgressFn | undefined,
@@ -273,7 +278,7 @@ export class Manager {
           adminPassword: this.secrets.seal(plain.adminPassword),
           monitorPassword: this.secrets.seal(plain.monitorPassword),
           pgSettings: input.pgSettings ?? {},
-          monitoring: { ...DEFAULT_MONITORING, ...input.monitoring },
+          monitoring: { ...DEFAULT_MONITORING, ...definedOnly(input.monitoring) },
           status: 'provisioning',
           containers: [],
           createdAt: now,
@@ -596,7 +601,7 @@ export class Manager {
         if (input.memory !== undefined) rec.memory = input.memory;
         if (input.cpus !== undefined) rec.cpus = input.cpus;
         if (input.pgSettings !== undefined) rec.pgSettings = input.pgSettings;
-        if (input.monitoring !== undefined) rec.monitoring = { ...rec.monitoring, ...input.monitoring };
+        if (input.monitoring !== undefined) rec.monitoring = { ...rec.monitoring, ...definedOnly(input.monitoring) };
         rec.updatedAt = nowIso();
         // Rendered before the registry is written: a template failure leaves both unchanged.
         this.provisioner.renderCompose(rec);

@@ -107,10 +107,13 @@ export const PgSettingsSchema = z
   )
   .meta({ description: 'PostgreSQL settings that override the derived ones', example: { work_mem: '8MB' } });
 
-/** How the monitoring agent samples and keeps its file. */
+/**
+ * How the monitoring agent samples and keeps its file. Every field is optional: a create fills the
+ * missing ones from DEFAULT_MONITORING, an update changes only those it names.
+ */
 export const MonitoringSettingsSchema = z
   .object({
-    intervalSec: z.coerce.number().int().min(1).max(3600).default(10).meta({ description: 'Seconds between samples' }),
+    intervalSec: z.coerce.number().int().min(1).max(3600).optional().meta({ description: 'Seconds between samples (default 10)' }),
     maxFileBytes: z
       .union([z.string(), z.number()])
       .transform((value, ctx) => {
@@ -121,13 +124,17 @@ export const MonitoringSettingsSchema = z
         }
         return bytes;
       })
-      .default(10 * 1024 * 1024)
-      .meta({ description: 'metrics.ndjson rotates at this size (bytes or e.g. 10m)' }),
-    keepFiles: z.coerce.number().int().min(1).max(20).default(3).meta({ description: 'Rotated files kept' }),
+      .optional()
+      .meta({ description: 'metrics.ndjson rotates at this size: bytes or e.g. 10m (default 10m)' }),
+    keepFiles: z.coerce.number().int().min(1).max(20).optional().meta({ description: 'Rotated files kept (default 3)' }),
   })
   .strict()
   .meta({ id: 'MonitoringSettings' });
-export type MonitoringSettings = z.output<typeof MonitoringSettingsSchema>;
+export interface MonitoringSettings {
+  intervalSec: number;
+  maxFileBytes: number;
+  keepFiles: number;
+}
 export const DEFAULT_MONITORING: MonitoringSettings = { intervalSec: 10, maxFileBytes: 10 * 1024 * 1024, keepFiles: 3 };
 
 export const STATUSES = [
@@ -181,7 +188,7 @@ export function updateInstanceSchema(hostCpus: number) {
       memory: MemorySchema.optional(),
       cpus: cpusSchema(hostCpus).optional(),
       pgSettings: PgSettingsSchema.optional(),
-      monitoring: MonitoringSettingsSchema.partial().optional(),
+      monitoring: MonitoringSettingsSchema.optional(),
     })
     .strict()
     .refine((v) => v.memory !== undefined || v.cpus !== undefined || v.pgSettings !== undefined || v.monitoring !== undefined, {

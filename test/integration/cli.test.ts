@@ -47,11 +47,16 @@ describe('the CLI as a child process', () => {
   });
 
   it('prints one JSON document with --json and no progress', async () => {
-    const run = await dbaas('create', 'cli-two', '--memory', '128m', '--cpus', '0.2', '--password', 'Sup3r-secret.pw', '--json');
+    const run = await dbaas('create', 'cli-two', '--memory', '128m', '--cpus', '0.2', '--password', 'Sup3r-secret.pw', '--monitor-max-file', '64k', '--monitor-keep', '2', '--json');
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
     const created = json(run);
-    expect(created).toMatchObject({ name: 'cli-two', status: 'running', password: 'Sup3r-secret.pw' });
+    expect(created).toMatchObject({
+      name: 'cli-two',
+      status: 'running',
+      password: 'Sup3r-secret.pw',
+      monitoring: { intervalSec: 10, maxFileBytes: 64 * 1024, keepFiles: 2 },
+    });
   });
 
   it('lists, shows and connects', async () => {
@@ -74,8 +79,8 @@ describe('the CLI as a child process', () => {
     expect(stats.stderr).toMatch(/not running \[INSTANCE_NOT_RUNNING\]/);
     expect(json(await dbaas('start', 'cli-two', '--json')).status).toBe('running');
     expect(json(await dbaas('restart', 'cli-two', '--json')).status).toBe('running');
-    const updated = json(await dbaas('update', 'cli-two', '--memory', '256m', '--cpus', '1', '--json'));
-    expect(updated).toMatchObject({ memoryHuman: '256m', cpus: 1, pendingRestart: true });
+    const updated = json(await dbaas('update', 'cli-two', '--memory', '256m', '--cpus', '1', '--monitor-interval', '5', '--json'));
+    expect(updated).toMatchObject({ memoryHuman: '256m', cpus: 1, pendingRestart: true, monitoring: { intervalSec: 5 } });
     const logs = await dbaas('logs', 'cli-two', '--tail', '3');
     expect(logs.code).toBe(0);
     expect(logs.stdout.trim().split('\n').length).toBeLessThanOrEqual(3);

@@ -215,6 +215,26 @@ describe('the monitoring agent beside a real instance', () => {
     expect((await monitoring.agentStatus('watched')).running).toBe(true);
   });
 
+  it('changes the sampling interval live: the agent is replaced, the server runs on', async () => {
+    const serverName = created.containers.find((c) => c.service === 'postgres')!.name;
+    const serverBefore = (await docker.getContainer(serverName).inspect()).State.StartedAt;
+    const patched = await fetch(`${base}/instances/watched`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ monitoring: { intervalSec: 2 } }),
+    });
+    expect(patched.status).toBe(200);
+    expect((await patched.json()).monitoring).toMatchObject({ intervalSec: 2, maxFileBytes: 8192, keepFiles: 2 });
+    expect((await docker.getContainer(serverName).inspect()).State.StartedAt).toBe(serverBefore);
+    const status = await until('the agent sampling every 2 s', async () => {
+      const s = await monitoring.agentStatus('watched');
+      return s.running && s.intervalSec === 2 && (s.samplesWritten ?? 0) >= 2 ? s : undefined;
+    });
+    expect(status.healthy).toBe(true);
+    const recent = fileSamples().slice(-2);
+    expect(recent[1]!.ts_ms - recent[0]!.ts_ms).toBeGreaterThanOrEqual(1900);
+  });
+
   it('never presents old numbers as current once the instance is stopped, and skips corrupt lines', async () => {
     await t.manager.stop('watched');
     const latest = await api('/monitoring/watched/metrics/latest');

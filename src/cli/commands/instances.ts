@@ -59,7 +59,23 @@ async function confirm(name: string, action: string): Promise<void> {
   }
 }
 
-interface CreateOptions extends CommonOptions {
+interface MonitoringOptions {
+  monitorInterval?: string;
+  monitorMaxFile?: string;
+  monitorKeep?: string;
+}
+
+/** The --monitor-* flags as the `monitoring` object of the schemas, or undefined without any. */
+function monitoringInput(opts: MonitoringOptions): Record<string, string> | undefined {
+  const entries = Object.entries({
+    intervalSec: opts.monitorInterval,
+    maxFileBytes: opts.monitorMaxFile,
+    keepFiles: opts.monitorKeep,
+  }).filter(([, v]) => v !== undefined) as Array<[string, string]>;
+  return entries.length ? Object.fromEntries(entries) : undefined;
+}
+
+interface CreateOptions extends CommonOptions, MonitoringOptions {
   version?: string;
   memory?: string;
   cpus?: string;
@@ -91,6 +107,9 @@ export function registerInstanceCommands(program: Command): void {
     .option('--password-file <path>', 'read the application password from a file ("-" for stdin)')
     .option('--pg-setting <name=value>', 'override a PostgreSQL setting (repeatable)', collectSetting)
     .option('--init-sql <path>', 'SQL file run once in the new database as the application role')
+    .option('--monitor-interval <seconds>', 'seconds between monitoring samples (default 10)')
+    .option('--monitor-max-file <size>', 'rotate metrics.ndjson at this size (default 10m)')
+    .option('--monitor-keep <n>', 'rotated metrics files kept (default 3)')
     .option('--json', 'print one JSON document, no progress')
     .action(async (name: string, opts: CreateOptions) => {
       await withManager(opts, async (manager) => {
@@ -109,6 +128,7 @@ export function registerInstanceCommands(program: Command): void {
           password,
           pgSettings: opts.pgSetting,
           initSql: opts.initSql ? readFileArg(opts.initSql, 'init SQL file') : undefined,
+          monitoring: monitoringInput(opts),
         };
         // Ctrl-C stops the create at its next step and undoes what it made (a second one kills).
         const controller = new AbortController();
@@ -199,18 +219,23 @@ export function registerInstanceCommands(program: Command): void {
 
   program
     .command('update')
-    .description('resize an instance live (memory, CPUs) or change its PostgreSQL settings')
+    .description('resize an instance live (memory, CPUs), change its PostgreSQL or monitoring settings')
     .argument('<instance>', 'id or name')
     .option('--memory <size>', 'new memory limit, e.g. 1g')
     .option('--cpus <n>', 'new CPU limit')
     .option('--pg-setting <name=value>', 'PostgreSQL setting override (repeatable; replaces the earlier overrides)', collectSetting)
+    .option('--monitor-interval <seconds>', 'seconds between monitoring samples')
+    .option('--monitor-max-file <size>', 'rotate metrics.ndjson at this size')
+    .option('--monitor-keep <n>', 'rotated metrics files kept')
     .option('--restart', 'restart now so that settings derived from memory take effect')
     .option('--json', 'print JSON, no progress')
-    .action(async (ref: string, opts: CommonOptions & { memory?: string; cpus?: string; pgSetting?: Record<string, string>; restart?: boolean }) => {
+    .action(async (ref: string, opts: CommonOptions & MonitoringOptions & { memory?: string; cpus?: string; pgSetting?: Record<string, string>; restart?: boolean }) => {
       await withManager(opts, async (manager) => {
         const progress = createProgress(Boolean(opts.json));
         const input = Object.fromEntries(
-          Object.entries({ memory: opts.memory, cpus: opts.cpus, pgSettings: opts.pgSetting }).filter(([, v]) => v !== undefined),
+          Object.entries({ memory: opts.memory, cpus: opts.cpus, pgSettings: opts.pgSetting, monitoring: monitoringInput(opts) }).filter(
+            ([, v]) => v !== undefined,
+          ),
         );
         const view = await progress.track(manager.update(ref, input, { restart: opts.restart }, progress.report));
         if (opts.json) return printJson(view);
