@@ -175,6 +175,19 @@ describe('the monitoring agent beside a real instance', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ running: true, healthy: true });
   });
 
+  it('refreshes with --watch until interrupted, one JSON document per refresh', async () => {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'metrics', 'watched', '--latest', '--watch', '--json'], { env: t.env });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await until('three refreshes', () => out.split('\n').filter((l) => l === '{').length >= 3 || undefined, 15_000);
+    child.kill('SIGINT');
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+    const docs = out.split(/\n(?=\{\n)/).map((d) => JSON.parse(d));
+    expect(docs.length).toBeGreaterThanOrEqual(3);
+    for (const doc of docs) expect(doc).toMatchObject({ instance: created.id, current: true });
+    expect(new Set(docs.map((d) => d.sample.ts)).size).toBeGreaterThan(1);
+  });
+
   it('answers bad requests precisely', async () => {
     expect((await api('/monitoring/nobody/metrics')).status).toBe(404);
     expect((await api('/monitoring/nobody/agent')).status).toBe(404);
