@@ -3,80 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MetricsReader, metricsFiles, parseSampleLine, tailLines, type Sample } from '../../src/monitoring/metricsReader.js';
+import { T0, upSample } from './fixtures/samples.js';
 
-const T0 = 1795403505712; // 2026-11-23T03:11:45.712Z
 const CHUNK = 64 * 1024;
 
-/** A sample shaped like a line of monitoring/sample.sql's output. */
-function upSample(tsMs: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    ts: new Date(tsMs).toISOString(),
-    ts_ms: tsMs,
-    instance: 'db_x',
-    up: true,
-    database: 'app',
-    session: { user: 'dbaas_monitor', application_name: 'dbaas-agent', statement_timeout: '5s', read_only: true },
-    server: {
-      up: true,
-      version: '15.8',
-      version_num: 150008,
-      started_at: '2026-11-23T03:00:00.000Z',
-      uptime_seconds: 705,
-      max_connections: 100,
-      in_recovery: false,
-    },
-    databases: {
-      app: {
-        backends: 1,
-        xact_commit: 6,
-        xact_rollback: 0,
-        blks_read: 10,
-        blks_hit: 90,
-        cache_hit_ratio: 0.9,
-        tup_returned: 100,
-        tup_fetched: 50,
-        tup_inserted: 1,
-        tup_updated: 0,
-        tup_deleted: 0,
-        temp_files: 0,
-        temp_bytes: 0,
-        deadlocks: 0,
-        conflicts: 0,
-        size_bytes: 7634279,
-      },
-    },
-    connections: {
-      total: 0,
-      by_state: {
-        active: 0,
-        idle: 0,
-        'idle in transaction': 0,
-        'idle in transaction (aborted)': 0,
-        'fastpath function call': 0,
-        disabled: 0,
-      },
-      waiting: 0,
-      longest_transaction_seconds: 0,
-      longest_query_seconds: 0,
-    },
-    locks: {
-      by_mode: {
-        AccessShareLock: 0,
-        RowShareLock: 0,
-        RowExclusiveLock: 0,
-        ShareUpdateExclusiveLock: 0,
-        ShareLock: 0,
-        ShareRowExclusiveLock: 0,
-        ExclusiveLock: 0,
-        AccessExclusiveLock: 0,
-      },
-      granted: 0,
-      waiting: 0,
-    },
-    schemas: { public: { tables: 1, views: 0 } },
-    ...overrides,
-  };
-}
 
 function downSample(tsMs: number): Record<string, unknown> {
   return { ts: new Date(tsMs).toISOString(), ts_ms: tsMs, instance: 'db_x', up: false, error: 'connection refused' };

@@ -2,10 +2,10 @@ import parsePrometheus from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/monitoring/metricsReader.js';
 import { renderPrometheus, type InstanceMetrics } from '../../src/monitoring/prometheus.js';
+import { CONNECTION_STATES as STATES, downSample, LOCK_MODES as MODES, T0, upSample } from './fixtures/samples.js';
 
 type Family = ReturnType<typeof parsePrometheus>[number];
 
-const T0 = 1795403505712;
 
 const DB_COUNTERS = [
   'xact_commit',
@@ -23,18 +23,6 @@ const DB_COUNTERS = [
   'conflicts',
 ] as const;
 
-const STATES = ['active', 'idle', 'idle in transaction', 'idle in transaction (aborted)', 'fastpath function call', 'disabled'];
-const MODES = [
-  'AccessShareLock',
-  'RowShareLock',
-  'RowExclusiveLock',
-  'ShareUpdateExclusiveLock',
-  'ShareLock',
-  'ShareRowExclusiveLock',
-  'ExclusiveLock',
-  'AccessExclusiveLock',
-];
-
 function dbStats(seed: number, size: number): Record<string, number> {
   return {
     backends: seed,
@@ -44,25 +32,12 @@ function dbStats(seed: number, size: number): Record<string, number> {
   };
 }
 
-/** An up sample shaped like a line of monitoring/sample.sql's output. */
-function upSample(instance: string, databases: Record<string, Record<string, number>>, schemas: Record<string, { tables: number; views: number }>): Sample {
-  return {
-    ts: new Date(T0).toISOString(),
-    ts_ms: T0,
+/** An up sample of `instance` with the given databases and schemas, and busy connections and locks. */
+function busySample(instance: string, databases: Record<string, Record<string, number>>, schemas: Record<string, { tables: number; views: number }>): Sample {
+  return upSample(T0, {
     instance,
-    up: true,
-    database: 'app',
-    session: { user: 'dbaas_monitor', application_name: 'dbaas-agent', statement_timeout: '5s', read_only: true },
-    server: {
-      up: true,
-      version: '15.8',
-      version_num: 150008,
-      started_at: '2026-11-23T03:00:00.000Z',
-      uptime_seconds: 705,
-      max_connections: 100,
-      in_recovery: false,
-    },
     databases,
+    schemas,
     connections: {
       total: 5,
       by_state: Object.fromEntries(STATES.map((s, i) => [s, i])),
@@ -70,24 +45,14 @@ function upSample(instance: string, databases: Record<string, Record<string, num
       longest_transaction_seconds: 12.345,
       longest_query_seconds: 1.5,
     },
-    locks: {
-      by_mode: Object.fromEntries(MODES.map((m, i) => [m, i * 2])),
-      granted: 20,
-      waiting: 3,
-    },
-    schemas,
-  };
-}
-
-function downSample(instance: string): Sample {
-  return { ts: new Date(T0).toISOString(), ts_ms: T0, instance, up: false, error: 'connection refused' };
+    locks: { by_mode: Object.fromEntries(MODES.map((m, i) => [m, i * 2])), granted: 20, waiting: 3 },
+  });
 }
 
 const CURRENT: InstanceMetrics = {
   id: 'db_cur',
   name: 'orders',
-  sample: upSample(
-    'db_cur',
+  sample: busySample('db_cur',
     { app: dbStats(1, 7634279), postgres: dbStats(2, 7500000) },
     { public: { tables: 3, views: 1 }, billing: { tables: 7, views: 2 } },
   ),
@@ -99,7 +64,7 @@ const CURRENT: InstanceMetrics = {
 const STALE: InstanceMetrics = {
   id: 'db_stale',
   name: 'stale-one',
-  sample: upSample('db_stale', { app: dbStats(3, 100) }, { public: { tables: 1, views: 0 } }),
+  sample: busySample('db_stale', { app: dbStats(3, 100) }, { public: { tables: 1, views: 0 } }),
   current: false,
   ageSeconds: 600,
   container: null,
@@ -108,7 +73,7 @@ const STALE: InstanceMetrics = {
 const DOWN: InstanceMetrics = {
   id: 'db_down',
   name: 'down-one',
-  sample: downSample('db_down'),
+  sample: downSample(T0, 'db_down'),
   current: true,
   ageSeconds: 2,
   container: { cpuSecondsTotal: 3.25, memoryUsed: 1_000_000, memoryLimit: 536_870_912 },
@@ -117,7 +82,7 @@ const DOWN: InstanceMetrics = {
 const METERED: InstanceMetrics = {
   id: 'db_met',
   name: 'metered',
-  sample: upSample('db_met', { app: dbStats(4, 4096) }, {}),
+  sample: busySample('db_met', { app: dbStats(4, 4096) }, {}),
   current: true,
   ageSeconds: 1,
   container: { cpuSecondsTotal: 123.5, memoryUsed: 52_428_800, memoryLimit: 1_073_741_824 },
@@ -320,7 +285,7 @@ describe('renderPrometheus', () => {
       ...CURRENT,
       id: 'db_zero',
       name: 'zero',
-      sample: upSample('db_zero', { app: { ...dbStats(0, 0), deadlocks: 0 } }, {}),
+      sample: busySample('db_zero', { app: { ...dbStats(0, 0), deadlocks: 0 } }, {}),
     };
     const { families } = await render([zero]);
     expect(valueOf(families, 'dbaas_pg_deadlocks_total', { instance: 'db_zero', name: 'zero', database: 'app' })).toBe(0);
@@ -391,7 +356,7 @@ describe('renderPrometheus', () => {
       ...CURRENT,
       id: 'db_esc',
       name: 'escapes',
-      sample: upSample('db_esc', { [weird]: dbStats(5, 999) }, { 'my "schema"': { tables: 1, views: 0 } }),
+      sample: busySample('db_esc', { [weird]: dbStats(5, 999) }, { 'my "schema"': { tables: 1, views: 0 } }),
     };
     const { text, families } = await render([inst]);
     expect(text).toContain(String.raw`database="we\"ird\\db\nname"`);
