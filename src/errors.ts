@@ -21,6 +21,20 @@ export const ERROR_CODES = [
   'READINESS_TIMEOUT',
   'OPERATION_FAILED',
   'INTERRUPTED', // the user interrupted a long operation (Ctrl-C); what it made was undone
+  // Data API (tables, rows, SQL); database errors carry the SQLSTATE in details.sqlstate
+  'TABLE_NOT_FOUND',
+  'COLUMN_NOT_FOUND',
+  'ROW_NOT_FOUND',
+  'NO_PRIMARY_KEY',
+  'FILTER_REQUIRED', // PATCH/DELETE of rows without a filter and without force
+  'CONFIRMATION_REQUIRED', // dropping a table without confirm
+  'INVALID_VALUE', // a value the column's type cannot take (SQLSTATE 22xxx, 23502, 23514)
+  'UNIQUE_VIOLATION', // 23505
+  'FOREIGN_KEY_VIOLATION', // 23503
+  'TRANSACTION_CONFLICT', // 40001 serialization failure, 40P01 deadlock
+  'PERMISSION_DENIED', // 42501, or a write in a read-only request (25006)
+  'STATEMENT_TIMEOUT', // 57014
+  'SQL_ERROR', // any other error of SQL the user sent
   'REGISTRY_CORRUPT',
   'CONFIG_INVALID',
   'INTERNAL',

@@ -12,7 +12,16 @@ import { buildOpenApi } from './openapi.js';
 import { buildRouter, route, type RouteDef } from './routeTable.js';
 import { instanceRoutes } from './routes/instances.js';
 import { monitoringRoutes } from './routes/monitoring.js';
+import { databaseRoutes } from './routes/database.js';
 import type { MonitoringService } from '../monitoring/service.js';
+import type { DataService } from '../database/service.js';
+
+/** What the routes call: the instance manager, the monitoring service, the data API. */
+export interface ApiServices {
+  manager: Manager;
+  monitoring: MonitoringService;
+  data: DataService;
+}
 
 const require = createRequire(import.meta.url);
 const REDOC_BUNDLE = join(dirname(require.resolve('redoc/package.json')), 'bundles', 'redoc.standalone.js');
@@ -53,8 +62,13 @@ const REDOC_PAGE = `<!DOCTYPE html>
 <body><redoc spec-url="/openapi.json"></redoc><script src="/redoc/redoc.standalone.js"></script></body></html>`;
 
 /** The express app: JSON routes, the generated OpenAPI document, Swagger UI and ReDoc. */
-export function createApp(manager: Manager, monitoring: MonitoringService, logger: Logger): Express {
-  const routes = [...systemRoutes(manager), ...instanceRoutes(manager), ...monitoringRoutes(monitoring)];
+export function createApp({ manager, monitoring, data }: ApiServices, logger: Logger): Express {
+  const routes = [
+    ...systemRoutes(manager),
+    ...instanceRoutes(manager),
+    ...databaseRoutes(data),
+    ...monitoringRoutes(monitoring),
+  ];
   const openapi = buildOpenApi(routes, { version: VERSION });
   const app = express();
   app.disable('x-powered-by');

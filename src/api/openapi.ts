@@ -5,6 +5,7 @@ import type { RouteDef } from './routeTable.js';
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Malformed request',
+  403: 'Not allowed',
   404: 'Not found',
   409: 'Conflict with the current state',
   413: 'Body too large',

@@ -46,6 +46,14 @@ const SettingsShape = {
   /** Largest accepted JSON request body, in express's notation. */
   bodyLimit: z.string().default('1mb'),
   hostCpus: z.number().positive().default(availableParallelism()),
+  /** Data API: connections per instance and in all, and what one request may take. */
+  poolMaxPerInstance: z.number().int().min(1).max(200).default(10),
+  poolMaxTotal: z.number().int().min(1).max(10_000).default(100),
+  statementTimeoutMs: z.number().int().min(100).default(5000),
+  statementTimeoutMaxMs: z.number().int().min(100).default(60_000),
+  rowsDefaultLimit: z.number().int().min(1).default(100),
+  rowsMaxLimit: z.number().int().min(1).default(1000),
+  queryMaxRows: z.number().int().min(1).default(10_000),
   /** Where the nunjucks templates are read; copy templates/ to customise them. */
   templatesDir: z.string().min(1).optional(),
 };
@@ -86,6 +94,13 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_LOG_LEVEL: { key: 'logLevel', convert: (t) => t },
   DBAAS_BODY_LIMIT: { key: 'bodyLimit', convert: (t) => t },
   DBAAS_TEMPLATES_DIR: { key: 'templatesDir', convert: (t) => t },
+  DBAAS_POOL_MAX: { key: 'poolMaxPerInstance', convert: toNumber },
+  DBAAS_POOL_MAX_TOTAL: { key: 'poolMaxTotal', convert: toNumber },
+  DBAAS_STATEMENT_TIMEOUT: { key: 'statementTimeoutMs', convert: (t) => Math.round(toNumber(t) * 1000) },
+  DBAAS_STATEMENT_TIMEOUT_MAX: { key: 'statementTimeoutMaxMs', convert: (t) => Math.round(toNumber(t) * 1000) },
+  DBAAS_ROWS_DEFAULT_LIMIT: { key: 'rowsDefaultLimit', convert: toNumber },
+  DBAAS_ROWS_MAX_LIMIT: { key: 'rowsMaxLimit', convert: toNumber },
+  DBAAS_QUERY_MAX_ROWS: { key: 'queryMaxRows', convert: toNumber },
 };
 
 const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
@@ -101,7 +102,14 @@ async function stepWithProgress<T>(
  * provisioner lay out files, has the engine create what the compose file says, waits for a real
  * login and records the outcome. A failed create undoes every step it made.
  */
+/** What the manager tells in-process listeners (the data API's pools) about an instance. */
+export interface ManagerEvents {
+  /** The server stopped, restarted or was deleted: connections to it are gone. */
+  serverChanged: [id: string];
+}
+
 export class Manager {
+  readonly events = new EventEmitter<ManagerEvents>();
   readonly settings: Settings;
   readonly logger: Logger;
   private readonly registry: Registry;
@@ -133,6 +141,11 @@ export class Manager {
 
   async records(): Promise<InstanceRecord[]> {
     return this.registry.list();
+  }
+
+  /** The application role's password, for dbaas's own connections (never logged, never shown). */
+  appPassword(record: InstanceRecord): string {
+    return this.secrets.open(record.password);
   }
 
   files(record: Pick<InstanceRecord, 'id'>): InstanceFiles {
@@ -516,6 +529,7 @@ export class Manager {
   }
 
   private async startAndWait(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
+    this.events.emit('serverChanged', record.id);
     try {
       await stepWithProgress(progress, 'start', 'start the container', () => this.engine.start(containerNameFor(record)));
       await stepWithProgress(progress, 'ready', 'wait until the server accepts a login', () =>
@@ -538,6 +552,7 @@ export class Manager {
       for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
     });
     await this.setStored(record.id, { status: 'stopped', lastError: null });
+    this.events.emit('serverChanged', record.id);
     this.logger.info('instance stopped', { instance: record.id });
     return this.get(record.id);
   }
@@ -559,6 +574,7 @@ export class Manager {
       throw new DbaasError('INVALID_STATE', `cannot delete ${record.name} while it is being created`, { status: record.status });
     }
     await this.setStored(record.id, { status: 'deleting' });
+    this.events.emit('serverChanged', record.id);
     await stepWithProgress(progress, 'containers', 'remove the containers', async () => {
       const strays = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${record.id}`]);
       const names = new Set([...record.containers.map((c) => c.name), containerNameFor(record), ...strays.map((c) => c.name)]);

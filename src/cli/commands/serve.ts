@@ -18,8 +18,10 @@ export function registerServeCommand(program: Command): void {
         // Loaded here, not at start-up: express, Swagger UI and ReDoc are only needed to serve.
         const { createApp } = await import('../../api/app.js');
         const { MonitoringService } = await import('../../monitoring/service.js');
+        const { DataService } = await import('../../database/service.js');
         const monitoring = new MonitoringService(manager, logger);
-        const app = createApp(manager, monitoring, logger);
+        const data = new DataService(manager);
+        const app = createApp({ manager, monitoring, data }, logger);
         const stopWatchdog = monitoring.startWatchdog(settings.watchdogIntervalSec * 1000);
         const host = opts.host ?? settings.apiHost;
         const port = opts.port !== undefined ? Number(opts.port) : settings.apiPort;
@@ -33,6 +35,7 @@ export function registerServeCommand(program: Command): void {
           const shutdown = (signal: string) => {
             logger.info(`received ${signal}; closing the API`);
             stopWatchdog();
+            void data.close();
             server.close(() => resolve());
             server.closeAllConnections();
           };

@@ -1,0 +1,284 @@
+import { z } from 'zod';
+import { CreateTableSchema } from '../../database/ddl.js';
+import { parseRowsQuery, type DataService } from '../../database/service.js';
+import { InstanceRefParams, queryFlag, route, type RouteDef } from '../routeTable.js';
+
+const TableParams = InstanceRefParams.extend({
+  table: z.string().min(1).max(200).meta({ description: 'Table or view: name (schema public) or schema.name', example: 'orders' }),
+});
+const RowParams = TableParams.extend({
+  pk: z.string().min(1).meta({ description: 'Primary key value; for a composite key the values in key order, comma-separated', example: '42' }),
+});
+
+const filterValue = z.union([z.string(), z.array(z.string())]);
+/** The known parameters of row routes; every other one is a filter `column=op.value`. */
+const RowsQuerySchema = z
+  .object({
+    select: z.string().optional().meta({ description: 'Columns to return, comma-separated', example: 'id,name' }),
+    order: z.string().optional().meta({ description: 'col.asc|desc[.nullsfirst|.nullslast], comma-separated', example: 'created_at.desc,id' }),
+    limit: z.string().optional().meta({ description: 'Rows to return (capped by the server)', example: '100' }),
+    offset: z.string().optional().meta({ example: '0' }),
+    count: z.enum(['exact']).optional().meta({ description: 'exact adds the total number of matching rows' }),
+    on_conflict: z.string().optional().meta({ description: 'POST: columns of a unique key; colliding rows are updated (upsert)' }),
+    returning: z.string().optional().meta({ description: 'Columns of written rows to return, * (default) or none' }),
+    force: z.string().optional().meta({ description: 'PATCH/DELETE: true allows a request without a filter' }),
+  })
+  .catchall(filterValue)
+  .meta({
+    description:
+      'Any other parameter filters on a column: col=eq.5, neq, gt, gte, lt, lte, like (* or % wildcards), ilike, in.(a,b), is.null|true|false, each with an optional not. prefix; repeat a parameter to AND several filters',
+  });
+
+const Row = z.record(z.string(), z.unknown()).meta({ id: 'Row', description: 'A row: column name to value' });
+const WriteResult = z.object({ count: z.number(), rows: z.array(Row).optional() }).meta({ id: 'WriteResult' });
+const QueryResultSchema = z
+  .object({
+    command: z.string().meta({ example: 'SELECT' }),
+    rowCount: z.number().nullable(),
+    fields: z.array(z.object({ name: z.string(), type: z.string() })),
+    rows: z.array(Row),
+    truncated: z.boolean().meta({ description: 'More rows than the server returns at most' }),
+  })
+  .meta({ id: 'QueryResult' });
+
+const timeoutMs = z.number().int().min(1).optional().meta({ description: 'statement_timeout in ms (capped by the server)' });
+const StatementSchema = z
+  .object({
+    sql: z.string().min(1).max(1_000_000).meta({ description: 'One statement; $1, $2... are bound to params', example: 'SELECT * FROM orders WHERE id = $1' }),
+    params: z.array(z.unknown()).max(65_535).optional().meta({ example: [42] }),
+  })
+  .strict();
+const QueryBodySchema = StatementSchema.extend({
+  readOnly: z.boolean().optional().meta({ description: 'Run in a READ ONLY transaction' }),
+  timeoutMs,
+})
+  .strict()
+  .meta({ id: 'QueryRequest' });
+const TransactionBodySchema = z
+  .object({
+    statements: z.array(StatementSchema).min(1).max(1000),
+    readOnly: z.boolean().optional(),
+    timeoutMs,
+  })
+  .strict()
+  .meta({ id: 'TransactionRequest' });
+
+const ColumnInfoSchema = z.object({
+  name: z.string(),
+  type: z.string(),
+  udtName: z.string(),
+  category: z.string(),
+  elementType: z.string().nullable(),
+  nullable: z.boolean(),
+  default: z.string().nullable(),
+  identity: z.boolean(),
+  generated: z.boolean(),
+  position: z.number(),
+});
+const TableInfoSchema = z
+  .object({
+    schema: z.string(),
+    name: z.string(),
+    kind: z.string(),
+    columns: z.array(ColumnInfoSchema),
+    primaryKey: z.array(z.string()),
+    foreignKeys: z.array(
+      z.object({
+        name: z.string(),
+        columns: z.array(z.string()),
+        references: z.object({ schema: z.string(), table: z.string(), columns: z.array(z.string()) }),
+        onUpdate: z.string(),
+        onDelete: z.string(),
+      }),
+    ),
+    indexes: z.array(z.object({ name: z.string(), unique: z.boolean(), primary: z.boolean(), definition: z.string() })),
+  })
+  .meta({ id: 'Table' });
+
+const DATABASE_ERRORS = ['INSTANCE_NOT_FOUND', 'INSTANCE_NOT_RUNNING', 'STATEMENT_TIMEOUT'] as const;
+
+/** The data API routes of DESIGN.md: tables, rows, SQL. */
+export function databaseRoutes(data: DataService): RouteDef[] {
+  const limits = () => ({
+    defaultLimit: data.settings.rowsDefaultLimit,
+    maxLimit: data.settings.rowsMaxLimit,
+  });
+  return [
+    route({
+      method: 'get',
+      path: '/database/{ref}/tables',
+      tag: 'tables',
+      summary: 'Tables and views: schema, name, kind, estimated rows, size',
+      params: InstanceRefParams,
+      query: z.object({ schema: z.string().optional().meta({ description: 'Only this schema' }) }),
+      success: {
+        status: 200,
+        description: 'Tables and views outside the system schemas',
+        schema: z
+          .object({
+            tables: z.array(
+              z.object({ schema: z.string(), name: z.string(), kind: z.string(), estimatedRows: z.number().nullable(), sizeBytes: z.number() }),
+            ),
+          })
+          .meta({ id: 'TableList' }),
+      },
+      errors: [...DATABASE_ERRORS],
+      handler: async ({ params, query }) => ({ tables: await data.listTables(params.ref, query.schema) }),
+    }),
+    route({
+      method: 'post',
+      path: '/database/{ref}/tables',
+      tag: 'tables',
+      summary: 'Create a table from a column list',
+      params: InstanceRefParams,
+      body: CreateTableSchema,
+      success: { status: 201, description: 'The new table as the catalog describes it', schema: TableInfoSchema },
+      errors: [...DATABASE_ERRORS, 'SQL_ERROR', 'PERMISSION_DENIED'],
+      handler: ({ params, body }) => data.createTable(params.ref, body),
+    }),
+    route({
+      method: 'get',
+      path: '/database/{ref}/tables/{table}',
+      tag: 'tables',
+      summary: 'Columns (type, nullability, default), primary key, foreign keys, indexes',
+      params: TableParams,
+      success: { status: 200, description: 'The table', schema: TableInfoSchema },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND'],
+      handler: ({ params }) => data.describeTable(params.ref, params.table),
+    }),
+    route({
+      method: 'delete',
+      path: '/database/{ref}/tables/{table}',
+      tag: 'tables',
+      summary: 'Drop a table (or view); needs confirm=true',
+      params: TableParams,
+      query: z.object({
+        confirm: queryFlag.meta({ description: 'Required: true' }),
+        cascade: queryFlag.meta({ description: 'Also drop what depends on it' }),
+      }),
+      success: { status: 200, description: 'Dropped', schema: z.object({ dropped: z.string() }).meta({ id: 'DroppedTable' }) },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'CONFIRMATION_REQUIRED', 'SQL_ERROR'],
+      handler: ({ params, query }) => data.dropTable(params.ref, params.table, { confirm: query.confirm, cascade: query.cascade }),
+    }),
+    route({
+      method: 'get',
+      path: '/database/{ref}/tables/{table}/rows',
+      tag: 'rows',
+      summary: 'Rows, filtered, ordered and paged (read-only transaction)',
+      params: TableParams,
+      query: RowsQuerySchema,
+      success: {
+        status: 200,
+        description: 'Rows; int8/numeric beyond 2^53 as strings, timestamps as ISO strings, bytea as base64',
+        schema: z
+          .object({ rows: z.array(Row), count: z.number().optional(), limit: z.number(), offset: z.number() })
+          .meta({ id: 'RowPage' }),
+      },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE'],
+      handler: async ({ params, query, res }) => {
+        const q = parseRowsQuery(query, limits());
+        const page = await data.listRows(params.ref, params.table, q);
+        const end = page.offset + page.rows.length - 1;
+        res.setHeader('Content-Range', `${page.rows.length ? `${page.offset}-${end}` : '*'}/${page.count ?? '*'}`);
+        return page;
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/database/{ref}/tables/{table}/rows',
+      tag: 'rows',
+      summary: 'Insert one row or an array of rows in one statement; upsert with on_conflict',
+      params: TableParams,
+      query: RowsQuerySchema,
+      body: z.union([Row, z.array(Row)]),
+      success: { status: 201, description: 'Rows written, and the rows themselves unless returning=none', schema: WriteResult },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION'],
+      handler: ({ params, query, body }) => data.insertRows(params.ref, params.table, body, parseRowsQuery(query, limits())),
+    }),
+    route({
+      method: 'patch',
+      path: '/database/{ref}/tables/{table}/rows',
+      tag: 'rows',
+      summary: 'Update the rows that match the filters (refused without a filter unless force=true)',
+      params: TableParams,
+      query: RowsQuerySchema,
+      body: Row,
+      success: { status: 200, description: 'Rows updated', schema: WriteResult },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'FILTER_REQUIRED', 'UNIQUE_VIOLATION'],
+      handler: ({ params, query, body }) => data.updateRows(params.ref, params.table, body, parseRowsQuery(query, limits())),
+    }),
+    route({
+      method: 'delete',
+      path: '/database/{ref}/tables/{table}/rows',
+      tag: 'rows',
+      summary: 'Delete the rows that match the filters (refused without a filter unless force=true)',
+      params: TableParams,
+      query: RowsQuerySchema,
+      success: { status: 200, description: 'Rows deleted', schema: WriteResult },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'FILTER_REQUIRED', 'FOREIGN_KEY_VIOLATION'],
+      handler: ({ params, query }) => data.deleteRows(params.ref, params.table, parseRowsQuery(query, limits())),
+    }),
+    route({
+      method: 'get',
+      path: '/database/{ref}/tables/{table}/rows/{pk}',
+      tag: 'rows',
+      summary: 'One row by primary key',
+      params: RowParams,
+      query: z.object({ select: z.string().optional() }),
+      success: { status: 200, description: 'The row', schema: Row },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'ROW_NOT_FOUND', 'NO_PRIMARY_KEY', 'INVALID_VALUE'],
+      handler: ({ params, query }) => data.getRow(params.ref, params.table, params.pk, parseRowsQuery({ select: query.select }, limits()).select),
+    }),
+    route({
+      method: 'patch',
+      path: '/database/{ref}/tables/{table}/rows/{pk}',
+      tag: 'rows',
+      summary: 'Update one row by primary key',
+      params: RowParams,
+      query: z.object({ returning: z.string().optional() }),
+      body: Row,
+      success: { status: 200, description: 'The updated row', schema: Row },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'ROW_NOT_FOUND', 'NO_PRIMARY_KEY', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'UNIQUE_VIOLATION'],
+      handler: ({ params, query, body }) =>
+        data.updateRow(params.ref, params.table, params.pk, body, parseRowsQuery({ returning: query.returning }, limits()).returning),
+    }),
+    route({
+      method: 'delete',
+      path: '/database/{ref}/tables/{table}/rows/{pk}',
+      tag: 'rows',
+      summary: 'Delete one row by primary key',
+      params: RowParams,
+      query: z.object({ returning: z.string().optional() }),
+      success: { status: 200, description: 'The deleted row', schema: Row },
+      errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'ROW_NOT_FOUND', 'NO_PRIMARY_KEY', 'FOREIGN_KEY_VIOLATION'],
+      handler: ({ params, query }) =>
+        data.deleteRow(params.ref, params.table, params.pk, parseRowsQuery({ returning: query.returning }, limits()).returning),
+    }),
+    route({
+      method: 'post',
+      path: '/database/{ref}/query',
+      tag: 'sql',
+      summary: 'Run one SQL statement with bound parameters, optionally read-only, under a timeout',
+      params: InstanceRefParams,
+      body: QueryBodySchema,
+      success: { status: 200, description: 'The result (at most the configured number of rows)', schema: QueryResultSchema },
+      errors: [...DATABASE_ERRORS, 'SQL_ERROR', 'INVALID_VALUE', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION', 'PERMISSION_DENIED', 'TABLE_NOT_FOUND', 'TRANSACTION_CONFLICT'],
+      handler: ({ params, body }) => data.query(params.ref, body),
+    }),
+    route({
+      method: 'post',
+      path: '/database/{ref}/transaction',
+      tag: 'sql',
+      summary: 'Run statements in one transaction: all commit or none (the error names the statement)',
+      params: InstanceRefParams,
+      body: TransactionBodySchema,
+      success: {
+        status: 200,
+        description: 'One result per statement',
+        schema: z.object({ results: z.array(QueryResultSchema) }).meta({ id: 'TransactionResult' }),
+      },
+      errors: [...DATABASE_ERRORS, 'SQL_ERROR', 'INVALID_VALUE', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION', 'PERMISSION_DENIED', 'TABLE_NOT_FOUND', 'TRANSACTION_CONFLICT'],
+      handler: ({ params, body }) => data.transaction(params.ref, body),
+    }),
+  ];
+}

@@ -1,0 +1,333 @@
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import { DbaasError } from '../errors.js';
+import type { Manager } from '../instances/manager.js';
+import type { InstanceRecord } from '../instances/schema.js';
+import { CatalogCache, listTables, type TableInfo, type TableSummary } from './catalog.js';
+import { buildCreateTable, typesToCheck, type CreateTableInput } from './ddl.js';
+import { PoolManager, type RequestOptions } from './pools.js';
+import { fromPgError } from './sqlstate.js';
+import {
+  assertRowObject,
+  buildCount,
+  buildDelete,
+  buildInsert,
+  buildSelect,
+  buildUpdate,
+  columnOf,
+  parseFilter,
+  parseOrder,
+  parseSelect,
+  primaryKeyFilters,
+  qualifiedName,
+  type Filter,
+  type OrderTerm,
+} from './query.js';
+
+/** Query parameters of row routes that are not filters. */
+export const RESERVED_PARAMS = ['select', 'order', 'limit', 'offset', 'count', 'on_conflict', 'returning', 'force'] as const;
+
+export interface RowsQuery {
+  filters: Filter[];
+  select: string[] | '*';
+  order: OrderTerm[];
+  limit: number;
+  offset: number;
+  count: boolean;
+  onConflict?: string[];
+  returning: string[] | '*' | null;
+  force: boolean;
+}
+
+function invalid(field: string, message: string): DbaasError {
+  return new DbaasError('VALIDATION_FAILED', `${field}: ${message}`, { issues: [{ field, message }] });
+}
+
+function flag(value: string | undefined, field: string): boolean {
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === '' || value === 'true' || value === '1') return true;
+  throw invalid(field, 'must be true or false');
+}
+
+function wholeNumber(value: string | undefined, field: string, fallback: number, max?: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw invalid(field, 'must be a whole number of 0 or more');
+  return max === undefined ? n : Math.min(n, max);
+}
+
+/**
+ * A row request's query string, PostgREST style: every key that is not reserved is a column
+ * with one or more `op.value` filters; limit is capped by the server.
+ */
+export function parseRowsQuery(
+  query: Record<string, string | string[] | undefined>,
+  limits: { defaultLimit: number; maxLimit: number },
+): RowsQuery {
+  const one = (key: string): string | undefined => {
+    const v = query[key];
+    if (Array.isArray(v)) throw invalid(key, 'give it once');
+    return v;
+  };
+  const filters: Filter[] = [];
+  for (const [key, value] of Object.entries(query)) {
+    if ((RESERVED_PARAMS as readonly string[]).includes(key) || value === undefined) continue;
+    for (const expression of Array.isArray(value) ? value : [value]) filters.push(parseFilter(key, expression));
+  }
+  const returning = one('returning');
+  const onConflict = one('on_conflict');
+  const count = one('count');
+  if (count !== undefined && count !== 'exact') throw invalid('count', 'the only count is exact');
+  return {
+    filters,
+    select: parseSelect(one('select')),
+    order: one('order') ? parseOrder(one('order') as string) : [],
+    limit: wholeNumber(one('limit'), 'limit', limits.defaultLimit, limits.maxLimit),
+    offset: wholeNumber(one('offset'), 'offset', 0),
+    count: count === 'exact',
+    onConflict: onConflict ? onConflict.split(',').map((c) => c.trim()) : undefined,
+    returning: returning === 'none' ? null : parseSelect(returning),
+    force: flag(one('force'), 'force'),
+  };
+}
+
+export interface QueryResult {
+  command: string;
+  rowCount: number | null;
+  fields: Array<{ name: string; type: string }>;
+  rows: unknown[];
+  truncated: boolean;
+}
+
+export interface Statement {
+  sql: string;
+  params?: unknown[];
+}
+
+/**
+ * The data API over one instance's database, as its application role: tables, rows and SQL.
+ * Every request is one transaction with a statement timeout; reads are READ ONLY.
+ */
+export class DataService {
+  readonly pools: PoolManager;
+  private readonly catalog = new CatalogCache();
+  private readonly typeNames = new Map<number, string>();
+
+  constructor(private readonly manager: Manager) {
+    this.pools = new PoolManager(manager);
+  }
+
+  get settings() {
+    return this.manager.settings;
+  }
+
+  /** Runs work in a transaction; errors that say the catalog changed drop its cache. */
+  private async run<T>(ref: string, options: RequestOptions, work: (client: pg.PoolClient, record: InstanceRecord) => Promise<T>): Promise<T> {
+    const record = await this.manager.record(ref);
+    try {
+      return await this.pools.transaction(record, options, (client) => work(client, record));
+    } catch (err) {
+      const code = (err as DbaasError).code;
+      if (code === 'TABLE_NOT_FOUND' || code === 'COLUMN_NOT_FOUND') this.catalog.forget(record.id);
+      throw err;
+    }
+  }
+
+  private table(record: InstanceRecord, client: pg.PoolClient, name: string): Promise<TableInfo> {
+    return this.catalog.table(record.id, client, name);
+  }
+
+  async close(): Promise<void> {
+    await this.pools.closeAll();
+  }
+
+  // ---- tables -------------------------------------------------------------------------------
+
+  listTables(ref: string, schema?: string): Promise<TableSummary[]> {
+    return this.run(ref, { readOnly: true }, (client) => listTables(client, schema));
+  }
+
+  describeTable(ref: string, name: string): Promise<TableInfo> {
+    return this.run(ref, { readOnly: true }, (client, record) => this.table(record, client, name));
+  }
+
+  async createTable(ref: string, def: CreateTableInput): Promise<TableInfo> {
+    return this.run(ref, {}, async (client, record) => {
+      const types = typesToCheck(def);
+      const { rows } = await client.query<{ name: string; ok: boolean }>(
+        'SELECT t AS name, to_regtype(t) IS NOT NULL AS ok FROM unnest($1::text[]) AS t',
+        [types],
+      );
+      const unknown = rows.filter((r) => !r.ok).map((r) => r.name);
+      if (unknown.length) {
+        throw new DbaasError('VALIDATION_FAILED', `columns: unknown type ${unknown.join(', ')}`, {
+          issues: unknown.map((t) => ({ field: 'columns', message: `unknown type ${t}` })),
+        });
+      }
+      await client.query(buildCreateTable(def));
+      this.catalog.forget(record.id);
+      return this.table(record, client, `${def.schema}.${def.name}`);
+    });
+  }
+
+  async dropTable(ref: string, name: string, options: { confirm: boolean; cascade: boolean }): Promise<{ dropped: string }> {
+    if (!options.confirm) {
+      throw new DbaasError('CONFIRMATION_REQUIRED', `dropping ${name} deletes its rows: repeat with confirm=true`, { table: name });
+    }
+    return this.run(ref, {}, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const what = table.kind === 'view' ? 'VIEW' : table.kind === 'materialized view' ? 'MATERIALIZED VIEW' : table.kind === 'foreign table' ? 'FOREIGN TABLE' : 'TABLE';
+      await client.query(`DROP ${what} ${qualifiedName(table)}${options.cascade ? ' CASCADE' : ''}`);
+      this.catalog.forget(record.id);
+      return { dropped: `${table.schema}.${table.name}` };
+    });
+  }
+
+  // ---- rows ---------------------------------------------------------------------------------
+
+  async listRows(ref: string, name: string, q: RowsQuery): Promise<{ rows: unknown[]; count?: number; limit: number; offset: number }> {
+    return this.run(ref, { readOnly: true }, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const select = buildSelect(table, q);
+      const { rows } = await client.query(select.text, select.values);
+      if (!q.count) return { rows, limit: q.limit, offset: q.offset };
+      const count = buildCount(table, q.filters);
+      const total = await client.query<{ count: number | string }>(count.text, count.values);
+      return { rows, count: Number(total.rows[0]?.count ?? 0), limit: q.limit, offset: q.offset };
+    });
+  }
+
+  async getRow(ref: string, name: string, key: string, select: string[] | '*'): Promise<unknown> {
+    return this.run(ref, { readOnly: true }, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const q = buildSelect(table, { filters: primaryKeyFilters(table, key), select, order: [], limit: 1, offset: 0 });
+      const { rows } = await client.query(q.text, q.values);
+      if (rows.length === 0) throw new DbaasError('ROW_NOT_FOUND', `no row of ${table.schema}.${table.name} with key ${key}`, { key });
+      return rows[0];
+    });
+  }
+
+  async insertRows(ref: string, name: string, body: unknown, q: Pick<RowsQuery, 'onConflict' | 'returning'>) {
+    const many = Array.isArray(body);
+    const rows = many ? (body as unknown[]) : [body];
+    if (rows.length === 0) throw invalid('body', 'give at least one row');
+    rows.forEach((row, i) => assertRowObject(row, many ? i : undefined));
+    return this.run(ref, {}, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const insert = buildInsert(table, rows as Array<Record<string, unknown>>, q);
+      const result = await client.query(insert.text, insert.values);
+      return { count: result.rowCount ?? 0, rows: q.returning === null ? undefined : result.rows };
+    });
+  }
+
+  async updateRows(ref: string, name: string, body: unknown, q: Pick<RowsQuery, 'filters' | 'returning' | 'force'>) {
+    assertRowObject(body);
+    if (q.filters.length === 0 && !q.force) {
+      throw new DbaasError('FILTER_REQUIRED', 'an update without a filter changes every row: add a filter or force=true');
+    }
+    return this.run(ref, {}, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const update = buildUpdate(table, body, q.filters, q.returning);
+      const result = await client.query(update.text, update.values);
+      return { count: result.rowCount ?? 0, rows: q.returning === null ? undefined : result.rows };
+    });
+  }
+
+  async deleteRows(ref: string, name: string, q: Pick<RowsQuery, 'filters' | 'returning' | 'force'>) {
+    if (q.filters.length === 0 && !q.force) {
+      throw new DbaasError('FILTER_REQUIRED', 'a delete without a filter removes every row: add a filter or force=true');
+    }
+    return this.run(ref, {}, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const del = buildDelete(table, q.filters, q.returning);
+      const result = await client.query(del.text, del.values);
+      return { count: result.rowCount ?? 0, rows: q.returning === null ? undefined : result.rows };
+    });
+  }
+
+  async updateRow(ref: string, name: string, key: string, body: unknown, returning: string[] | '*' | null) {
+    assertRowObject(body);
+    return this.run(ref, {}, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const update = buildUpdate(table, body, primaryKeyFilters(table, key), returning ?? '*');
+      const result = await client.query(update.text, update.values);
+      if (result.rowCount === 0) throw new DbaasError('ROW_NOT_FOUND', `no row of ${table.schema}.${table.name} with key ${key}`, { key });
+      return returning === null ? { count: 1 } : result.rows[0];
+    });
+  }
+
+  async deleteRow(ref: string, name: string, key: string, returning: string[] | '*' | null) {
+    return this.run(ref, {}, async (client, record) => {
+      const table = await this.table(record, client, name);
+      const del = buildDelete(table, primaryKeyFilters(table, key), returning ?? '*');
+      const result = await client.query(del.text, del.values);
+      if (result.rowCount === 0) throw new DbaasError('ROW_NOT_FOUND', `no row of ${table.schema}.${table.name} with key ${key}`, { key });
+      return returning === null ? { count: 1 } : result.rows[0];
+    });
+  }
+
+  /** The columns of a table a CLI or client may want to check before writing. */
+  async column(ref: string, name: string, column: string) {
+    return this.run(ref, { readOnly: true }, async (client, record) => columnOf(await this.table(record, client, name), column));
+  }
+
+  // ---- SQL ----------------------------------------------------------------------------------
+
+  private async typeName(client: pg.PoolClient, oid: number): Promise<string> {
+    const known = this.typeNames.get(oid);
+    if (known) return known;
+    const { rows } = await client.query<{ name: string }>('SELECT format_type($1::oid, NULL) AS name', [oid]);
+    const name = rows[0]?.name ?? String(oid);
+    this.typeNames.set(oid, name);
+    return name;
+  }
+
+  /**
+   * One statement, through a cursor so that a huge result cannot fill the server's memory: at
+   * most queryMaxRows rows come back, and `truncated` says when there were more.
+   */
+  private async execute(client: pg.PoolClient, statement: Statement): Promise<QueryResult> {
+    const max = this.settings.queryMaxRows;
+    const cursor = client.query(new Cursor(statement.sql, statement.params ?? []));
+    try {
+      const { rows, result } = await new Promise<{ rows: unknown[]; result: pg.QueryResult }>((resolve, reject) => {
+        cursor.read(max + 1, (err, rows, result) => (err ? reject(err) : resolve({ rows, result })));
+      });
+      const fields = await Promise.all(
+        (result.fields ?? []).map(async (f) => ({ name: f.name, type: await this.typeName(client, f.dataTypeID) })),
+      );
+      return {
+        command: result.command ?? '',
+        rowCount: result.rowCount ?? (result.fields?.length ? Math.min(rows.length, max) : null),
+        fields,
+        rows: rows.slice(0, max),
+        truncated: rows.length > max,
+      };
+    } finally {
+      await new Promise<void>((resolve) => cursor.close(() => resolve()));
+    }
+  }
+
+  query(ref: string, statement: Statement & RequestOptions): Promise<QueryResult> {
+    return this.run(ref, { readOnly: statement.readOnly, timeoutMs: statement.timeoutMs }, (client) => this.execute(client, statement));
+  }
+
+  /** Statements that commit together or not at all; a failure names the statement. */
+  transaction(ref: string, input: { statements: Statement[] } & RequestOptions): Promise<{ results: QueryResult[] }> {
+    return this.run(ref, { readOnly: input.readOnly, timeoutMs: input.timeoutMs }, async (client, record) => {
+      const results: QueryResult[] = [];
+      for (const [index, statement] of input.statements.entries()) {
+        try {
+          results.push(await this.execute(client, statement));
+        } catch (err) {
+          const e = fromPgError(err, record.name);
+          throw new DbaasError(e.code, `statement ${index + 1} failed, nothing was committed: ${e.message}`, {
+            ...e.details,
+            statementIndex: index,
+          });
+        }
+      }
+      return { results };
+    });
+  }
+}
