@@ -3,7 +3,7 @@ import Cursor from 'pg-cursor';
 import { DbaasError } from '../errors.js';
 import type { Manager } from '../instances/manager.js';
 import type { InstanceRecord } from '../instances/schema.js';
-import { CatalogCache, listTables, type TableInfo, type TableSummary } from './catalog.js';
+import { CatalogCache, describeTable, listTables, resolveTable, type TableInfo, type TableSummary } from './catalog.js';
 import { buildCreateTable, typesToCheck, type CreateTableInput } from './ddl.js';
 import { PoolManager, type RequestOptions } from './pools.js';
 import { fromPgError } from './sqlstate.js';
@@ -49,11 +49,11 @@ function flag(value: string | undefined, field: string): boolean {
   throw invalid(field, 'must be true or false');
 }
 
-function wholeNumber(value: string | undefined, field: string, fallback: number, max?: number): number {
-  if (value === undefined) return fallback;
+function wholeNumber(value: string | undefined, field: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return Math.min(fallback, max);
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw invalid(field, 'must be a whole number of 0 or more');
-  return max === undefined ? n : Math.min(n, max);
+  return Math.min(n, max);
 }
 
 /**
@@ -121,8 +121,15 @@ export class DataService {
     return this.manager.settings;
   }
 
-  /** Runs work in a transaction; errors that say the catalog changed drop its cache. */
-  private async run<T>(ref: string, options: RequestOptions, work: (client: pg.PoolClient, record: InstanceRecord) => Promise<T>): Promise<T> {
+  /**
+   * Runs work in a transaction. The catalog cache starts over when the work may have changed
+   * tables (`changesCatalog`: SQL that is not read-only) or an error says the catalog changed.
+   */
+  private async run<T>(
+    ref: string,
+    options: RequestOptions & { changesCatalog?: boolean },
+    work: (client: pg.PoolClient, record: InstanceRecord) => Promise<T>,
+  ): Promise<T> {
     const record = await this.manager.record(ref);
     try {
       return await this.pools.transaction(record, options, (client) => work(client, record));
@@ -130,6 +137,8 @@ export class DataService {
       const code = (err as DbaasError).code;
       if (code === 'TABLE_NOT_FOUND' || code === 'COLUMN_NOT_FOUND') this.catalog.forget(record.id);
       throw err;
+    } finally {
+      if (options.changesCatalog) this.catalog.forget(record.id);
     }
   }
 
@@ -152,7 +161,7 @@ export class DataService {
   }
 
   async createTable(ref: string, def: CreateTableInput): Promise<TableInfo> {
-    return this.run(ref, {}, async (client, record) => {
+    return this.run(ref, { changesCatalog: true }, async (client, record) => {
       const types = typesToCheck(def);
       const { rows } = await client.query<{ name: string; ok: boolean }>(
         'SELECT t AS name, to_regtype(t) IS NOT NULL AS ok FROM unnest($1::text[]) AS t',
@@ -165,8 +174,7 @@ export class DataService {
         });
       }
       await client.query(buildCreateTable(def));
-      this.catalog.forget(record.id);
-      return this.table(record, client, `${def.schema}.${def.name}`);
+      return describeTable(client, await resolveTable(client, `${def.schema}.${def.name}`));
     });
   }
 
@@ -174,11 +182,10 @@ export class DataService {
     if (!options.confirm) {
       throw new DbaasError('CONFIRMATION_REQUIRED', `dropping ${name} deletes its rows: repeat with confirm=true`, { table: name });
     }
-    return this.run(ref, {}, async (client, record) => {
+    return this.run(ref, { changesCatalog: true }, async (client, record) => {
       const table = await this.table(record, client, name);
       const what = table.kind === 'view' ? 'VIEW' : table.kind === 'materialized view' ? 'MATERIALIZED VIEW' : table.kind === 'foreign table' ? 'FOREIGN TABLE' : 'TABLE';
       await client.query(`DROP ${what} ${qualifiedName(table)}${options.cascade ? ' CASCADE' : ''}`);
-      this.catalog.forget(record.id);
       return { dropped: `${table.schema}.${table.name}` };
     });
   }
@@ -309,12 +316,14 @@ export class DataService {
   }
 
   query(ref: string, statement: Statement & RequestOptions): Promise<QueryResult> {
-    return this.run(ref, { readOnly: statement.readOnly, timeoutMs: statement.timeoutMs }, (client) => this.execute(client, statement));
+    const options = { readOnly: statement.readOnly, timeoutMs: statement.timeoutMs, changesCatalog: !statement.readOnly };
+    return this.run(ref, options, (client) => this.execute(client, statement));
   }
 
   /** Statements that commit together or not at all; a failure names the statement. */
   transaction(ref: string, input: { statements: Statement[] } & RequestOptions): Promise<{ results: QueryResult[] }> {
-    return this.run(ref, { readOnly: input.readOnly, timeoutMs: input.timeoutMs }, async (client, record) => {
+    const options = { readOnly: input.readOnly, timeoutMs: input.timeoutMs, changesCatalog: !input.readOnly };
+    return this.run(ref, options, async (client, record) => {
       const results: QueryResult[] = [];
       for (const [index, statement] of input.statements.entries()) {
         try {

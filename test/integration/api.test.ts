@@ -90,6 +90,19 @@ describe('REST API end to end', () => {
         'GET /instances/{ref}/logs',
         'GET /instances/{ref}/stats',
         'GET /instances/{ref}/connection',
+        'GET /database/{ref}/tables',
+        'POST /database/{ref}/tables',
+        'GET /database/{ref}/tables/{table}',
+        'DELETE /database/{ref}/tables/{table}',
+        'GET /database/{ref}/tables/{table}/rows',
+        'POST /database/{ref}/tables/{table}/rows',
+        'PATCH /database/{ref}/tables/{table}/rows',
+        'DELETE /database/{ref}/tables/{table}/rows',
+        'GET /database/{ref}/tables/{table}/rows/{pk}',
+        'PATCH /database/{ref}/tables/{table}/rows/{pk}',
+        'DELETE /database/{ref}/tables/{table}/rows/{pk}',
+        'POST /database/{ref}/query',
+        'POST /database/{ref}/transaction',
         'GET /monitoring/{ref}/metrics',
         'GET /monitoring/{ref}/metrics/latest',
         'GET /monitoring/{ref}/summary',
@@ -109,6 +122,22 @@ describe('REST API end to end', () => {
       '#/components/schemas/Error',
     );
     expect(spec.paths['/instances/{ref}/logs'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['ref', 'tail']);
+    // Every route documents the one error shape for each status it can answer.
+    const rows = spec.paths['/database/{ref}/tables/{table}/rows'];
+    expect(rows.get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['ref', 'table', 'select', 'order', 'limit', 'offset', 'count']),
+    );
+    expect(Object.keys(rows.post.responses).sort()).toEqual(['201', '400', '404', '409', '422', '503', '504']);
+    expect(Object.keys(spec.paths['/database/{ref}/query'].post.responses)).toEqual(
+      expect.arrayContaining(['200', '400', '403', '404', '409', '422', '503', '504']),
+    );
+    for (const [path, ops] of Object.entries(spec.paths as Record<string, Record<string, { responses: Record<string, any> }>>)) { // eslint-disable-line @typescript-eslint/no-explicit-any
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          if (Number(status) >= 400) expect(response.content['application/json'].schema.$ref, `${method} ${path} ${status}`).toBe('#/components/schemas/Error');
+        }
+      }
+    }
 
     const docs = await call(base, 'GET', '/docs/');
     expect(docs.status).toBe(200);
