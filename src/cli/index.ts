@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config/version.js';
+import { registerDatabaseCommands } from './commands/database.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerInstanceCommands } from './commands/instances.js';
 import { registerMonitoringCommands } from './commands/monitoring.js';
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInstanceCommands(program);
+  registerDatabaseCommands(program);
   registerMonitoringCommands(program);
   registerServeCommand(program);
   registerImageCommands(program);

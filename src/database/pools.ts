@@ -72,7 +72,8 @@ export class PoolManager {
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: 10_000,
       application_name: 'dbaas-api',
-      options: '-c TimeZone=UTC',
+      // The defaults every session starts with; a request that wants others sets them (see session).
+      options: `-c TimeZone=UTC -c statement_timeout=${this.settings.statementTimeoutMs}`,
       types: jsonTypes,
     });
     // An idle client whose server went away reports here; the pool then drops it.
@@ -101,11 +102,17 @@ export class PoolManager {
   }
 
   /**
-   * Runs `work` in one transaction on a pooled connection: READ ONLY when asked, with the
-   * request's statement_timeout, committed when `work` returns and rolled back when it throws.
-   * Errors come back as DbaasErrors mapped from their SQLSTATE.
+   * Runs `work` on a pooled connection in the mode the request asks for: read-only or not, with
+   * its statement timeout, and inside BEGIN/COMMIT when it has several statements that must see
+   * one snapshot or commit together (`transaction`). A connection keeps its session settings,
+   * so they are only sent when they differ from what the connection has: a plain GET is one
+   * round trip. Errors come back as DbaasErrors mapped from their SQLSTATE.
    */
-  async transaction<T>(record: InstanceRecord, options: RequestOptions, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async session<T>(
+    record: InstanceRecord,
+    options: RequestOptions & { transaction?: boolean; userSql?: boolean },
+    work: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
     const entry = await this.entry(record);
     entry.lastUsed = Date.now();
     let client: pg.PoolClient;
@@ -115,19 +122,40 @@ export class PoolManager {
       if (isConnectionError(err)) await this.close(record.id);
       throw fromPgError(err, record.name);
     }
-    const timeout = Math.min(options.timeoutMs ?? this.settings.statementTimeoutMs, this.settings.statementTimeoutMaxMs);
+    const wanted = {
+      readOnly: Boolean(options.readOnly),
+      timeoutMs: Math.min(options.timeoutMs ?? this.settings.statementTimeoutMs, this.settings.statementTimeoutMaxMs),
+    };
     let broken: Error | undefined;
+    let inTransaction = false;
     try {
-      await client.query(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
-      await client.query("SELECT set_config('statement_timeout', $1, true)", [`${timeout}ms`]);
+      const current = sessionState.get(client) ?? { readOnly: false, timeoutMs: this.settings.statementTimeoutMs };
+      const sets: string[] = [];
+      if (current.readOnly !== wanted.readOnly) sets.push(`SET default_transaction_read_only = ${wanted.readOnly ? 'on' : 'off'}`);
+      // An integer we computed, never text from the request.
+      if (current.timeoutMs !== wanted.timeoutMs) sets.push(`SET statement_timeout = ${Math.trunc(wanted.timeoutMs)}`);
+      // The SETs go alone: in one message with BEGIN, the transaction would take its mode from
+      // the old default_transaction_read_only (it starts before the SET runs).
+      if (sets.length) await client.query(sets.join('; '));
+      sessionState.set(client, wanted);
+      if (options.transaction) {
+        await client.query(wanted.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+        inTransaction = true;
+      }
       const result = await work(client);
-      await client.query('COMMIT');
+      if (inTransaction) await client.query('COMMIT');
+      inTransaction = false;
+      if (options.userSql) await resetSession(client);
       return result;
     } catch (err) {
       if (isConnectionError(err)) {
         broken = err as Error;
         await this.close(record.id);
-      } else {
+      } else if (options.userSql) {
+        await resetSession(client).catch((e: Error) => {
+          broken = e;
+        });
+      } else if (inTransaction) {
         await client.query('ROLLBACK').catch((e: Error) => {
           broken = e;
         });
@@ -137,4 +165,18 @@ export class PoolManager {
       client.release(broken);
     }
   }
+}
+
+/** The session settings each pooled connection has now (connections made with the defaults). */
+const sessionState = new WeakMap<pg.PoolClient, { readOnly: boolean; timeoutMs: number }>();
+
+/**
+ * After SQL a user sent, the connection goes back to the pool as it came out of it: a transaction
+ * the SQL left open is rolled back, and DISCARD ALL undoes SET, SET ROLE, temporary tables and
+ * the like, which would otherwise leak into the next request that gets this connection.
+ */
+async function resetSession(client: pg.PoolClient): Promise<void> {
+  await client.query('ROLLBACK'); // only a warning when no transaction is open
+  await client.query('DISCARD ALL');
+  sessionState.delete(client);
 }

@@ -39,8 +39,10 @@ function invalid(message: string, field?: string): DbaasError {
 }
 
 /** `(a,b,"c,d")`: PostgREST's list, double quotes around values that hold commas or parentheses. */
-export function parseInList(text: string): string[] {
-  if (!text.startsWith('(') || !text.endsWith(')')) throw invalid(`in. takes a list like in.(1,2,3), got "${text}"`);
+export function parseInList(text: string, column = ''): string[] {
+  if (!text.startsWith('(') || !text.endsWith(')')) {
+    throw invalid(`${column ? `${column}: ` : ''}in. takes a list like in.(1,2,3), got "${text}"`, column);
+  }
   const body = text.slice(1, -1);
   const values: string[] = [];
   let current = '';
@@ -55,6 +57,7 @@ export function parseInList(text: string): string[] {
     } else if (ch === '"') {
       quoted = true;
       wasQuoted = true;
+      current = ''; // blanks before an opening quote are not part of the value
     } else if (ch === ',') {
       values.push(wasQuoted ? current : current.trim());
       current = '';
@@ -63,7 +66,7 @@ export function parseInList(text: string): string[] {
       current += ch;
     }
   }
-  if (quoted) throw invalid(`unterminated quote in "${text}"`);
+  if (quoted) throw invalid(`${column ? `${column}: ` : ''}unterminated quote in "${text}"`, column);
   if (body.length > 0) values.push(wasQuoted ? current : current.trim());
   return values;
 }
@@ -82,7 +85,7 @@ export function parseFilter(column: string, expression: string): Filter {
     throw invalid(`${column}: "${expression}" is not a filter; use op.value with op one of ${FILTER_OPS.join(', ')} (optionally not.)`, column);
   }
   const raw = rest.slice(dot + 1);
-  if (op === 'in') return { column, op, negate, value: parseInList(raw) };
+  if (op === 'in') return { column, op, negate, value: parseInList(raw, column) };
   if (op === 'is') {
     const map: Record<string, Filter['value']> = { null: null, true: true, false: false, unknown: 'unknown' };
     if (!(raw.toLowerCase() in map)) throw invalid(`${column}: is. takes null, true, false or unknown`, column);
@@ -109,9 +112,11 @@ export function parseOrder(text: string): OrderTerm[] {
   });
 }
 
-export function parseSelect(text: string | undefined): string[] | '*' {
+export function parseSelect(text: string | undefined, field = 'select'): string[] | '*' {
   if (text === undefined || text.trim() === '' || text.trim() === '*') return '*';
-  return text.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const columns = text.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  if (columns.length === 0) throw invalid(`${field}: name at least one column, or *`, field);
+  return columns;
 }
 
 /** A double-quoted identifier; quotes inside are doubled, so no name can end the quoting. */
@@ -189,6 +194,7 @@ export function returningClause(table: TableInfo, returning: string[] | '*' | nu
   return returning === null ? '' : ` RETURNING ${selectList(table, returning)}`;
 }
 
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const NUMERIC_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$|^[+-]?(Infinity|NaN)$/i;
 
 /**
@@ -206,11 +212,21 @@ export function toParam(table: TableInfo, column: ColumnInfo, value: unknown): u
   if (value === null) return null;
   if (column.udtName === 'json' || column.udtName === 'jsonb') return JSON.stringify(value);
   if (column.udtName === 'bytea') {
-    if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) throw wrong('base64 text');
+    if (typeof value !== 'string' || !BASE64.test(value) || value.length % 4 !== 0) throw wrong('base64 text');
     return Buffer.from(value, 'base64');
   }
   if (column.category === 'A') {
     if (!Array.isArray(value)) throw wrong('an array');
+    if (column.elementType === 'bytea') {
+      // Each element base64 like a bytea column's value; node-postgres writes Buffers as \x hex.
+      const decode = (v: unknown): unknown => {
+        if (Array.isArray(v)) return v.map(decode);
+        if (v === null) return null;
+        if (typeof v !== 'string' || !BASE64.test(v) || v.length % 4 !== 0) throw wrong('an array of base64 text');
+        return Buffer.from(v, 'base64');
+      };
+      return decode(value);
+    }
     return value;
   }
   if (typeof value === 'object') throw wrong('a scalar');
@@ -278,7 +294,7 @@ export function buildInsert(
   for (const row of rows) for (const key of Object.keys(row)) if (!names.includes(key)) names.push(key);
   const columns = names.map((n) => writableColumn(table, n));
   const tuples = rows.map(
-    (row) => `(${columns.map((c) => (c.name in row ? params.add(toParam(table, c, row[c.name])) : 'DEFAULT')).join(', ')})`,
+    (row) => `(${columns.map((c) => (Object.hasOwn(row, c.name) ? params.add(toParam(table, c, row[c.name])) : 'DEFAULT')).join(', ')})`,
   );
   let text = `INSERT INTO ${qualifiedName(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) VALUES ${tuples.join(', ')}`;
   if (options.onConflict && options.onConflict.length > 0) {

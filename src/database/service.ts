@@ -86,7 +86,7 @@ export function parseRowsQuery(
     offset: wholeNumber(one('offset'), 'offset', 0),
     count: count === 'exact',
     onConflict: onConflict ? onConflict.split(',').map((c) => c.trim()) : undefined,
-    returning: returning === 'none' ? null : parseSelect(returning),
+    returning: returning === 'none' ? null : parseSelect(returning, 'returning'),
     force: flag(one('force'), 'force'),
   };
 }
@@ -122,17 +122,17 @@ export class DataService {
   }
 
   /**
-   * Runs work in a transaction. The catalog cache starts over when the work may have changed
+   * Runs work on a connection (in one transaction when `transaction`). The catalog cache starts over when the work may have changed
    * tables (`changesCatalog`: SQL that is not read-only) or an error says the catalog changed.
    */
   private async run<T>(
     ref: string,
-    options: RequestOptions & { changesCatalog?: boolean },
+    options: RequestOptions & { changesCatalog?: boolean; transaction?: boolean; userSql?: boolean },
     work: (client: pg.PoolClient, record: InstanceRecord) => Promise<T>,
   ): Promise<T> {
     const record = await this.manager.record(ref);
     try {
-      return await this.pools.transaction(record, options, (client) => work(client, record));
+      return await this.pools.session(record, options, (client) => work(client, record));
     } catch (err) {
       const code = (err as DbaasError).code;
       if (code === 'TABLE_NOT_FOUND' || code === 'COLUMN_NOT_FOUND') this.catalog.forget(record.id);
@@ -161,7 +161,7 @@ export class DataService {
   }
 
   async createTable(ref: string, def: CreateTableInput): Promise<TableInfo> {
-    return this.run(ref, { changesCatalog: true }, async (client, record) => {
+    return this.run(ref, { changesCatalog: true, transaction: true }, async (client, record) => {
       const types = typesToCheck(def);
       const { rows } = await client.query<{ name: string; ok: boolean }>(
         'SELECT t AS name, to_regtype(t) IS NOT NULL AS ok FROM unnest($1::text[]) AS t',
@@ -182,7 +182,7 @@ export class DataService {
     if (!options.confirm) {
       throw new DbaasError('CONFIRMATION_REQUIRED', `dropping ${name} deletes its rows: repeat with confirm=true`, { table: name });
     }
-    return this.run(ref, { changesCatalog: true }, async (client, record) => {
+    return this.run(ref, { changesCatalog: true, transaction: true }, async (client, record) => {
       const table = await this.table(record, client, name);
       const what = table.kind === 'view' ? 'VIEW' : table.kind === 'materialized view' ? 'MATERIALIZED VIEW' : table.kind === 'foreign table' ? 'FOREIGN TABLE' : 'TABLE';
       await client.query(`DROP ${what} ${qualifiedName(table)}${options.cascade ? ' CASCADE' : ''}`);
@@ -193,7 +193,8 @@ export class DataService {
   // ---- rows ---------------------------------------------------------------------------------
 
   async listRows(ref: string, name: string, q: RowsQuery): Promise<{ rows: unknown[]; count?: number; limit: number; offset: number }> {
-    return this.run(ref, { readOnly: true }, async (client, record) => {
+    // With a count, rows and count come from one snapshot.
+    return this.run(ref, { readOnly: true, transaction: q.count }, async (client, record) => {
       const table = await this.table(record, client, name);
       const select = buildSelect(table, q);
       const { rows } = await client.query(select.text, select.values);
@@ -316,13 +317,13 @@ export class DataService {
   }
 
   query(ref: string, statement: Statement & RequestOptions): Promise<QueryResult> {
-    const options = { readOnly: statement.readOnly, timeoutMs: statement.timeoutMs, changesCatalog: !statement.readOnly };
+    const options = { readOnly: statement.readOnly, timeoutMs: statement.timeoutMs, changesCatalog: !statement.readOnly, userSql: true };
     return this.run(ref, options, (client) => this.execute(client, statement));
   }
 
   /** Statements that commit together or not at all; a failure names the statement. */
   transaction(ref: string, input: { statements: Statement[] } & RequestOptions): Promise<{ results: QueryResult[] }> {
-    const options = { readOnly: input.readOnly, timeoutMs: input.timeoutMs, changesCatalog: !input.readOnly };
+    const options = { readOnly: input.readOnly, timeoutMs: input.timeoutMs, changesCatalog: !input.readOnly, transaction: true, userSql: true };
     return this.run(ref, options, async (client, record) => {
       const results: QueryResult[] = [];
       for (const [index, statement] of input.statements.entries()) {

@@ -61,7 +61,8 @@ export function fromPgError(err: unknown, instance: string): DbaasError {
   if (isConnectionError(err)) {
     return new DbaasError('INSTANCE_NOT_RUNNING', `instance ${instance} does not answer: ${e.message}`, { instance });
   }
-  if (!e?.code || !/^[0-9A-Z]{5}$/.test(e.code)) {
+  // SQLSTATE classes start with a digit or F, H, P, X; Node's own codes (EPERM...) are not SQL errors.
+  if (!e?.code || !/^[0-9FHPX][0-9A-Z]{4}$/.test(e.code)) {
     return new DbaasError('INTERNAL', e?.message ?? String(err), undefined, { cause: err });
   }
   const details: Record<string, unknown> = { sqlstate: e.code };

@@ -29,11 +29,12 @@ export function parseInt8(text: string): number | string {
   return Number.isSafeInteger(n) ? n : text;
 }
 
-/** A numeric stays a number when the number prints back as the same digits. */
+/** A numeric stays a number when it is within 2^53 and prints back as the same digits. */
 export function parseNumeric(text: string): number | string {
   if (text === 'NaN' || text === 'Infinity' || text === '-Infinity') return text;
   const n = Number(text);
-  if (!Number.isFinite(n)) return text;
+  // Beyond 2^53 a double is no longer exact for every integer: such numbers stay text.
+  if (!Number.isFinite(n) || Math.abs(n) > Number.MAX_SAFE_INTEGER) return text;
   const normalize = (s: string) => s.replace(/^(-?)0+(?=\d)/, '$1').replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
   return normalize(String(n)) === normalize(text) ? n : text;
 }

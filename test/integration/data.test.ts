@@ -67,6 +67,7 @@ describe('the data API over REST against a real instance', () => {
           { name: 'tags', type: 'text[]' },
           { name: 'meta', type: 'jsonb' },
           { name: 'photo', type: 'bytea' },
+          { name: 'parts', type: 'bytea[]' },
           { name: 'born', type: 'date' },
           { name: 'seen', type: 'timestamp' },
           { name: 'created', type: 'timestamp with time zone', defaultExpression: 'now()' },
@@ -133,6 +134,7 @@ describe('the data API over REST against a real instance', () => {
         tags: ['a', 'b,c', 'd"e'],
         meta: { nested: [1, { deep: true }], text: "it's" },
         photo: Buffer.from([0, 1, 2, 255]).toString('base64'),
+        parts: ['aGk=', null],
         born: '1990-05-17',
         seen: '2026-11-23T10:11:12.345678',
       });
@@ -146,6 +148,7 @@ describe('the data API over REST against a real instance', () => {
         tags: ['a', 'b,c', 'd"e'],
         meta: { nested: [1, { deep: true }], text: "it's" },
         photo: 'AAEC/w==',
+        parts: ['aGk=', null],
         born: '1990-05-17',
         seen: '2026-11-23T10:11:12.345678',
         status: "it's new",
@@ -359,6 +362,26 @@ describe('the data API over REST against a real instance', () => {
       expectError(await call('POST', '/query', { sql: 'SELECT * FROM nowhere' }), 404, 'TABLE_NOT_FOUND');
       expectError(await call('POST', '/query', {}), 422, 'VALIDATION_FAILED', 'sql');
       expect(await sql("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'people'")).toEqual([{ n: 1 }]);
+    });
+
+    it('returns connections to the pool as they were: SQL cannot leak settings into later requests', async () => {
+      const leaks = [
+        'SET default_transaction_read_only = on',
+        "SELECT set_config('statement_timeout', '1', false)",
+        'BEGIN',
+        'CREATE TEMP TABLE scratch (x int)',
+      ];
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(leaks.map((text) => call('POST', '/query', { sql: text })));
+      }
+      const writes = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => call('POST', '/tables/keyless/rows?returning=none', { v: `after-leak-${i}` })),
+      );
+      expect(writes.map((w) => w.status)).toEqual(Array(10).fill(201));
+      const slowish = await Promise.all(Array.from({ length: 5 }, () => call('POST', '/query', { sql: 'SELECT pg_sleep(0.05)' })));
+      expect(slowish.map((r) => r.status)).toEqual(Array(5).fill(200));
+      const temp = await Promise.all(Array.from({ length: 5 }, () => call('POST', '/query', { sql: 'SELECT * FROM scratch' })));
+      expect(temp.map((r) => r.body.error?.code)).toEqual(Array(5).fill('TABLE_NOT_FOUND'));
     });
 
     it('commits a transaction together, or nothing of it', async () => {

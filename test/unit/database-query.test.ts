@@ -905,3 +905,41 @@ describe('primaryKeyFilters', () => {
     });
   });
 });
+
+describe('fixed edge cases', () => {
+  const PROTO: TableInfo = {
+    schema: 'public',
+    name: 'proto',
+    kind: 'table',
+    columns: [col('id', 'integer', 'int4', 'N'), col('constructor', 'text', 'text', 'S'), col('toString', 'text', 'text', 'S')],
+    primaryKey: ['id'],
+    foreignKeys: [],
+    indexes: [],
+  };
+
+  it('uses DEFAULT for a missing column even when its name is an Object.prototype member', () => {
+    const built = buildInsert(PROTO, [{ id: 1, constructor: 'x', toString: 'y' }, { id: 2 }], { returning: null });
+    expect(built.text).toContain('($4, DEFAULT, DEFAULT)');
+    expect(built.values).toEqual([1, 'x', 'y', 2]);
+  });
+
+  it('decodes base64 elements for a bytea[] column, and refuses bad ones naming the column', () => {
+    const BLOBS: TableInfo = { ...PROTO, name: 'blobs', columns: [col('parts', 'bytea[]', '_bytea', 'A', { elementType: 'bytea' })] };
+    const column = BLOBS.columns[0]!;
+    expect(toParam(BLOBS, column, ['aGk=', null, ['AAE=']])).toEqual([Buffer.from('hi'), null, [Buffer.from([0, 1])]]);
+    const err = caught(() => toParam(BLOBS, column, ['not base64!']));
+    expect(err.code).toBe('INVALID_VALUE');
+    expect(err.details?.column).toBe('parts');
+  });
+
+  it('drops blanks before a quoted value of an in. list, and names the column of a malformed list', () => {
+    expect(parseInList('("a", "b")')).toEqual(['a', 'b']);
+    const err = caught(() => parseFilter('age', 'in.1,2'));
+    expect(err.message).toContain('age');
+  });
+
+  it('refuses a select or returning list that names no column', () => {
+    expect(caught(() => parseSelect(',')).code).toBe('VALIDATION_FAILED');
+    expect(caught(() => parseSelect(' , ', 'returning')).message).toContain('returning');
+  });
+});

@@ -158,3 +158,12 @@ describe('other errors', () => {
     expect(fromPgError(notRunning, 'db1')).toBe(notRunning);
   });
 });
+
+describe('Node error codes are not SQLSTATEs', () => {
+  it('maps EPERM, EBUSY and EBADF to INTERNAL, not SQL_ERROR', () => {
+    for (const code of ['EPERM', 'EBUSY', 'EBADF']) {
+      const err = Object.assign(new Error(`${code}: failed`), { code });
+      expect(fromPgError(err, 'inst').code).toBe('INTERNAL');
+    }
+  });
+});

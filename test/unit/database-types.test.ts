@@ -200,3 +200,11 @@ describe('jsonTypes.getTypeParser', () => {
     expect(jsonTypes.getTypeParser(OID.int8, 'text')).toBe(parseInt8);
   });
 });
+
+describe('numeric beyond 2^53', () => {
+  it('comes back as text even when the double would print the same digits', () => {
+    expect(parseNumeric('18014398509481984')).toBe('18014398509481984'); // 2^54
+    expect(parseNumeric('-9007199254740993')).toBe('-9007199254740993');
+    expect(parseNumeric('9007199254740991')).toBe(9007199254740991);
+  });
+});
