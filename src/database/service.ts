@@ -281,13 +281,17 @@ export class DataService {
 
   // ---- SQL ----------------------------------------------------------------------------------
 
-  private async typeName(client: pg.PoolClient, oid: number): Promise<string> {
-    const known = this.typeNames.get(oid);
-    if (known) return known;
-    const { rows } = await client.query<{ name: string }>('SELECT format_type($1::oid, NULL) AS name', [oid]);
-    const name = rows[0]?.name ?? String(oid);
-    this.typeNames.set(oid, name);
-    return name;
+  /** Names of result column types, looked up once per oid in one query for all the new ones. */
+  private async typeNamesOf(client: pg.PoolClient, oids: number[]): Promise<Map<number, string>> {
+    const missing = [...new Set(oids)].filter((oid) => !this.typeNames.has(oid));
+    if (missing.length) {
+      const { rows } = await client.query<{ oid: number; name: string }>(
+        'SELECT t::int AS oid, format_type(t, NULL) AS name FROM unnest($1::oid[]) AS t',
+        [missing],
+      );
+      for (const row of rows) this.typeNames.set(row.oid, row.name);
+    }
+    return this.typeNames;
   }
 
   /**
@@ -297,23 +301,24 @@ export class DataService {
   private async execute(client: pg.PoolClient, statement: Statement): Promise<QueryResult> {
     const max = this.settings.queryMaxRows;
     const cursor = client.query(new Cursor(statement.sql, statement.params ?? []));
+    let read: { rows: unknown[]; result: pg.QueryResult };
     try {
-      const { rows, result } = await new Promise<{ rows: unknown[]; result: pg.QueryResult }>((resolve, reject) => {
+      read = await new Promise((resolve, reject) => {
         cursor.read(max + 1, (err, rows, result) => (err ? reject(err) : resolve({ rows, result })));
       });
-      const fields = await Promise.all(
-        (result.fields ?? []).map(async (f) => ({ name: f.name, type: await this.typeName(client, f.dataTypeID) })),
-      );
-      return {
-        command: result.command ?? '',
-        rowCount: result.rowCount ?? (result.fields?.length ? Math.min(rows.length, max) : null),
-        fields,
-        rows: rows.slice(0, max),
-        truncated: rows.length > max,
-      };
     } finally {
       await new Promise<void>((resolve) => cursor.close(() => resolve()));
     }
+    // The connection is free again once the cursor is closed: now the type names.
+    const { rows, result } = read;
+    const names = await this.typeNamesOf(client, (result.fields ?? []).map((f) => f.dataTypeID));
+    return {
+      command: result.command ?? '',
+      rowCount: result.rowCount ?? (result.fields?.length ? Math.min(rows.length, max) : null),
+      fields: (result.fields ?? []).map((f) => ({ name: f.name, type: names.get(f.dataTypeID) ?? String(f.dataTypeID) })),
+      rows: rows.slice(0, max),
+      truncated: rows.length > max,
+    };
   }
 
   query(ref: string, statement: Statement & RequestOptions): Promise<QueryResult> {

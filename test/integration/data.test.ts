@@ -384,6 +384,17 @@ describe('the data API over REST against a real instance', () => {
       expect(temp.map((r) => r.body.error?.code)).toEqual(Array(5).fill('TABLE_NOT_FOUND'));
     });
 
+    it('gives a read-only transaction read-only mode whatever the connection did before', async () => {
+      // Writes first, so pooled connections are in read-write mode; then a read-only transaction.
+      await Promise.all(Array.from({ length: 5 }, (_, i) => call('POST', '/tables/keyless/rows?returning=none', { v: `rw-${i}` })));
+      const refused = await call('POST', '/transaction', { readOnly: true, statements: [{ sql: "INSERT INTO keyless VALUES ('ro')" }] });
+      expectError(refused, 403, 'PERMISSION_DENIED');
+      // Reads first, then a write transaction on the same connections.
+      await Promise.all(Array.from({ length: 5 }, () => call('GET', '/tables/keyless/rows?limit=1')));
+      const allowed = await call('POST', '/transaction', { statements: [{ sql: "INSERT INTO keyless VALUES ('rw-tx')" }] });
+      expect(allowed.status).toBe(200);
+    });
+
     it('commits a transaction together, or nothing of it', async () => {
       const ok = await call('POST', '/transaction', {
         statements: [

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { DbaasError } from '../../errors.js';
 import type { InstanceView } from '../../instances/schema.js';
 import { formatSize } from '../../instances/size.js';
@@ -11,7 +11,8 @@ import { withManager, type CommonOptions } from '../context.js';
 /** `--pg-setting work_mem=8MB` (repeatable) into a settings object. */
 function collectSetting(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
-  if (eq <= 0) throw new DbaasError('USAGE', `--pg-setting takes name=value, got "${value}"`);
+  // Thrown inside commander's parsing: its own error type makes it a usage error (exit 2).
+  if (eq <= 0) throw new InvalidArgumentError(`--pg-setting takes name=value, got "${value}"`);
   return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
 }
 
