@@ -1,5 +1,5 @@
 import { mkdirSync, existsSync } from 'node:fs';
-import { link, open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
@@ -28,8 +28,31 @@ export class Registry {
     mkdirSync(dirname(file), { recursive: true });
   }
 
-  /** A consistent snapshot; readers need no lock because writes are atomic renames. */
+  /** The last document read, with the identity of the file it came from. */
+  private cached: { key: string; doc: RegistryFile } | null = null;
+
+  /**
+   * A consistent snapshot; readers need no lock because writes are atomic renames. Every write
+   * replaces the file (a new inode), so an unchanged inode, size and mtime mean an unchanged
+   * document: then the parsed one is reused. Callers must not modify what this returns.
+   */
   async read(): Promise<RegistryFile> {
+    let key: string;
+    try {
+      const s = await stat(this.file, { bigint: true });
+      key = `${s.ino}:${s.size}:${s.mtimeNs}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(EMPTY);
+      throw err;
+    }
+    if (this.cached?.key === key) return this.cached.doc;
+    const doc = await this.readFile();
+    this.cached = { key, doc };
+    return doc;
+  }
+
+  /** Reads and checks the file itself (every update starts from this, never from the cache). */
+  private async readFile(): Promise<RegistryFile> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -62,7 +85,7 @@ export class Registry {
   async update<T>(change: (doc: RegistryFile) => T | Promise<T>): Promise<T> {
     const release = await this.lock();
     try {
-      const doc = await this.read();
+      const doc = await this.readFile();
       const result = await change(doc);
       const checked = RegistryFileSchema.parse(doc);
       await writeFileAtomic(this.file, JSON.stringify(checked, null, 2) + '\n', { mode: 0o600, fsync: true });
