@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { TableInfo, TableSummary } from '../../database/catalog.js';
@@ -11,6 +9,7 @@ import { formatSize } from '../../instances/size.js';
 import { parseInput } from '../../validate.js';
 import { withManager, type CommonOptions } from '../context.js';
 import { printFields, printJson, printTable } from '../output.js';
+import { confirm, readFileArg } from '../input.js';
 
 /**
  * The data API on the command line: `dbaas tables`, `dbaas rows`, `dbaas query`, `dbaas
@@ -48,13 +47,6 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 
 // ---- reading input --------------------------------------------------------------------------
 
-function readSource(path: string, what: string): string {
-  try {
-    return path === '-' ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new DbaasError('USAGE', `cannot read ${what} ${path}: ${(err as Error).message}`);
-  }
-}
 
 function parseJson(text: string, what: string): unknown {
   try {
@@ -66,7 +58,7 @@ function parseJson(text: string, what: string): unknown {
 
 /** `--data '{"a":1}'`, `--data @rows.json`, `--data @-` (stdin). */
 function readData(value: string): unknown {
-  if (value.startsWith('@')) return parseJson(readSource(value.slice(1), '--data file'), `--data ${value}`);
+  if (value.startsWith('@')) return parseJson(readFileArg(value.slice(1), '--data file'), `--data ${value}`);
   return parseJson(value, '--data');
 }
 
@@ -246,7 +238,7 @@ function tableDefinition(table: string | undefined, opts: CreateTableOptions): z
   if (opts.file && opts.column?.length) throw new DbaasError('USAGE', 'give --column flags or --file, not both');
   let doc: Record<string, unknown>;
   if (opts.file) {
-    const parsed = parseJson(readSource(opts.file, 'table definition'), `table definition ${opts.file}`);
+    const parsed = parseJson(readFileArg(opts.file, 'table definition'), `table definition ${opts.file}`);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new DbaasError('VALIDATION_FAILED', 'a table definition is a JSON object with name, columns and optionally schema, primaryKey, ifNotExists');
     }
@@ -325,19 +317,6 @@ function printTables(format: Format, tables: TableSummary[]): void {
   );
 }
 
-/** Asks for the table's name before dropping it; refuses when no one can answer. */
-async function confirmDrop(table: string): Promise<void> {
-  if (!process.stdin.isTTY) {
-    throw new DbaasError('USAGE', `refusing to drop ${table} without --yes (stdin is not a terminal)`);
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`This will drop ${table} with all its rows. Type its name to confirm: `);
-    if (answer.trim() !== table) throw new DbaasError('USAGE', `not confirmed; ${table} was left alone`);
-  } finally {
-    rl.close();
-  }
-}
 
 // ---- SQL ------------------------------------------------------------------------------------
 
@@ -441,7 +420,7 @@ Examples:
     .action(async (ref: string, table: string, opts: CommonOptions & { cascade?: boolean; yes?: boolean }) => {
       await withData(opts, async (data) => {
         await data.describeTable(ref, table); // an unknown table fails before the question
-        if (!opts.yes) await confirmDrop(table);
+        if (!opts.yes) await confirm(table, 'drop', 'with all its rows');
         const result = await data.dropTable(ref, table, { confirm: true, cascade: Boolean(opts.cascade) });
         if (opts.json) printJson(result);
         else process.stdout.write(`dropped ${result.dropped}\n`);
@@ -629,7 +608,7 @@ Examples:
     .action(async (ref: string, sql: string, opts: OutputOptions & { param?: string[]; readOnly?: boolean; timeout?: string }) => {
       await withData(opts, async (data) => {
         const format = formatOf(opts);
-        const text = sql === '-' ? readSource('-', 'SQL from') : sql;
+        const text = sql === '-' ? readFileArg('-', 'SQL from') : sql;
         const result = await data.query(ref, {
           sql: text,
           params: opts.param ?? [],
@@ -663,7 +642,7 @@ ${OUTPUT_HELP}`,
     .action(async (ref: string, opts: OutputOptions & { file: string; readOnly?: boolean; timeout?: string }) => {
       await withData(opts, async (data) => {
         const format = formatOf(opts);
-        const doc = parseJson(readSource(opts.file, 'statements file'), `statements file ${opts.file}`);
+        const doc = parseJson(readFileArg(opts.file, 'statements file'), `statements file ${opts.file}`);
         const input = parseInput(TransactionFileSchema, Array.isArray(doc) ? { statements: doc } : doc);
         const timeoutMs = positiveInt(opts.timeout, '--timeout') ?? input.timeoutMs;
         const { results } = await data.transaction(ref, {

@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DbaasError } from '../../errors.js';
 import type { InstanceView } from '../../instances/schema.js';
 import { formatSize } from '../../instances/size.js';
 import { formatAge, printFields, printJson, printTable } from '../output.js';
 import { createProgress } from '../progress.js';
+import { confirm, readFileArg } from '../input.js';
 import { withManager, type CommonOptions } from '../context.js';
 
 /** `--pg-setting work_mem=8MB` (repeatable) into a settings object. */
@@ -16,13 +15,6 @@ function collectSetting(value: string, previous: Record<string, string> = {}): R
   return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
 }
 
-function readFileArg(path: string, what: string): string {
-  try {
-    return path === '-' ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new DbaasError('USAGE', `cannot read ${what} ${path}: ${(err as Error).message}`);
-  }
-}
 
 function printInstance(view: InstanceView): void {
   printFields([
@@ -46,19 +38,6 @@ function printInstance(view: InstanceView): void {
   ]);
 }
 
-/** Asks for the instance's name before a destructive action; refuses when no one can answer. */
-async function confirm(name: string, action: string): Promise<void> {
-  if (!process.stdin.isTTY) {
-    throw new DbaasError('USAGE', `refusing to ${action} ${name} without --yes (stdin is not a terminal)`);
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`This will ${action} ${name}. Type its name to confirm: `);
-    if (answer.trim() !== name) throw new DbaasError('USAGE', `not confirmed; ${name} was left alone`);
-  } finally {
-    rl.close();
-  }
-}
 
 interface MonitoringOptions {
   monitorInterval?: string;
@@ -210,7 +189,7 @@ export function registerInstanceCommands(program: Command): void {
     .action(async (ref: string, opts: CommonOptions & { yes?: boolean; keepData?: boolean }) => {
       await withManager(opts, async (manager) => {
         const view = await manager.get(ref);
-        if (!opts.yes) await confirm(view.name, opts.keepData ? 'delete (keeping its data folder)' : 'delete, with all its data,');
+        if (!opts.yes) await confirm(view.name, 'delete', opts.keepData ? '(its data folder is kept)' : 'and all its data');
         const progress = createProgress(Boolean(opts.json));
         const result = await progress.track(manager.delete(view.id, { keepData: opts.keepData }, progress.report));
         if (opts.json) return printJson(result);
