@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
@@ -449,8 +450,25 @@ export class Manager {
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
+  private readonly specCache = new Map<string, { key: string; specs: ContainerSpec[] }>();
+
+  /**
+   * The container specs of an instance's compose file. Listing computes pendingRestart for every
+   * instance from them, so they are kept while the compose and env files are unchanged.
+   */
   private specs(record: InstanceRecord): ContainerSpec[] {
-    return loadContainerSpecs(this.provisioner.files(record.id).composePath);
+    const files = this.provisioner.files(record.id);
+    const key = [files.composePath, files.secretsPath, files.agentEnvPath]
+      .map((path) => {
+        const s = statSync(path, { throwIfNoEntry: false });
+        return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-';
+      })
+      .join('|');
+    const hit = this.specCache.get(record.id);
+    if (hit?.key === key) return hit.specs;
+    const specs = loadContainerSpecs(files.composePath);
+    this.specCache.set(record.id, { key, specs });
+    return specs;
   }
 
   private assertSettled(record: InstanceRecord, action: string): void {
@@ -549,7 +567,7 @@ export class Manager {
     const record = await this.find(ref);
     this.assertSettled(record, 'stop');
     await stepWithProgress(progress, 'stop', 'stop the container (fast shutdown)', async () => {
-      for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+      for (const spec of [...this.specs(record)].reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
     });
     await this.setStored(record.id, { status: 'stopped', lastError: null });
     this.events.emit('serverChanged', record.id);
@@ -562,7 +580,7 @@ export class Manager {
     this.assertSettled(record, 'restart');
     await this.reconcileContainers(record, progress);
     await stepWithProgress(progress, 'stop', 'stop the containers', async () => {
-      for (const spec of this.specs(record).reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+      for (const spec of [...this.specs(record)].reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
     });
     await this.startAndWait(record, progress);
     return this.get(record.id);
