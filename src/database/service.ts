@@ -14,7 +14,6 @@ import {
   buildInsert,
   buildSelect,
   buildUpdate,
-  columnOf,
   parseFilter,
   parseOrder,
   parseSelect,
@@ -272,11 +271,6 @@ export class DataService {
       if (result.rowCount === 0) throw new DbaasError('ROW_NOT_FOUND', `no row of ${table.schema}.${table.name} with key ${key}`, { key });
       return returning === null ? { count: 1 } : result.rows[0];
     });
-  }
-
-  /** The columns of a table a CLI or client may want to check before writing. */
-  async column(ref: string, name: string, column: string) {
-    return this.run(ref, { readOnly: true }, async (client, record) => columnOf(await this.table(record, client, name), column));
   }
 
   // ---- SQL ----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import type { Manager } from '../instances/manager.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE } from '../provisioner/provisioner.js';
-import type { ContainerStats } from '../runtime/engine.js';
+import type { ContainerStats, ContainerSummary } from '../runtime/engine.js';
 import { homeFilter, LABELS } from '../runtime/labels.js';
 import { MetricsReader, type Sample } from './metricsReader.js';
 import { renderPrometheus, type InstanceMetrics } from './prometheus.js';
@@ -59,6 +59,15 @@ export function freshnessLimitSeconds(intervalSec: number): number {
   return 3 * intervalSec + 5;
 }
 
+/** Whether the container of `service` is among `containers` (one instance's) and running. */
+function serviceRunning(containers: ContainerSummary[], service: string): boolean {
+  return containers.some((c) => c.labels[LABELS.service] === service && c.state === 'running');
+}
+
+/** Samples are current only while both the server and its agent run. */
+const bothRunning = (containers: ContainerSummary[]) =>
+  serviceRunning(containers, POSTGRES_SERVICE) && serviceRunning(containers, AGENT_SERVICE);
+
 const ageOf = (iso: string | null | undefined, now: number): number | null =>
   iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 100) / 10) : null;
 
@@ -105,8 +114,7 @@ export class MonitoringService {
       this.reader(record).latest(),
       this.manager.engine.list([...homeFilter(this.manager.settings.home), `${LABELS.instance}=${record.id}`]),
     ]);
-    const running = (service: string) => containers.some((c) => c.labels[LABELS.service] === service && c.state === 'running');
-    return this.toLatest(record, latest.sample, latest.corruptLines, running(POSTGRES_SERVICE) && running(AGENT_SERVICE));
+    return this.toLatest(record, latest.sample, latest.corruptLines, bothRunning(containers));
   }
 
   private toLatest(record: InstanceRecord, sample: Sample | null, corruptLines: number, bothRunning: boolean): LatestSample {
@@ -186,10 +194,9 @@ export class MonitoringService {
     const instances: InstanceMetrics[] = await Promise.all(
       records.map(async (record) => {
         const mine = containers.filter((c) => c.labels[LABELS.instance] === record.id);
-        const running = (service: string) => mine.some((c) => c.labels[LABELS.service] === service && c.state === 'running');
         const latest = await this.reader(record).latest();
-        const view = this.toLatest(record, latest.sample, latest.corruptLines, running(POSTGRES_SERVICE) && running(AGENT_SERVICE));
-        const stats = running(POSTGRES_SERVICE)
+        const view = this.toLatest(record, latest.sample, latest.corruptLines, bothRunning(mine));
+        const stats = serviceRunning(mine, POSTGRES_SERVICE)
           ? await this.manager.engine.stats(containerNameFor(record), { oneShot: true }).catch(() => null)
           : null;
         return {
