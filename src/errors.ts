@@ -6,6 +6,9 @@
 export const ERROR_CODES = [
   'MALFORMED_REQUEST', // body or query could not be parsed at all
   'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE', // a mutating request whose body is not application/json
+  'ORIGIN_NOT_ALLOWED', // a browser request from another site (cross-site request forgery)
+  'HOST_NOT_ALLOWED', // a Host header the server was not configured to answer to (DNS rebinding)
   'VALIDATION_FAILED', // parsed, but a field is invalid
   'USAGE', // CLI misuse (missing argument, refused without --yes)
   'INSTANCE_NOT_FOUND',
@@ -35,6 +38,8 @@ export const ERROR_CODES = [
   'PERMISSION_DENIED', // 42501, or a write in a read-only request (25006)
   'STATEMENT_TIMEOUT', // 57014
   'SQL_ERROR', // any other error of SQL the user sent
+  'STATEMENT_NOT_ALLOWED', // SQL refused before it ran: transaction control inside /transaction, several statements
+  'INIT_SQL_FAILED', // the initSql of a create failed (the create was undone)
   'REGISTRY_CORRUPT',
   'CONFIG_INVALID',
   'INTERNAL',

@@ -7,6 +7,9 @@ import type { Logger } from '../log/logger.js';
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   MALFORMED_REQUEST: 400,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  ORIGIN_NOT_ALLOWED: 403,
+  HOST_NOT_ALLOWED: 421,
   VALIDATION_FAILED: 422,
   USAGE: 400,
   INSTANCE_NOT_FOUND: 404,
@@ -35,6 +38,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   PERMISSION_DENIED: 403,
   STATEMENT_TIMEOUT: 504,
   SQL_ERROR: 400,
+  STATEMENT_NOT_ALLOWED: 422,
+  INIT_SQL_FAILED: 422,
   REGISTRY_CORRUPT: 500,
   CONFIG_INVALID: 500,
   INTERNAL: 500,
@@ -60,7 +65,18 @@ function fromExpress(err: unknown): DbaasError | undefined {
     const limit = (err as { limit?: number }).limit;
     return new DbaasError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${limit} bytes`, { limit });
   }
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    return new DbaasError('UNSUPPORTED_MEDIA_TYPE', (err as Error).message);
+  }
   if (type) return new DbaasError('MALFORMED_REQUEST', (err as Error).message);
+  // Anything else that says it is the client's fault (a path that is not valid percent-encoding,
+  // a gzip body that does not inflate) is a 400, never a 500.
+  const status = Number((err as { status?: unknown; statusCode?: unknown })?.status ?? (err as { statusCode?: unknown })?.statusCode);
+  if (status >= 400 && status < 500 && !(err instanceof DbaasError)) {
+    if (status === 413) return new DbaasError('PAYLOAD_TOO_LARGE', (err as Error).message);
+    if (status === 415) return new DbaasError('UNSUPPORTED_MEDIA_TYPE', (err as Error).message);
+    return new DbaasError('MALFORMED_REQUEST', `the request could not be read: ${(err as Error).message}`);
+  }
   return undefined;
 }
 

@@ -4,6 +4,9 @@ import { asDbaasError, type DbaasError, type ErrorCode } from '../errors.js';
 export const EXIT_CODE: Record<ErrorCode, 1 | 2> = {
   MALFORMED_REQUEST: 2,
   PAYLOAD_TOO_LARGE: 2,
+  UNSUPPORTED_MEDIA_TYPE: 2,
+  ORIGIN_NOT_ALLOWED: 1,
+  HOST_NOT_ALLOWED: 1,
   VALIDATION_FAILED: 2,
   USAGE: 2,
   INSTANCE_NOT_FOUND: 1,
@@ -32,6 +35,8 @@ export const EXIT_CODE: Record<ErrorCode, 1 | 2> = {
   PERMISSION_DENIED: 1,
   STATEMENT_TIMEOUT: 1,
   SQL_ERROR: 1,
+  STATEMENT_NOT_ALLOWED: 2,
+  INIT_SQL_FAILED: 1,
   REGISTRY_CORRUPT: 1,
   CONFIG_INVALID: 1,
   INTERNAL: 1,
