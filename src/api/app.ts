@@ -5,9 +5,11 @@ import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 import { VERSION } from '../config/version.js';
 import { DbaasError } from '../errors.js';
+import { HealthSchema } from '../instances/health.js';
 import type { Manager } from '../instances/manager.js';
 import type { Logger } from '../log/logger.js';
 import { errorHandler } from './errors.js';
+import { depthGuard, LOOPBACK_HOSTS, requestGuard } from './requestGuard.js';
 import { buildOpenApi } from './openapi.js';
 import { buildRouter, route, type RouteDef } from './routeTable.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -26,14 +28,6 @@ export interface ApiServices {
 const require = createRequire(import.meta.url);
 const REDOC_BUNDLE = join(dirname(require.resolve('redoc/package.json')), 'bundles', 'redoc.standalone.js');
 
-const HealthSchema = z
-  .object({
-    status: z.enum(['ok', 'degraded']),
-    version: z.string(),
-    engine: z.object({ reachable: z.boolean(), version: z.string().optional(), error: z.string().optional() }),
-  })
-  .meta({ id: 'Health' });
-
 function systemRoutes(manager: Manager): RouteDef[] {
   return [
     route({
@@ -43,17 +37,22 @@ function systemRoutes(manager: Manager): RouteDef[] {
       summary: 'Whether the API and the Docker engine answer',
       success: {
         status: 200,
-        description: 'Healthy; the same body comes with status 503 when the Docker engine does not answer',
+        description: 'Healthy; the same body comes with status 503 when a check fails (engine, registry, disk)',
         schema: HealthSchema,
       },
       errors: [],
       handler: async ({ res }) => {
         const health = await manager.health();
-        res.status(health.status === 'ok' ? 200 : 503).json({ ...health, version: VERSION });
+        res.status(health.status === 'ok' ? 200 : 503).json(health);
         return undefined;
       },
     }),
   ];
+}
+
+/** An address that listens on every interface names no host of its own. */
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::' || address === '';
 }
 
 const REDOC_PAGE = `<!DOCTYPE html>
@@ -73,7 +72,15 @@ export function createApp({ manager, monitoring, data }: ApiServices, logger: Lo
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(express.json({ limit: manager.settings.bodyLimit, strict: false }));
+  const settings = manager.settings;
+  app.use(
+    requestGuard({
+      allowedHosts: [...LOOPBACK_HOSTS, ...(isWildcard(settings.apiHost) ? [] : [settings.apiHost]), ...settings.apiAllowedHosts],
+      allowedOrigins: settings.apiAllowedOrigins,
+    }),
+  );
+  app.use(express.json({ limit: settings.bodyLimit, strict: false }));
+  app.use(depthGuard);
   app.use((req, res, next) => {
     const started = Date.now();
     res.on('finish', () =>

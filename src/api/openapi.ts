@@ -2,6 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-open
 import type { z } from 'zod';
 import { ErrorBodySchema, HTTP_STATUS } from './errors.js';
 import type { RouteDef } from './routeTable.js';
+import type { ErrorCode } from '../errors.js';
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Malformed request',
@@ -9,6 +10,8 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'Not found',
   409: 'Conflict with the current state',
   413: 'Body too large',
+  415: 'The body is not JSON',
+  421: 'The server does not answer to this Host',
   422: 'Invalid input; the message names the field',
   500: 'The operation failed',
   503: 'The Docker engine or the instance is down',
@@ -23,6 +26,9 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
     const errorStatuses = new Set(def.errors.map((code) => HTTP_STATUS[code]));
     if (def.params || def.query || def.body) errorStatuses.add(HTTP_STATUS.VALIDATION_FAILED);
     if (def.body) errorStatuses.add(HTTP_STATUS.MALFORMED_REQUEST);
+    // Every route sits behind the request guard (requestGuard.ts).
+    const guardCodes: ErrorCode[] = ['HOST_NOT_ALLOWED', 'ORIGIN_NOT_ALLOWED', ...(def.method === 'get' ? [] : (['UNSUPPORTED_MEDIA_TYPE'] as ErrorCode[]))];
+    for (const code of guardCodes) errorStatuses.add(HTTP_STATUS[code]);
     const responses: Record<string, { description: string; content?: Record<string, { schema: z.ZodType }> }> = {
       [def.success.status]: {
         description: def.success.description,
@@ -32,7 +38,7 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
       },
     };
     for (const status of [...errorStatuses].sort()) {
-      const codes = def.errors.filter((c) => HTTP_STATUS[c] === status);
+      const codes = [...def.errors, ...guardCodes].filter((c) => HTTP_STATUS[c] === status);
       responses[status] = {
         description: `${STATUS_TEXT[status] ?? 'Error'}${codes.length ? ` (${codes.join(', ')})` : ''}`,
         content: { 'application/json': { schema: ErrorBodySchema } },

@@ -36,7 +36,9 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      const ok = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+      // `dbaas --help` asked for help (0); `dbaas` alone or `dbaas tables` without a
+      // subcommand prints it as an error (commander's exitCode 1): a usage error, 2.
+      const ok = ['commander.helpDisplayed', 'commander.version'].includes(err.code) || (err.code === 'commander.help' && err.exitCode === 0);
       process.exitCode = ok ? 0 : 2;
       return;
     }

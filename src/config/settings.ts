@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -23,6 +23,10 @@ const SettingsShape = {
   home: z.string().min(1),
   apiHost: z.string().min(1).default('127.0.0.1'),
   apiPort: portNumber.default(8000),
+  /** Host names the API answers to besides loopback ones (DNS rebinding guard), e.g. dbaas.internal. */
+  apiAllowedHosts: z.array(z.string().min(1)).default([]),
+  /** Browser origins (scheme://host:port) that may call the API besides its own. */
+  apiAllowedOrigins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be scheme://host[:port]')).default([]),
   portRange: PortRangeSchema.default({ start: 5433, end: 5632 }),
   bindAddress: z.ipv4().default('127.0.0.1'),
   /** Host name written into connection strings; defaults to the bind address. */
@@ -46,6 +50,10 @@ const SettingsShape = {
   /** Largest accepted JSON request body, in express's notation. */
   bodyLimit: z.string().default('1mb'),
   hostCpus: z.number().positive().default(availableParallelism()),
+  /** The most memory one instance may have: the host's (DBAAS_HOST_MEMORY to lower it). */
+  hostMemory: z.number().int().positive().default(totalmem()),
+  /** /health fails when the disk of the home has less free space than this. */
+  diskMinFreeBytes: z.number().int().min(0).default(1024 * 1024 * 1024),
   /** Data API: connections per instance and in all, and what one request may take. */
   poolMaxPerInstance: z.number().int().min(1).max(200).default(10),
   poolMaxTotal: z.number().int().min(1).max(10_000).default(100),
@@ -78,6 +86,8 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_HOME: { key: 'home', convert: (t) => t },
   DBAAS_API_HOST: { key: 'apiHost', convert: (t) => t },
   DBAAS_API_PORT: { key: 'apiPort', convert: toNumber },
+  DBAAS_API_ALLOWED_HOSTS: { key: 'apiAllowedHosts', convert: commaList },
+  DBAAS_API_ALLOWED_ORIGINS: { key: 'apiAllowedOrigins', convert: commaList },
   DBAAS_PORT_RANGE: { key: 'portRange', convert: parsePortRange },
   DBAAS_BIND_ADDRESS: { key: 'bindAddress', convert: (t) => t },
   DBAAS_CONNECT_HOST: { key: 'connectHost', convert: (t) => t },
@@ -93,6 +103,8 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_MASTER_KEY: { key: 'masterKey', convert: (t) => t },
   DBAAS_LOG_LEVEL: { key: 'logLevel', convert: (t) => t },
   DBAAS_BODY_LIMIT: { key: 'bodyLimit', convert: (t) => t },
+  DBAAS_HOST_MEMORY: { key: 'hostMemory', convert: (t) => parseSize(t) ?? Number.NaN },
+  DBAAS_DISK_MIN_FREE: { key: 'diskMinFreeBytes', convert: (t) => parseSize(t) ?? Number.NaN },
   DBAAS_TEMPLATES_DIR: { key: 'templatesDir', convert: (t) => t },
   DBAAS_POOL_MAX: { key: 'poolMaxPerInstance', convert: toNumber },
   DBAAS_POOL_MAX_TOTAL: { key: 'poolMaxTotal', convert: toNumber },
@@ -108,6 +120,13 @@ const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;
 function toNumber(text: string): number {
   const n = Number(text);
   return text.trim() === '' ? Number.NaN : n;
+}
+
+function commaList(text: string): string[] {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
 }
 
 function parsePortRange(text: string): unknown {
@@ -198,6 +217,8 @@ export function runtimePaths(settings: Settings) {
     instancesDir: join(home, 'instances'),
     registryFile: join(home, 'config', 'instances.json'),
     keyFile: join(home, 'config', 'master.key'),
+    /** pg_settings of each image's server, cached per image id (see runtime/pgSettingsCatalog.ts). */
+    settingsCatalogDir: join(home, 'config', 'pg-settings'),
     logDir: join(home, 'logs'),
     provisioningLog: join(home, 'logs', 'provisioning.log'),
     templatesDir: settings.templatesDir ? resolve(settings.templatesDir) : join(PROJECT_ROOT, 'templates'),

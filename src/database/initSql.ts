@@ -16,7 +16,7 @@ export async function runInitSql(target: LoginTarget, sql: string, timeoutMs: nu
   } catch (err) {
     const e = err as { message: string; code?: string; position?: string };
     throw new DbaasError(
-      'PROVISIONING_FAILED',
+      'INIT_SQL_FAILED',
       `the init SQL failed: ${e.message}${e.code ? ` (SQLSTATE ${e.code}${e.position ? `, at character ${e.position}` : ''})` : ''}`,
       { step: 'init-sql', ...(e.code ? { sqlstate: e.code } : {}) },
     );

@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { DbaasError } from '../errors.js';
-import type { Manager } from '../instances/manager.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import { CatalogCache, describeTable, listTables, resolveTable, type TableInfo, type TableSummary } from './catalog.js';
 import { buildCreateTable, typesToCheck, type CreateTableInput } from './ddl.js';
-import { PoolManager, type RequestOptions } from './pools.js';
+import { PoolManager, type InstanceAccess, type RequestOptions } from './pools.js';
 import { fromPgError } from './sqlstate.js';
+import { checkStatement } from './statementGuard.js';
 import {
   assertRowObject,
   buildCount,
@@ -22,6 +22,9 @@ import {
   type Filter,
   type OrderTerm,
 } from './query.js';
+
+/** What one statement of the extended protocol can bind (its count is a 16-bit field). */
+export const MAX_BIND_PARAMETERS = 65_535;
 
 /** Query parameters of row routes that are not filters. */
 export const RESERVED_PARAMS = ['select', 'order', 'limit', 'offset', 'count', 'on_conflict', 'returning', 'force'] as const;
@@ -112,12 +115,12 @@ export class DataService {
   private readonly catalog = new CatalogCache();
   private readonly typeNames = new Map<number, string>();
 
-  constructor(private readonly manager: Manager) {
-    this.pools = new PoolManager(manager);
+  constructor(private readonly instances: InstanceAccess & { record(ref: string): Promise<InstanceRecord> }) {
+    this.pools = new PoolManager(instances);
   }
 
   get settings() {
-    return this.manager.settings;
+    return this.instances.settings;
   }
 
   /**
@@ -129,7 +132,7 @@ export class DataService {
     options: RequestOptions & { changesCatalog?: boolean; transaction?: boolean; userSql?: boolean },
     work: (client: pg.PoolClient, record: InstanceRecord) => Promise<T>,
   ): Promise<T> {
-    const record = await this.manager.record(ref);
+    const record = await this.instances.record(ref);
     try {
       return await this.pools.session(record, options, (client) => work(client, record));
     } catch (err) {
@@ -219,11 +222,22 @@ export class DataService {
     const rows = many ? (body as unknown[]) : [body];
     if (rows.length === 0) throw invalid('body', 'give at least one row');
     rows.forEach((row, i) => assertRowObject(row, many ? i : undefined));
-    return this.run(ref, {}, async (client, record) => {
+    // A statement binds at most 65 535 values: more rows go in several INSERTs of one transaction.
+    const columns = new Set(rows.flatMap((row) => Object.keys(row as object))).size;
+    const perStatement = Math.max(1, Math.floor(MAX_BIND_PARAMETERS / Math.max(1, columns)));
+    const batches: unknown[][] = [];
+    for (let i = 0; i < rows.length; i += perStatement) batches.push(rows.slice(i, i + perStatement));
+    return this.run(ref, { transaction: batches.length > 1 }, async (client, record) => {
       const table = await this.table(record, client, name);
-      const insert = buildInsert(table, rows as Array<Record<string, unknown>>, q);
-      const result = await client.query(insert.text, insert.values);
-      return { count: result.rowCount ?? 0, rows: q.returning === null ? undefined : result.rows };
+      let count = 0;
+      const written: unknown[] = [];
+      for (const batch of batches) {
+        const insert = buildInsert(table, batch as Array<Record<string, unknown>>, q);
+        const result = await client.query(insert.text, insert.values);
+        count += result.rowCount ?? 0;
+        if (q.returning !== null) written.push(...result.rows);
+      }
+      return { count, rows: q.returning === null ? undefined : written };
     });
   }
 
@@ -295,13 +309,20 @@ export class DataService {
   private async execute(client: pg.PoolClient, statement: Statement): Promise<QueryResult> {
     const max = this.settings.queryMaxRows;
     const cursor = client.query(new Cursor(statement.sql, statement.params ?? []));
+    // A cursor never calls back when its connection dies under it (the backend was terminated,
+    // the server killed): the loss of the connection settles the wait instead.
+    const lost = connectionLoss(client);
     let read: { rows: unknown[]; result: pg.QueryResult };
     try {
-      read = await new Promise((resolve, reject) => {
-        cursor.read(max + 1, (err, rows, result) => (err ? reject(err) : resolve({ rows, result })));
-      });
+      read = await Promise.race([
+        new Promise<typeof read>((resolve, reject) => {
+          cursor.read(max + 1, (err, rows, result) => (err ? reject(err) : resolve({ rows, result })));
+        }),
+        lost.promise,
+      ]);
     } finally {
-      await new Promise<void>((resolve) => cursor.close(() => resolve()));
+      await Promise.race([new Promise<void>((resolve) => cursor.close(() => resolve())), lost.promise.catch(() => undefined)]);
+      lost.dispose();
     }
     // The connection is free again once the cursor is closed: now the type names.
     const { rows, result } = read;
@@ -315,13 +336,23 @@ export class DataService {
     };
   }
 
-  query(ref: string, statement: Statement & RequestOptions): Promise<QueryResult> {
-    const options = { readOnly: statement.readOnly, timeoutMs: statement.timeoutMs, changesCatalog: !statement.readOnly, userSql: true };
+  /**
+   * One statement of the user's. Read-only runs in a READ ONLY transaction that the statement
+   * cannot end or change (checked by the parser first); otherwise it runs on its own, so that
+   * statements that refuse a transaction block (VACUUM, CREATE INDEX CONCURRENTLY) work.
+   */
+  async query(ref: string, statement: Statement & RequestOptions): Promise<QueryResult> {
+    const readOnly = Boolean(statement.readOnly);
+    await checkStatement(statement.sql, { inTransaction: readOnly, readOnly });
+    const options = { readOnly, transaction: readOnly, timeoutMs: statement.timeoutMs, changesCatalog: !readOnly, userSql: true };
     return this.run(ref, options, (client) => this.execute(client, statement));
   }
 
   /** Statements that commit together or not at all; a failure names the statement. */
-  transaction(ref: string, input: { statements: Statement[] } & RequestOptions): Promise<{ results: QueryResult[] }> {
+  async transaction(ref: string, input: { statements: Statement[] } & RequestOptions): Promise<{ results: QueryResult[] }> {
+    // Every statement is checked before the first runs: a refused one leaves nothing done.
+    const context = { inTransaction: true, readOnly: Boolean(input.readOnly) };
+    for (const [index, statement] of input.statements.entries()) await checkStatement(statement.sql, context, index);
     const options = { readOnly: input.readOnly, timeoutMs: input.timeoutMs, changesCatalog: !input.readOnly, transaction: true, userSql: true };
     return this.run(ref, options, async (client, record) => {
       const results: QueryResult[] = [];
@@ -339,4 +370,23 @@ export class DataService {
       return { results };
     });
   }
+}
+
+/** A promise that rejects when the client's connection ends or fails; dispose() stops listening. */
+function connectionLoss(client: pg.PoolClient): { promise: Promise<never>; dispose(): void } {
+  let onLoss: (err?: Error) => void = () => undefined;
+  const promise = new Promise<never>((_resolve, reject) => {
+    onLoss = (err?: Error) => reject(err ?? new Error('Connection terminated unexpectedly'));
+  });
+  promise.catch(() => undefined); // only awaited while a cursor runs
+  const onEnd = () => onLoss();
+  client.on('error', onLoss);
+  client.on('end', onEnd);
+  return {
+    promise,
+    dispose() {
+      client.removeListener('error', onLoss);
+      client.removeListener('end', onEnd);
+    },
+  };
 }

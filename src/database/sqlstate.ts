@@ -59,7 +59,7 @@ export function fromPgError(err: unknown, instance: string): DbaasError {
   if (err instanceof DbaasError) return err;
   const e = err as PgError;
   if (isConnectionError(err)) {
-    return new DbaasError('INSTANCE_NOT_RUNNING', `instance ${instance} does not answer: ${e.message}`, { instance });
+    return new DbaasError('INSTANCE_NOT_RUNNING', `the connection to instance ${instance} failed: ${e.message}`, { instance });
   }
   // SQLSTATE classes start with a digit or F, H, P, X; Node's own codes (EPERM...) are not SQL errors.
   if (!e?.code || !/^[0-9FHPX][0-9A-Z]{4}$/.test(e.code)) {

@@ -4,7 +4,8 @@ import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
-import { asDbaasError, DbaasError, notFound } from '../errors.js';
+import { asDbaasError, DbaasError, notFound, validationError } from '../errors.js';
+import { checkPgSettings } from './pgParameters.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import {
   AGENT_SERVICE,
@@ -14,7 +15,7 @@ import {
   type InstanceFiles,
   type PlainSecrets,
 } from '../provisioner/provisioner.js';
-import { allocatePort } from '../provisioner/ports.js';
+import { allocatePort, assertHostAddress } from '../provisioner/ports.js';
 import { Registry } from '../registry/registry.js';
 import { generatePassword, SecretBox } from '../registry/secrets.js';
 import { CONFIG_HASH_LABEL, loadContainerSpecs, type ContainerSpec } from '../runtime/composeSpec.js';
@@ -22,12 +23,18 @@ import { Engine, type ContainerStats, type ContainerSummary } from '../runtime/e
 import { homeFilter, LABELS } from '../runtime/labels.js';
 import { waitForLogin, type LoginTarget } from '../runtime/readiness.js';
 import { runInitSql } from '../database/initSql.js';
+import { API_ROLE, ensureAccess } from '../database/controlAccess.js';
+import { homeNetwork } from '../runtime/labels.js';
+import { withOperation } from './operations.js';
+import { checkHealth, type Health } from './health.js';
+import { VERSION } from '../config/version.js';
 import { parseInput } from '../validate.js';
 import { defaultShmSize } from './pgSettings.js';
 import {
   createInstanceSchema,
   DEFAULT_MONITORING,
   updateInstanceSchema,
+  type UpdateInstanceInput,
   type ConnectionInfo,
   type InstanceRecord,
   type InstanceView,
@@ -116,6 +123,7 @@ export class Manager {
   private readonly registry: Registry;
   readonly engine: Engine;
   private readonly provisioner: Provisioner;
+  private readonly paths: RuntimePaths;
   private readonly secrets: SecretBox;
 
   constructor(deps: ManagerDeps) {
@@ -125,6 +133,7 @@ export class Manager {
     this.engine = deps.engine;
     this.provisioner = deps.provisioner;
     this.secrets = deps.secrets;
+    this.paths = deps.paths;
   }
 
   // ---- reading -------------------------------------------------------------------------------
@@ -230,13 +239,9 @@ export class Manager {
     return { instance: record.id, name: record.name, ...(await this.engine.stats(name)) };
   }
 
-  async health(): Promise<{ status: 'ok' | 'degraded'; engine: { reachable: boolean; version?: string; error?: string } }> {
-    try {
-      const v = await this.engine.ping();
-      return { status: 'ok', engine: { reachable: true, version: v.version } };
-    } catch (err) {
-      return { status: 'degraded', engine: { reachable: false, error: asDbaasError(err).message } };
-    }
+  /** The state of each dependency: engine, registry, disk of the home (see health.ts). */
+  health(): Promise<Health> {
+    return checkHealth({ engine: this.engine, registry: this.registry, home: this.settings.home, minFreeBytes: this.settings.diskMinFreeBytes, version: VERSION });
   }
 
   // ---- create --------------------------------------------------------------------------------
@@ -247,8 +252,9 @@ export class Manager {
     const step = <T>(name: string, message: string, run: () => Promise<T> | T) =>
       stepWithProgress(progress, name, message, run, signal);
     const input = await step('validate', 'validate the request', () =>
-      parseInput(createInstanceSchema(this.settings.hostCpus), raw),
+      parseInput(createInstanceSchema(this.settings), raw),
     );
+    if (input.bindAddress !== undefined) assertHostAddress(input.bindAddress);
     const version = input.version ?? this.settings.defaultVersion;
     const image = imageFor(this.settings, version);
     const memory = input.memory ?? parseSize(this.settings.defaultMemory) ?? 512 * 1024 * 1024;
@@ -256,6 +262,10 @@ export class Manager {
 
     await step('engine', 'check the Docker engine', () => this.engine.ping());
     await step('image', `check image ${image}`, () => this.ensureImage(image, version));
+    if (input.pgSettings !== undefined && Object.keys(input.pgSettings).length > 0) {
+      const settings = input.pgSettings;
+      await step('settings', "check the settings against the server's pg_settings", () => this.checkSettings(image, settings, memory));
+    }
 
     const plain: PlainSecrets = {
       password: input.password ?? generatePassword(),
@@ -291,6 +301,7 @@ export class Manager {
           password: this.secrets.seal(plain.password),
           adminPassword: this.secrets.seal(plain.adminPassword),
           monitorPassword: this.secrets.seal(plain.monitorPassword),
+          apiPassword: this.secrets.seal(generatePassword(32)),
           pgSettings: input.pgSettings ?? {},
           monitoring: { ...DEFAULT_MONITORING, ...definedOnly(input.monitoring) },
           status: 'provisioning',
@@ -327,8 +338,9 @@ export class Manager {
       });
       await step('start', 'start the container', () => this.engine.start(containerNameFor(record)));
       await step('ready', 'wait until the server accepts a login', () =>
-        this.waitReady(record, plain.password, signal),
+        this.waitReady(record, plain.adminPassword, signal),
       );
+      await step('access', 'set the passwords and dbaas\'s own roles', () => this.ensureAccess(record, plain.password));
       if (input.initSql !== undefined && input.initSql.trim() !== '') {
         const initSql = input.initSql;
         await step('init-sql', 'run the init SQL as the application role', () =>
@@ -362,6 +374,16 @@ export class Manager {
       }
       throw error;
     }
+  }
+
+  /**
+   * Refuses PostgreSQL settings that are not the user's to set or that the server would refuse
+   * (type, unit, bounds from the image's own pg_settings), as VALIDATION_FAILED naming each.
+   */
+  private async checkSettings(image: string, settings: Record<string, string>, memory: number): Promise<void> {
+    const catalog = await this.engine.settingsCatalog(image, this.paths.settingsCatalogDir);
+    const issues = checkPgSettings(settings, catalog, { memoryBytes: memory });
+    if (issues.length > 0) throw validationError(issues);
   }
 
   private async ensureImage(image: string, version: number): Promise<void> {
@@ -414,7 +436,7 @@ export class Manager {
    * failure even when a later login works: a container that died during its first start (an init
    * script failed) comes back on its restart policy with a half-initialised data folder.
    */
-  private async waitReady(record: InstanceRecord, password: string, signal?: AbortSignal): Promise<number> {
+  private async waitReady(record: InstanceRecord, adminPassword: string, signal?: AbortSignal): Promise<number> {
     const name = containerNameFor(record);
     const baseline = (await this.engine.inspect(name))?.RestartCount ?? 0;
     const deadReason = async (): Promise<string | null> => {
@@ -427,7 +449,7 @@ export class Manager {
       return `the server ${how}${restarted ? ' and was restarted' : ''}; ${await this.errorLines(name)}`;
     };
     const ms = await waitForLogin(
-      this.loginTarget(record, password),
+      this.superuserTarget(record, adminPassword),
       { timeoutMs: this.settings.readyTimeoutMs, deadReason, signal },
     );
     const reason = await deadReason();
@@ -437,6 +459,83 @@ export class Manager {
 
   private loginTarget(record: InstanceRecord, password: string): LoginTarget {
     return { host: localDialHost(record.bindAddress), port: record.port, user: record.username, password, database: record.database };
+  }
+
+  /**
+   * dbaas's own login for readiness and access repairs: the superuser, into the maintenance
+   * database, which the application role can neither enter nor change.
+   */
+  private superuserTarget(record: InstanceRecord, adminPassword: string): LoginTarget {
+    return { host: localDialHost(record.bindAddress), port: record.port, user: 'postgres', password: adminPassword, database: 'postgres' };
+  }
+
+  // ---- dbaas's access to its instances -------------------------------------------------------
+
+  /**
+   * Re-establishes the roles, passwords and grants dbaas relies on (controlAccess.ts), as the
+   * superuser. Run after every start; the data API runs it when its login lost a right.
+   * `appPassword` is set only at create: afterwards the password is the application's.
+   */
+  private async ensureAccess(record: InstanceRecord, appPassword?: string): Promise<void> {
+    const apiPassword = await this.apiPassword(record);
+    await ensureAccess(this.superuserTarget(record, this.secrets.open(record.adminPassword)), {
+      database: record.database,
+      appRole: record.username,
+      monitorPassword: this.secrets.open(record.monitorPassword),
+      apiPassword,
+      apiConnections: this.settings.poolMaxPerInstance,
+      ...(appPassword !== undefined ? { appPassword } : {}),
+    });
+  }
+
+  /** The data API's password; a record made before dbaas_api existed gets one now (once). */
+  private async apiPassword(record: InstanceRecord): Promise<string> {
+    if (record.apiPassword) return this.secrets.open(record.apiPassword);
+    const fresh = this.secrets.seal(generatePassword(32));
+    const sealed = await this.registry.update((doc) => {
+      const rec = doc.instances.find((r) => r.id === record.id);
+      if (!rec) throw notFound(record.id);
+      rec.apiPassword ??= fresh;
+      return rec.apiPassword;
+    });
+    return this.secrets.open(sealed);
+  }
+
+  /** Whether the instance's server container runs now. */
+  async serverRunning(record: InstanceRecord): Promise<boolean> {
+    const info = await this.engine.inspect(containerNameFor(record));
+    return Boolean(info?.State.Running);
+  }
+
+  /** The data API's login into an instance: dbaas_api, made on the server if it is not yet. */
+  async apiLogin(record: InstanceRecord): Promise<{ user: string; password: string }> {
+    const current = await this.find(record.id);
+    if (!current.apiPassword) await this.ensureAccess(current);
+    return { user: API_ROLE, password: await this.apiPassword(await this.find(record.id)) };
+  }
+
+  /** Restores dbaas's access after the application role took some of it away. */
+  async repairAccess(record: InstanceRecord): Promise<void> {
+    this.logger.warn('repairing dbaas access to the instance', { instance: record.id });
+    await this.ensureAccess(await this.find(record.id));
+  }
+
+  /**
+   * Brings an instance made by an older dbaas to the current layout of its files: secrets in
+   * files instead of the containers' environment, the shared network instead of the server's
+   * namespace. Rewrites the compose file, so its containers are recreated on the next start.
+   */
+  private ensureLayout(record: InstanceRecord): void {
+    if (this.provisioner.hasCurrentLayout(record.id)) return;
+    // The compose file first: until the secret files exist the layout is not current, so a
+    // crash between the two steps is finished by the next start (the other order left a compose
+    // file naming env files that were already gone).
+    this.provisioner.renderCompose(record);
+    this.provisioner.writeSecrets(record, {
+      adminPassword: this.secrets.open(record.adminPassword),
+      monitorPassword: this.secrets.open(record.monitorPassword),
+    });
+    this.logger.info('moved the instance to the current file layout', { instance: record.id });
   }
 
   /** The error lines of a container's recent log (what explains a failure), else its last lines. */
@@ -458,7 +557,7 @@ export class Manager {
    */
   private specs(record: InstanceRecord): ContainerSpec[] {
     const files = this.provisioner.files(record.id);
-    const key = [files.composePath, files.secretsPath, files.agentEnvPath]
+    const key = [files.composePath, ...files.legacyEnvFiles]
       .map((path) => {
         const s = statSync(path, { throwIfNoEntry: false });
         return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-';
@@ -541,8 +640,11 @@ export class Manager {
   async start(ref: string, progress?: ProgressFn): Promise<InstanceView> {
     const record = await this.find(ref);
     this.assertSettled(record, 'start');
-    await this.reconcileContainers(record, progress);
-    await this.startAndWait(record, progress);
+    await withOperation(this.registry, record.id, 'start', async (current) => {
+      this.ensureLayout(current);
+      await this.reconcileContainers(current, progress);
+      await this.startAndWait(current, progress);
+    });
     return this.get(record.id);
   }
 
@@ -551,8 +653,9 @@ export class Manager {
     try {
       await stepWithProgress(progress, 'start', 'start the container', () => this.engine.start(containerNameFor(record)));
       await stepWithProgress(progress, 'ready', 'wait until the server accepts a login', () =>
-        this.waitReady(record, this.secrets.open(record.password)),
+        this.waitReady(record, this.secrets.open(record.adminPassword)),
       );
+      await stepWithProgress(progress, 'access', "check dbaas's own roles and grants", () => this.ensureAccess(record));
       await stepWithProgress(progress, 'agent', 'start the monitoring agent', () => this.startSidecars(record));
       await this.setStored(record.id, { status: 'running', lastError: null });
       this.logger.info('instance started', { instance: record.id });
@@ -566,10 +669,12 @@ export class Manager {
   async stop(ref: string, progress?: ProgressFn): Promise<InstanceView> {
     const record = await this.find(ref);
     this.assertSettled(record, 'stop');
-    await stepWithProgress(progress, 'stop', 'stop the container (fast shutdown)', async () => {
-      for (const spec of [...this.specs(record)].reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+    await withOperation(this.registry, record.id, 'stop', async (current) => {
+      await stepWithProgress(progress, 'stop', 'stop the container (fast shutdown)', async () => {
+        for (const spec of [...this.specs(current)].reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
+      });
+      await this.setStored(current.id, { status: 'stopped', lastError: null });
     });
-    await this.setStored(record.id, { status: 'stopped', lastError: null });
     this.events.emit('serverChanged', record.id);
     this.logger.info('instance stopped', { instance: record.id });
     return this.get(record.id);
@@ -578,12 +683,18 @@ export class Manager {
   async restart(ref: string, progress?: ProgressFn): Promise<InstanceView> {
     const record = await this.find(ref);
     this.assertSettled(record, 'restart');
+    await withOperation(this.registry, record.id, 'restart', (current) => this.restartHeld(current, progress));
+    return this.get(record.id);
+  }
+
+  /** A restart of an instance whose operation claim the caller holds. */
+  private async restartHeld(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
+    this.ensureLayout(record);
     await this.reconcileContainers(record, progress);
     await stepWithProgress(progress, 'stop', 'stop the containers', async () => {
       for (const spec of [...this.specs(record)].reverse()) await this.engine.stop(spec.name, this.settings.stopTimeoutSec);
     });
     await this.startAndWait(record, progress);
-    return this.get(record.id);
   }
 
   async delete(ref: string, options: { keepData?: boolean } = {}, progress?: ProgressFn): Promise<{ id: string; name: string; keptData: string | null }> {
@@ -591,22 +702,27 @@ export class Manager {
     if (record.status === 'provisioning' && ownerAlive(record.owner)) {
       throw new DbaasError('INVALID_STATE', `cannot delete ${record.name} while it is being created`, { status: record.status });
     }
-    await this.setStored(record.id, { status: 'deleting' });
-    this.events.emit('serverChanged', record.id);
-    await stepWithProgress(progress, 'containers', 'remove the containers', async () => {
-      const strays = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${record.id}`]);
-      const names = new Set([...record.containers.map((c) => c.name), containerNameFor(record), ...strays.map((c) => c.name)]);
-      for (const name of names) await this.engine.remove(name);
-    });
     const files = this.provisioner.files(record.id);
-    await stepWithProgress(progress, 'files', options.keepData ? 'remove the files, keeping data/' : 'remove the files', () =>
-      this.provisioner.remove(record.id, options),
-    );
-    await stepWithProgress(progress, 'record', 'remove the registry record', () =>
-      this.registry.update((doc) => {
-        doc.instances = doc.instances.filter((r) => r.id !== record.id);
-      }),
-    );
+    await withOperation(this.registry, record.id, 'delete', async (current) => {
+      await this.setStored(current.id, { status: 'deleting' });
+      this.events.emit('serverChanged', current.id);
+      await stepWithProgress(progress, 'containers', 'remove the containers', async () => {
+        const strays = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${current.id}`]);
+        const names = new Set([...current.containers.map((c) => c.name), containerNameFor(current), ...strays.map((c) => c.name)]);
+        for (const name of names) await this.engine.remove(name);
+      });
+      await stepWithProgress(progress, 'files', options.keepData ? 'remove the files, keeping data/' : 'remove the files', () =>
+        this.provisioner.remove(current.id, options),
+      );
+      const left = await stepWithProgress(progress, 'record', 'remove the registry record', () =>
+        this.registry.update((doc) => {
+          doc.instances = doc.instances.filter((r) => r.id !== current.id);
+          return doc.instances.length;
+        }),
+      );
+      // The installation's network goes with its last instance (the engine's address pools are few).
+      if (left === 0) await this.engine.removeNetworkIfUnused(homeNetwork(this.settings.home)).catch(() => false);
+    });
     this.logger.info('instance deleted', { instance: record.id, keepData: Boolean(options.keepData) });
     return { id: record.id, name: record.name, keptData: options.keepData ? files.dataDir : null };
   }
@@ -617,9 +733,38 @@ export class Manager {
    * says so until then, and `restart: true` does it at once.
    */
   async update(ref: string, raw: unknown, options: { restart?: boolean } = {}, progress?: ProgressFn): Promise<InstanceView> {
-    const input = parseInput(updateInstanceSchema(this.settings.hostCpus), raw);
+    const input = parseInput(updateInstanceSchema(this.settings), raw);
     const record = await this.find(ref);
     this.assertSettled(record, 'update');
+    await withOperation(this.registry, record.id, 'update', async (current) => {
+      // New overrides, or a new memory limit that stored ones (shared_buffers) must still fit.
+      const settings = input.pgSettings ?? current.pgSettings;
+      if (Object.keys(settings).length > 0 && (input.pgSettings !== undefined || input.memory !== undefined)) {
+        await stepWithProgress(progress, 'settings', "check the settings against the server's pg_settings", () =>
+          this.checkSettings(current.image, settings, input.memory ?? current.memory),
+        );
+      }
+      this.ensureLayout(current);
+      await this.applyUpdate(current, input, progress);
+      if (options.restart) {
+        await this.restartHeld(await this.find(current.id), progress);
+      } else if (input.monitoring !== undefined) {
+        // The agent takes its settings from the compose file: replace it now, the server runs on
+        // (unless the server itself waits for a restart: the agent is replaced with it then).
+        const updated = await this.find(current.id);
+        const server = await this.engine.inspect(containerNameFor(updated));
+        const serverSpec = this.specs(updated).find((s) => s.service === POSTGRES_SERVICE);
+        if (server && server.Config.Labels?.[CONFIG_HASH_LABEL] === serverSpec?.configHash) {
+          await this.reconcileContainers(updated, progress, [AGENT_SERVICE]);
+          if (server.State.Running) await this.startSidecars(updated);
+        }
+      }
+    });
+    return this.get(record.id);
+  }
+
+  /** Applies new limits live, then records them and re-renders the compose file (or undoes the limits). */
+  private async applyUpdate(record: InstanceRecord, input: UpdateInstanceInput, progress?: ProgressFn): Promise<void> {
     const name = containerNameFor(record);
     const liveChange = input.memory !== undefined || input.cpus !== undefined;
     const exists = liveChange && (await this.engine.inspect(name)) !== null;
@@ -631,7 +776,7 @@ export class Manager {
     try {
       const updated = await this.registry.update((doc) => {
         const rec = doc.instances.find((r) => r.id === record.id);
-        if (!rec) throw notFound(ref);
+        if (!rec) throw notFound(record.id);
         if (input.memory !== undefined) rec.memory = input.memory;
         if (input.cpus !== undefined) rec.cpus = input.cpus;
         if (input.pgSettings !== undefined) rec.pgSettings = input.pgSettings;
@@ -647,15 +792,6 @@ export class Manager {
       if (exists) await this.engine.updateLimits(name, { memory: record.memory, cpus: record.cpus }).catch(() => undefined);
       throw err;
     }
-    if (options.restart) return this.restart(record.id, progress);
-    if (input.monitoring !== undefined) {
-      // The agent takes its settings from the compose file: replace it now, the server runs on.
-      const updated = await this.find(record.id);
-      await this.reconcileContainers(updated, progress, [AGENT_SERVICE]);
-      const server = await this.engine.inspect(containerNameFor(updated));
-      if (server?.State.Running) await this.startSidecars(updated);
-    }
-    return this.get(record.id);
   }
 }
 

@@ -1,3 +1,4 @@
+import { dropReservedSettings } from './pgParameters.js';
 import { toPostgresMemory } from './size.js';
 
 const MiB = 1024 * 1024;
@@ -33,13 +34,18 @@ export function deriveSettings(memory: number, cpus: number): Record<string, str
   };
 }
 
-/** The settings a server runs with: derived ones, with the user's overrides on top. */
+/**
+ * The settings a server runs with: derived ones, with the user's overrides on top. Overrides
+ * that are not the user's to set are dropped here too, whatever the record says: a registry
+ * written before the allowlist existed (or edited by hand) cannot hand archive_command or
+ * shared_preload_libraries to a server.
+ */
 export function effectiveSettings(
   memory: number,
   cpus: number,
   overrides: Record<string, string>,
 ): Record<string, string> {
-  return { ...deriveSettings(memory, cpus), ...overrides };
+  return { ...deriveSettings(memory, cpus), ...dropReservedSettings(overrides).kept };
 }
 
 /** /dev/shm sized for parallel queries: a quarter of memory, at least Docker's 64m default. */

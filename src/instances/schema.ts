@@ -19,7 +19,7 @@ export const InstanceNameSchema = z
   )
   .meta({ description: 'Unique name, a lowercase DNS label of 3-40 characters', example: 'orders' });
 
-const RESERVED_ROLES = new Set(['postgres', 'dbaas_monitor', 'public', 'none', 'current_user', 'session_user']);
+const RESERVED_ROLES = new Set(['postgres', 'dbaas_monitor', 'dbaas_api', 'public', 'none', 'current_user', 'session_user']);
 const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1']);
 
 /** A PostgreSQL identifier we create (role, database): plain lowercase so it never needs quoting. */
@@ -30,7 +30,8 @@ const identifier = (what: string, reserved: Set<string>) =>
     .max(63, 'must be at most 63 characters')
     .regex(/^[a-z_][a-z0-9_]*$/, `must be a plain lowercase ${what} name: a-z, 0-9, "_", not starting with a digit`)
     .refine((v) => !v.startsWith('pg_'), { message: 'names starting with "pg_" are reserved by PostgreSQL' })
-    .refine((v) => !reserved.has(v), { message: 'is reserved' });
+    .refine((v) => !reserved.has(v), { message: 'is reserved' })
+    .refine((v) => !v.startsWith('dbaas_'), { message: 'names starting with "dbaas_" are reserved by dbaas' });
 
 export const DatabaseNameSchema = identifier('database', RESERVED_DATABASES).meta({ example: 'app' });
 export const UsernameSchema = identifier('role', RESERVED_ROLES).meta({ example: 'app' });
@@ -42,7 +43,9 @@ export const PasswordSchema = z
   .max(128, 'must be at most 128 characters')
   .regex(/^[A-Za-z0-9\-_.~+!@%^*=:,?]+$/, 'may use letters, digits and - _ . ~ + ! @ % ^ * = : , ? only');
 
-export const VersionSchema = z.coerce
+// Numbers are JSON numbers: `true` is not 1 and " 25600 " is not a port (the CLI converts its
+// flags with one parser, src/cli/numbers.ts, before they reach these schemas).
+export const VersionSchema = z
   .number()
   .int()
   .refine((v) => (SUPPORTED_VERSIONS as readonly number[]).includes(v), {
@@ -50,21 +53,28 @@ export const VersionSchema = z.coerce
   })
   .meta({ description: 'PostgreSQL major version', example: 15 });
 
-export const MemorySchema = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const bytes = parseSize(value);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${value}" is not a size; use e.g. 512m or 1g` });
-      return z.NEVER;
-    }
-    if (bytes < MIN_MEMORY) {
-      ctx.addIssue({ code: 'custom', message: `must be at least 128m (got ${formatSize(bytes)})` });
-      return z.NEVER;
-    }
-    return bytes;
-  })
-  .meta({ description: 'Memory limit: bytes or a size like 512m, 1g (minimum 128m)', example: '512m' });
+/** Memory is checked against the host's memory by `memorySchema`, which needs the settings. */
+export function memorySchema(hostMemory: number) {
+  return z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a size; use e.g. 512m or 1g` });
+        return z.NEVER;
+      }
+      if (bytes < MIN_MEMORY) {
+        ctx.addIssue({ code: 'custom', message: `must be at least 128m (got ${formatSize(bytes)})` });
+        return z.NEVER;
+      }
+      if (bytes > hostMemory) {
+        ctx.addIssue({ code: 'custom', message: `must be at most ${formatSize(hostMemory)}, the host's memory (got ${formatSize(bytes)})` });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .meta({ description: `Memory limit: bytes or a size like 512m, 1g (128m .. ${formatSize(hostMemory)}, the host's memory)`, example: '512m' });
+}
 
 export const ShmSizeSchema = z
   .union([z.string(), z.number()])
@@ -80,14 +90,14 @@ export const ShmSizeSchema = z
 
 /** CPUs are checked against the host's cores by `cpusSchema`, which needs the settings. */
 export function cpusSchema(hostCpus: number) {
-  return z.coerce
+  return z
     .number()
     .min(0.1, 'must be at least 0.1')
     .max(hostCpus, `must be at most ${hostCpus} (the host's cores)`)
     .meta({ description: `CPUs (0.1 .. ${hostCpus})`, example: 1 });
 }
 
-export const PortSchema = z.coerce
+export const PortSchema = z
   .number()
   .int('must be an integer')
   .min(1024, 'must be between 1024 and 65535')
@@ -113,7 +123,7 @@ export const PgSettingsSchema = z
  */
 export const MonitoringSettingsSchema = z
   .object({
-    intervalSec: z.coerce.number().int().min(1).max(3600).optional().meta({ description: 'Seconds between samples (default 10)' }),
+    intervalSec: z.number().int().min(1).max(3600).optional().meta({ description: 'Seconds between samples (default 10)' }),
     maxFileBytes: z
       .union([z.string(), z.number()])
       .transform((value, ctx) => {
@@ -126,7 +136,7 @@ export const MonitoringSettingsSchema = z
       })
       .optional()
       .meta({ description: 'metrics.ndjson rotates at this size: bytes or e.g. 10m (default 10m)' }),
-    keepFiles: z.coerce.number().int().min(1).max(20).optional().meta({ description: 'Rotated files kept (default 3)' }),
+    keepFiles: z.number().int().min(1).max(20).optional().meta({ description: 'Rotated files kept (default 3)' }),
   })
   .strict()
   .meta({ id: 'MonitoringSettings' });
@@ -152,12 +162,18 @@ export type InstanceStatus = (typeof STATUSES)[number];
 export const STORED_STATUSES = ['provisioning', 'running', 'stopped', 'failed', 'deleting'] as const;
 export type StoredStatus = (typeof STORED_STATUSES)[number];
 
-export function createInstanceSchema(hostCpus: number) {
+/** What the limits of an instance are checked against: the host's cores and memory. */
+export interface HostLimits {
+  hostCpus: number;
+  hostMemory: number;
+}
+
+export function createInstanceSchema({ hostCpus, hostMemory }: HostLimits) {
   return z
     .object({
       name: InstanceNameSchema,
       version: VersionSchema.optional(),
-      memory: MemorySchema.optional(),
+      memory: memorySchema(hostMemory).optional(),
       cpus: cpusSchema(hostCpus).optional(),
       shmSize: ShmSizeSchema.optional(),
       port: PortSchema.optional(),
@@ -182,10 +198,10 @@ export function createInstanceSchema(hostCpus: number) {
 }
 export type CreateInstanceInput = z.output<ReturnType<typeof createInstanceSchema>>;
 
-export function updateInstanceSchema(hostCpus: number) {
+export function updateInstanceSchema({ hostCpus, hostMemory }: HostLimits) {
   return z
     .object({
-      memory: MemorySchema.optional(),
+      memory: memorySchema(hostMemory).optional(),
       cpus: cpusSchema(hostCpus).optional(),
       pgSettings: PgSettingsSchema.optional(),
       monitoring: MonitoringSettingsSchema.optional(),
@@ -220,6 +236,8 @@ export const InstanceRecordSchema = z.object({
   password: z.string(),
   adminPassword: z.string(),
   monitorPassword: z.string(),
+  /** The data API's own login (dbaas_api); records made before it existed get one on first use. */
+  apiPassword: z.string().optional(),
   pgSettings: z.record(z.string(), z.string()),
   monitoring: z
     .object({ intervalSec: z.number().int(), maxFileBytes: z.number().int(), keepFiles: z.number().int() })
@@ -231,6 +249,8 @@ export const InstanceRecordSchema = z.object({
   lastError: z.string().nullable(),
   /** The process running a create; a provisioning record whose process is gone was abandoned. */
   owner: z.object({ pid: z.number().int(), host: z.string() }).optional(),
+  /** The operation running on the instance now, and its process (see operations.ts). */
+  operation: z.object({ name: z.string(), pid: z.number().int(), host: z.string(), startedAt: z.string() }).optional(),
 });
 export type InstanceRecord = z.output<typeof InstanceRecordSchema>;
 

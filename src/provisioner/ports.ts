@@ -1,5 +1,27 @@
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { DbaasError } from '../errors.js';
+
+/** The IPv4 addresses of this host's interfaces. */
+export function hostAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a !== undefined && a.family === 'IPv4')
+    .map((a) => (a as { address: string }).address);
+}
+
+/**
+ * A bind address must be one this host has (or 0.0.0.0 for all): publishing a port on an
+ * address of another machine fails deep in the engine, and probing it made every port of the
+ * range look taken (PORT_RANGE_EXHAUSTED).
+ */
+export function assertHostAddress(address: string, addresses: string[] = hostAddresses()): void {
+  // Linux answers on all of 127.0.0.0/8 through lo, though only 127.0.0.1 is listed.
+  if (address === '0.0.0.0' || address.startsWith('127.') || addresses.includes(address)) return;
+  throw new DbaasError('VALIDATION_FAILED', `bindAddress: ${address} is not an address of this host (it has ${addresses.join(', ')}, or use 0.0.0.0)`, {
+    issues: [{ field: 'bindAddress', message: `${address} is not an address of this host` }],
+  });
+}
 
 /** Whether a TCP port can be bound on an address right now (nobody, docker-proxy included, holds it). */
 export function isPortFree(host: string, port: number): Promise<boolean> {

@@ -1,12 +1,13 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimePaths, Settings } from '../config/settings.js';
 import { effectiveSettings } from '../instances/pgSettings.js';
 import type { InstanceRecord } from '../instances/schema.js';
-import { homeId, LABELS } from '../runtime/labels.js';
+import { MONITOR_ROLE } from '../database/controlAccess.js';
+import { homeId, homeNetwork, LABELS } from '../runtime/labels.js';
 import { createRenderer, type TemplateRenderer } from './templates.js';
 
-export const MONITOR_ROLE = 'dbaas_monitor';
+export { MONITOR_ROLE };
 export const POSTGRES_SERVICE = 'postgres';
 export const AGENT_SERVICE = 'agent';
 
@@ -23,8 +24,13 @@ export function instanceFiles(instancesDir: string, id: string) {
     scriptsDir: join(dir, 'scripts'),
     backupsDir: join(dir, 'backups'),
     composePath: join(dir, 'docker-compose.yml'),
-    secretsPath: join(dir, 'secrets.env'),
-    agentEnvPath: join(dir, 'agent.env'),
+    secretsDir: join(dir, 'secrets'),
+    /** The superuser's password, read by the image's entrypoint (POSTGRES_PASSWORD_FILE). */
+    postgresPasswordPath: join(dir, 'secrets', 'postgres-password'),
+    /** The monitoring role's login for the agent's libpq (PGPASSFILE). */
+    agentPgpassPath: join(dir, 'secrets', 'agent.pgpass'),
+    /** Where secrets were kept before they left the containers' environment (removed on upgrade). */
+    legacyEnvFiles: [join(dir, 'secrets.env'), join(dir, 'agent.env')],
     metricsPath: join(dir, 'logs', 'metrics.ndjson'),
     agentStatePath: join(dir, 'logs', 'agent-state.json'),
   };
@@ -42,9 +48,22 @@ export interface PlainSecrets {
   monitorPassword: string;
 }
 
+/** A line of a libpq password file; `:` and `\` in a field are escaped with `\`. */
+export function pgpassLine(user: string, password: string): string {
+  const esc = (v: string) => v.replace(/[\\:]/g, (c) => `\\${c}`);
+  return `*:*:*:${esc(user)}:${esc(password)}\n`;
+}
+
+/** Writes a secret file with mode 0600, tightening one that exists with a wider mode. */
+function writeSecret(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
 /**
- * Lays out an instance on disk: its folders, the secrets env file (0600), the init scripts and the
- * compose file, all rendered from templates/. It writes files only; containers are the runtime's.
+ * Lays out an instance on disk: its folders, the secret files (0600, in a 0700 folder), the init
+ * scripts and the compose file, all rendered from templates/. It writes files only; containers
+ * are the runtime's.
  */
 export class Provisioner {
   private readonly renderer: TemplateRenderer;
@@ -68,31 +87,39 @@ export class Provisioner {
     // The init scripts are read by the container's postgres user and hold no secrets.
     mkdirSync(files.scriptsDir, { recursive: true, mode: 0o755 });
     chmodSync(files.scriptsDir, 0o755);
-
-    const env = [
-      '# Secrets of this instance, read by dbaas and by docker-compose (env_file). Keep it 0600.',
-      `POSTGRES_PASSWORD=${secrets.adminPassword}`,
-      `DBAAS_APP_PASSWORD=${secrets.password}`,
-      `DBAAS_MONITOR_PASSWORD=${secrets.monitorPassword}`,
-      '',
-    ].join('\n');
-    writeFileSync(files.secretsPath, env, { mode: 0o600 });
-    chmodSync(files.secretsPath, 0o600);
-    // The agent gets only the monitoring role's password, as libpq's PGPASSWORD.
-    const agentEnv = ['# The monitoring agent\'s login (env_file of the agent service). Keep it 0600.', `PGPASSWORD=${secrets.monitorPassword}`, ''];
-    writeFileSync(files.agentEnvPath, agentEnv.join('\n'), { mode: 0o600 });
-    chmodSync(files.agentEnvPath, 0o600);
+    this.writeSecrets(record, secrets);
 
     const context = { ...record, monitorRole: MONITOR_ROLE };
-    const scripts: Array<[string, string]> = [
-      ['01-init-users.sql', 'init-scripts/01-init-users.sql.njk'],
-      ['02-monitoring-setup.sql', 'init-scripts/02-monitoring-setup.sql.njk'],
-    ];
-    for (const [name, template] of scripts) {
-      writeFileSync(join(files.scriptsDir, name), this.renderer.render(template, context), { mode: 0o644 });
-    }
+    writeFileSync(join(files.scriptsDir, '01-init-users.sql'), this.renderer.render('init-scripts/01-init-users.sql.njk', context), {
+      mode: 0o644,
+    });
     this.renderCompose(record);
     return files;
+  }
+
+  /**
+   * The files the containers read their secrets from: only root in a container can read them
+   * (the image's entrypoint reads the superuser's before it drops to the postgres user), and
+   * `docker inspect` shows only their paths. Files of the older layout (secrets in env files
+   * the containers got as environment) are removed.
+   */
+  writeSecrets(record: Pick<InstanceRecord, 'id'>, secrets: Pick<PlainSecrets, 'adminPassword' | 'monitorPassword'>): void {
+    const files = this.files(record.id);
+    mkdirSync(files.secretsDir, { recursive: true, mode: 0o700 });
+    chmodSync(files.secretsDir, 0o700);
+    writeSecret(files.postgresPasswordPath, `${secrets.adminPassword}\n`);
+    writeSecret(files.agentPgpassPath, pgpassLine(MONITOR_ROLE, secrets.monitorPassword));
+    for (const path of files.legacyEnvFiles) rmSync(path, { force: true });
+  }
+
+  /** Whether the instance's files are of the current layout (secret files, no env files). */
+  hasCurrentLayout(id: string): boolean {
+    const files = this.files(id);
+    if (!existsSync(files.postgresPasswordPath) || !existsSync(files.agentPgpassPath)) return false;
+    if (files.legacyEnvFiles.some((p) => existsSync(p))) return false;
+    // A compose file of the older layout names env files instead of the mounted secret files.
+    const compose = existsSync(files.composePath) ? readFileSync(files.composePath, 'utf8') : '';
+    return compose.includes('/run/secrets/postgres-password') && !/^\s*env_file:/m.test(compose);
   }
 
   /** (Re-)renders docker-compose.yml from the record; the file is what the runtime creates. */
@@ -128,6 +155,7 @@ export class Provisioner {
       stopTimeoutSec: this.settings.stopTimeoutSec,
       labels: labels(POSTGRES_SERVICE),
       database: record.database,
+      network: homeNetwork(this.paths.home),
       monitorRole: MONITOR_ROLE,
       monitoring: record.monitoring,
       monitoringDir: this.paths.monitoringDir,
@@ -145,7 +173,7 @@ export class Provisioner {
       rmSync(files.dir, { recursive: true, force: true });
       return;
     }
-    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.secretsPath, files.agentEnvPath]) {
+    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.secretsDir, ...files.legacyEnvFiles]) {
       rmSync(path, { recursive: true, force: true });
     }
   }

@@ -47,7 +47,8 @@ export const ComposeServiceSchema = z
     restart: z.enum(['no', 'always', 'unless-stopped', 'on-failure']),
     stop_signal: z.string(),
     stop_grace_period: duration,
-    network_mode: z.string(),
+    network_mode: z.string().optional(),
+    networks: z.array(z.string()).min(1).optional(),
     labels: z.record(z.string(), z.string()),
     healthcheck: z
       .object({
@@ -64,15 +65,29 @@ export const ComposeServiceSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => (s.network_mode === undefined) !== (s.networks === undefined), {
+    message: 'a service names either network_mode or networks',
+  });
 export type ComposeService = z.output<typeof ComposeServiceSchema>;
+
+/** A network of the file; dbaas only renders external ones (it makes them itself, see Engine). */
+const ComposeNetworkSchema = z.object({ name: z.string().min(1), external: z.literal(true) }).strict();
 
 export const ComposeFileSchema = z
   .object({
     version: z.string(),
     services: z.record(z.string(), ComposeServiceSchema),
+    networks: z.record(z.string(), ComposeNetworkSchema).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((file, ctx) => {
+    for (const [name, service] of Object.entries(file.services)) {
+      for (const key of service.networks ?? []) {
+        if (!file.networks?.[key]) ctx.addIssue({ code: 'custom', path: ['services', name, 'networks'], message: `names no network "${key}" of this file` });
+      }
+    }
+  });
 export type ComposeFile = z.output<typeof ComposeFileSchema>;
 
 export function parseComposeText(text: string, source: string): ComposeFile {
@@ -119,6 +134,8 @@ export const CONFIG_HASH_LABEL = 'dbaas.config-hash';
 export interface ContainerSpec {
   service: string;
   name: string;
+  /** Networks the container joins (made by the engine before the container, when absent). */
+  networks: string[];
   options: Dockerode.ContainerCreateOptions;
   /** A hash of the options, kept as a label so a changed file can be detected later. */
   configHash: string;
@@ -139,7 +156,9 @@ export function toContainerSpec(
   composeDir: string,
   readEnvFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
   containerOf: (service: string) => string | undefined = () => undefined,
+  networkNames: Record<string, string> = {},
 ): ContainerSpec {
+  const networks = (service.networks ?? []).map((key) => networkNames[key] ?? key);
   const env: string[] = [];
   for (const file of service.env_file) {
     for (const [key, value] of parseEnvFile(readEnvFile(resolve(composeDir, file)))) env.push(`${key}=${value}`);
@@ -195,13 +214,16 @@ export function toContainerSpec(
       ...(service.tmpfs ? { Tmpfs: Object.fromEntries(service.tmpfs.map((path) => [path, ''])) } : {}),
       ...(service.cap_drop ? { CapDrop: service.cap_drop } : {}),
       RestartPolicy: { Name: service.restart, MaximumRetryCount: 0 },
-      NetworkMode: networkMode(service.network_mode, containerOf),
+      NetworkMode: service.network_mode !== undefined ? networkMode(service.network_mode, containerOf) : (networks[0] as string),
       ...(service.logging ? { LogConfig: { Type: service.logging.driver, Config: service.logging.options } } : {}),
     },
   };
+  if (networks.length > 0) {
+    options.NetworkingConfig = { EndpointsConfig: Object.fromEntries(networks.map((n) => [n, {}])) };
+  }
   const configHash = createHash('sha256').update(JSON.stringify(options)).digest('hex').slice(0, 16);
   options.Labels = { ...options.Labels, [CONFIG_HASH_LABEL]: configHash };
-  return { service: serviceName, name: service.container_name, options, configHash };
+  return { service: serviceName, name: service.container_name, networks, options, configHash };
 }
 
 /** Every service of a compose file on disk, as container specs. */
@@ -214,7 +236,8 @@ export function loadContainerSpecs(composePath: string): ContainerSpec[] {
   }
   const file = parseComposeText(text, composePath);
   const containerOf = (name: string) => file.services[name]?.container_name;
+  const networkNames = Object.fromEntries(Object.entries(file.networks ?? {}).map(([key, n]) => [key, n.name]));
   return Object.entries(file.services).map(([name, service]) =>
-    toContainerSpec(name, service, dirname(composePath), undefined, containerOf),
+    toContainerSpec(name, service, dirname(composePath), undefined, containerOf, networkNames),
   );
 }

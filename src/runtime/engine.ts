@@ -2,6 +2,8 @@ import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { DbaasError } from '../errors.js';
 import type { ContainerSpec } from './composeSpec.js';
+import type { PgSettingInfo } from '../instances/pgParameters.js';
+import { readSettingsCatalog } from './pgSettingsCatalog.js';
 
 /**
  * The Docker engine, through dockerode. Every engine failure becomes a typed error here:
@@ -90,7 +92,48 @@ export class Engine {
     }
   }
 
+  /**
+   * Makes a bridge network unless it exists (a concurrent create of the same name is fine).
+   * Networks outlive engine restarts, so this is needed once per installation, not per start.
+   */
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).inspect();
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 404) throw engineError(err, `inspect network ${name}`);
+    }
+    try {
+      await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
+    } catch (err) {
+      if (statusOf(err) === 409) return;
+      throw engineError(err, `create network ${name}`);
+    }
+  }
+
+  /** Removes a network that no container uses any more; one still in use or gone is left be. */
+  async removeNetworkIfUnused(name: string): Promise<boolean> {
+    try {
+      const info = (await this.docker.getNetwork(name).inspect()) as { Containers?: Record<string, unknown> };
+      if (Object.keys(info.Containers ?? {}).length > 0) return false;
+      await this.docker.getNetwork(name).remove();
+      return true;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404 || status === 403 || status === 409) return false;
+      throw engineError(err, `remove network ${name}`);
+    }
+  }
+
+  /** The pg_settings of the server in an image (read once per image, cached in cacheDir). */
+  settingsCatalog(image: string, cacheDir: string): Promise<PgSettingInfo[]> {
+    return readSettingsCatalog(this.docker, image, cacheDir);
+  }
+
   async create(spec: ContainerSpec): Promise<string> {
+    const labels = spec.options.Labels ?? {};
+    const owner = Object.fromEntries(Object.entries(labels).filter(([key]) => key === 'dbaas.managed' || key === 'dbaas.home'));
+    for (const network of spec.networks) await this.ensureNetwork(network, owner);
     try {
       const container = await this.docker.createContainer(spec.options);
       return container.id;

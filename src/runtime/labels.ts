@@ -28,3 +28,13 @@ export function homeId(home: string): string {
 export function homeFilter(home: string): string[] {
   return [`${LABELS.managed}=true`, `${LABELS.home}=${homeId(home)}`];
 }
+
+/**
+ * The network of one installation's containers: a user-defined bridge, on which each agent
+ * reaches its server by container name whatever restarts when (a shared network namespace did
+ * not survive a server restart). One per home, not per instance: every network takes an
+ * address pool of the engine's, and the default pools hold about thirty.
+ */
+export function homeNetwork(home: string): string {
+  return `dbaas-${homeId(home)}`;
+}

@@ -17,7 +17,8 @@ interface ComposeConfig {
       container_name: string;
       entrypoint?: string[];
       command: string[];
-      network_mode: string;
+      network_mode?: string;
+      networks?: Record<string, unknown> | string[];
       read_only?: boolean;
       cap_drop?: string[];
       tmpfs?: string[];
@@ -35,6 +36,7 @@ interface ComposeConfig {
       healthcheck?: { test: string[] };
     }
   >;
+  networks?: Record<string, { name?: string; external?: boolean | { name: string } }>;
 }
 
 /** `docker-compose config` (v1, an independent client) resolves the file as compose itself reads it. */
@@ -68,11 +70,14 @@ async function expectContainerMatches(config: ComposeConfig, serviceName: string
   expect(Boolean(info.HostConfig.ReadonlyRootfs)).toBe(Boolean(service.read_only));
   expect(info.HostConfig.CapDrop ?? null).toEqual(service.cap_drop ?? null);
   expect(Object.keys(info.HostConfig.Tmpfs ?? {})).toEqual(service.tmpfs ?? []);
-  // `service:<name>` shares that service's container's network namespace.
-  const network = service.network_mode.startsWith('service:')
-    ? `container:${(await docker.getContainer(config.services[service.network_mode.slice(8)]!.container_name).inspect()).Id}`
-    : service.network_mode;
-  expect(info.HostConfig.NetworkMode).toBe(network);
+  // The services join the installation's network, which the file names (and declares external).
+  const keys = Array.isArray(service.networks) ? service.networks : Object.keys(service.networks ?? {});
+  expect(service.network_mode).toBeUndefined();
+  expect(keys).toEqual(['default']);
+  const network = config.networks?.default;
+  expect(network?.external).toBeTruthy();
+  expect(info.HostConfig.NetworkMode).toBe(network?.name);
+  expect(Object.keys(info.NetworkSettings.Networks ?? {})).toEqual([network?.name]);
 
   const ports = (service.ports ?? []).map((p) => {
     if (typeof p !== 'string') return { HostIp: p.host_ip ?? '', HostPort: String(p.published), target: String(p.target) };
@@ -117,11 +122,13 @@ describe('the rendered docker-compose.yml is the truth of the instance', () => {
     const service = config.services.postgres!;
     expect(created.containers.map((c) => c.name)).toEqual([service.container_name, config.services.agent!.container_name]);
     expect(service.command).toContain('work_mem=2MB');
-    expect(Object.keys(service.environment)).toEqual(
-      expect.arrayContaining(['POSTGRES_PASSWORD', 'DBAAS_APP_PASSWORD', 'DBAAS_MONITOR_PASSWORD', 'PGDATA']),
-    );
-    expect(Object.keys(config.services.agent!.environment)).toEqual(expect.arrayContaining(['PGPASSWORD', 'DBAAS_INSTANCE']));
-    expect(Object.keys(config.services.agent!.environment)).not.toContain('POSTGRES_PASSWORD');
+    // Secrets come from files (issue 7): the environment holds paths to them, never a password.
+    expect(service.environment).toMatchObject({ POSTGRES_PASSWORD_FILE: '/run/secrets/postgres-password', PGDATA: '/var/lib/postgresql/data' });
+    expect(config.services.agent!.environment).toMatchObject({ PGPASSFILE: '/run/secrets/pgpass', PGHOST: service.container_name });
+    for (const env of [service.environment, config.services.agent!.environment]) {
+      expect(Object.keys(env).filter((k) => /PASSWORD$/.test(k))).toEqual([]);
+      expect(JSON.stringify(env)).not.toContain(created.password);
+    }
     await expectContainerMatches(config, 'postgres');
     await expectContainerMatches(config, 'agent');
   });

@@ -5,9 +5,9 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
-import { DbaasError } from '../../src/errors.js';
 import { Registry } from '../../src/registry/registry.js';
 import { containersOf, makeHome, type TestHome } from './helpers.js';
+import { rejected } from '../unit/fixtures/errors.js';
 
 /** Asserts that nothing of a failed create is left: no record, no folder, no container. */
 async function expectNothingLeft(t: TestHome): Promise<void> {
@@ -18,15 +18,6 @@ async function expectNothingLeft(t: TestHome): Promise<void> {
   expect(await containersOf(t.home)).toEqual([]);
 }
 
-async function failure(promise: Promise<unknown>): Promise<DbaasError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DbaasError);
-    return err as DbaasError;
-  }
-  throw new Error('expected the operation to fail');
-}
 
 function listen(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -65,7 +56,7 @@ describe('a create that fails leaves nothing behind and says why', () => {
       [{ name: 'okname', surprise: true }, '', /surprise/],
     ];
     for (const [input, field, message] of cases) {
-      const err = await failure(t.manager.create(input));
+      const err = await rejected(t.manager.create(input));
       expect(err.code).toBe('VALIDATION_FAILED');
       const issues = (err.details?.issues ?? []) as Array<{ field: string; message: string }>;
       expect(issues.some((i) => i.field === field && message.test(i.message + err.message))).toBe(true);
@@ -76,19 +67,19 @@ describe('a create that fails leaves nothing behind and says why', () => {
   it('refuses an image that is absent and cannot be pulled', async () => {
     // A registry on a closed loopback port: the pull fails at once without leaving this host.
     const t = home(21250, { DBAAS_IMAGE_15: '127.0.0.1:9/dbaas-missing:1' });
-    const err = await failure(t.manager.create({ name: 'noimage' }));
+    const err = await rejected(t.manager.create({ name: 'noimage' }));
     expect(err.code).toBe('IMAGE_NOT_AVAILABLE');
     expect(err.message).toMatch(/dbaas image build --version 15/);
     await expectNothingLeft(t);
 
     const never = home(21260, { DBAAS_IMAGE_15: 'dbaas-missing:1', DBAAS_PULL_POLICY: 'never' });
-    expect((await failure(never.manager.create({ name: 'noimage' }))).code).toBe('IMAGE_NOT_AVAILABLE');
+    expect((await rejected(never.manager.create({ name: 'noimage' }))).code).toBe('IMAGE_NOT_AVAILABLE');
     await expectNothingLeft(never);
   });
 
   it('says the engine is unavailable when its socket does not answer', async () => {
     const t = home(21270, { DBAAS_DOCKER_SOCKET: '/tmp/dbaas-no-such-engine.sock' });
-    const err = await failure(t.manager.create({ name: 'noengine' }));
+    const err = await rejected(t.manager.create({ name: 'noengine' }));
     expect(err.code).toBe('ENGINE_UNAVAILABLE');
     expect(await new Registry(join(t.home, 'config', 'instances.json')).list()).toEqual([]);
     expect(existsSync(join(t.home, 'instances')) ? readdirSync(join(t.home, 'instances')) : []).toEqual([]);
@@ -98,17 +89,17 @@ describe('a create that fails leaves nothing behind and says why', () => {
     const t = home(21300);
     const held = await listen(21300);
     try {
-      const err = await failure(t.manager.create({ name: 'taken', port: 21300 }));
+      const err = await rejected(t.manager.create({ name: 'taken', port: 21300 }));
       expect(err.code).toBe('PORT_IN_USE');
       expect(err.message).toMatch(/in use by another process/);
       await expectNothingLeft(t);
 
       const first = await t.manager.create({ name: 'first', memory: '128m', cpus: 0.2 });
       expect(first.port).toBe(21301); // 21300 is held by our listener
-      const clash = await failure(t.manager.create({ name: 'second', port: first.port }));
+      const clash = await rejected(t.manager.create({ name: 'second', port: first.port }));
       expect(clash.code).toBe('PORT_IN_USE');
       expect(clash.message).toMatch(/another instance/);
-      const dup = await failure(t.manager.create({ name: 'first' }));
+      const dup = await rejected(t.manager.create({ name: 'first' }));
       expect(dup.code).toBe('NAME_TAKEN');
       expect((await t.manager.list()).map((v) => v.name)).toEqual(['first']);
       await t.manager.delete('first');
@@ -119,14 +110,14 @@ describe('a create that fails leaves nothing behind and says why', () => {
   });
 
   it('cleans up when an init script in the image fails, with the server log in the message', async () => {
-    // An operator's customised templates with a broken monitoring script: initdb succeeds, the
+    // An operator's customised templates with a broken init script: initdb succeeds, the
     // script fails, the entrypoint exits and the restart policy brings the container back.
     const templates = mkdtempSync(join(tmpdir(), 'dbaas-templates-'));
     cpSync(join(PROJECT_ROOT, 'templates'), templates, { recursive: true });
-    appendFileSync(join(templates, 'init-scripts', '02-monitoring-setup.sql.njk'), '\nSELECT no_such_function();\n');
+    appendFileSync(join(templates, 'init-scripts', '01-init-users.sql.njk'), '\nSELECT no_such_function();\n');
     const t = home(21350, { DBAAS_TEMPLATES_DIR: templates });
     try {
-      const err = await failure(t.manager.create({ name: 'badinit', memory: '128m' }));
+      const err = await rejected(t.manager.create({ name: 'badinit', memory: '128m' }));
       expect(err.code).toBe('PROVISIONING_FAILED');
       expect(err.message).toMatch(/function no_such_function\(\) does not exist/);
       await expectNothingLeft(t);
@@ -137,24 +128,44 @@ describe('a create that fails leaves nothing behind and says why', () => {
 
   it('cleans up when the init SQL given at create fails, naming the SQLSTATE', async () => {
     const t = home(21360);
-    const err = await failure(t.manager.create({ name: 'badsql', memory: '128m', initSql: 'CREATE TABLE ok (id int); CREATE TABLE broken (;' }));
-    expect(err.code).toBe('PROVISIONING_FAILED');
+    const err = await rejected(t.manager.create({ name: 'badsql', memory: '128m', initSql: 'CREATE TABLE ok (id int); CREATE TABLE broken (;' }));
+    // The user's SQL failed, not dbaas: a 422 (issue 7), and the create is undone all the same.
+    expect(err.code).toBe('INIT_SQL_FAILED');
     expect(err.message).toMatch(/init SQL failed: syntax error .*SQLSTATE 42601/);
     await expectNothingLeft(t);
   });
 
   it('cleans up when the server refuses to start', async () => {
+    // A time zone passes the settings check (strings are the server's to judge) but not the server.
     const t = home(21400);
-    const err = await failure(t.manager.create({ name: 'badsetting', memory: '128m', pgSettings: { no_such_setting: '1' } }));
+    const err = await rejected(t.manager.create({ name: 'badsetting', memory: '128m', pgSettings: { timezone: 'No/Such_Zone' } }));
     expect(err.code).toBe('PROVISIONING_FAILED');
-    expect(err.message).toMatch(/unrecognized configuration parameter/);
+    expect(err.message).toMatch(/invalid value for parameter "TimeZone"/);
+    await expectNothingLeft(t);
+  });
+
+  it('refuses settings that are not the user\'s, or out of the server\'s bounds, before making anything', async () => {
+    const t = home(21410);
+    const err = await rejected(
+      t.manager.create({
+        name: 'badsetting',
+        memory: '128m',
+        pgSettings: { no_such_setting: '1', archive_command: 'id', shared_preload_libraries: 'x', shared_buffers: '100TB' },
+      }),
+    );
+    expect(err.code).toBe('VALIDATION_FAILED');
+    const fields = (err.details?.issues as Array<{ field: string; message: string }>).map((i) => i.field).sort();
+    expect(fields).toEqual(['pgSettings.archive_command', 'pgSettings.no_such_setting', 'pgSettings.shared_buffers', 'pgSettings.shared_preload_libraries']);
+    expect(err.message).toMatch(/unknown setting/);
+    expect(err.message).toMatch(/shell commands/);
+    expect(err.message).toMatch(/out of range/);
     await expectNothingLeft(t);
   });
 
   it('cleans up after a readiness timeout', async () => {
     // 0.3 s is less than the container needs to run initdb, so the wait must time out.
     const t = home(21450, { DBAAS_READY_TIMEOUT: '0.3' });
-    const err = await failure(t.manager.create({ name: 'slow', memory: '128m' }));
+    const err = await rejected(t.manager.create({ name: 'slow', memory: '128m' }));
     expect(err.code).toBe('READINESS_TIMEOUT');
     await expectNothingLeft(t);
   });

@@ -42,6 +42,9 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
     async cleanup() {
       const containers = await docker.listContainers({ all: true, filters: { label: homeFilter(home) } });
       await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+      // The home's network too: the engine has only about thirty address pools for networks.
+      const networks = await docker.listNetworks({ filters: { label: homeFilter(home) } });
+      await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
       rmSync(home, { recursive: true, force: true });
     },
   };

@@ -30,7 +30,7 @@ describe('instance lifecycle against the real engine', () => {
     const rows = await query(created.connectionString, 'SELECT current_user AS u, current_database() AS d');
     expect(rows[0]).toEqual({ u: 'shopper', d: 'shop' });
     expect(events).toEqual(
-      ['validate', 'engine', 'image', 'reserve', 'files', 'container', 'start', 'ready', 'agent', 'record'].flatMap((s) => [
+      ['validate', 'engine', 'image', 'reserve', 'files', 'container', 'start', 'ready', 'access', 'agent', 'record'].flatMap((s) => [
         `${s}:start`,
         `${s}:done`,
       ]),
@@ -56,7 +56,11 @@ describe('instance lifecycle against the real engine', () => {
   it('lays out instances/<id>/ with the secrets file private and no password in the compose file', () => {
     const dir = join(t.home, 'instances', created.id);
     for (const sub of ['data', 'logs', 'scripts', 'backups']) expect(existsSync(join(dir, sub))).toBe(true);
-    expect(statSync(join(dir, 'secrets.env')).mode & 0o777).toBe(0o600);
+    // Secrets are files the containers mount (issue 7), private to root, in a private folder.
+    expect(existsSync(join(dir, 'secrets.env'))).toBe(false);
+    expect(statSync(join(dir, 'secrets')).mode & 0o777).toBe(0o700);
+    for (const file of ['postgres-password', 'agent.pgpass']) expect(statSync(join(dir, 'secrets', file)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, 'secrets', 'postgres-password'), 'utf8')).not.toContain(created.password);
     const compose = readFileSync(join(dir, 'docker-compose.yml'), 'utf8');
     expect(compose).not.toContain(created.password);
     const scripts = readFileSync(join(dir, 'scripts', '01-init-users.sql'), 'utf8');

@@ -10,7 +10,7 @@ import {
   typesToCheck,
   type CreateTableInput,
 } from '../../src/database/ddl.js';
-import { DbaasError } from '../../src/errors.js';
+import { caught } from './fixtures/errors.js';
 
 /**
  * CREATE TABLE cannot bind parameters, so everything in it is checked first: names are plain
@@ -29,15 +29,6 @@ function issues(input: unknown): string[] {
   return result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
 }
 
-function caught(fn: () => unknown): DbaasError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DbaasError);
-    return err as DbaasError;
-  }
-  throw new Error('expected a DbaasError');
-}
 
 const table = (columns: unknown[], extra: Record<string, unknown> = {}) => ({ name: 't', columns, ...extra });
 

@@ -24,7 +24,7 @@ import {
   whereClause,
   type Filter,
 } from '../../src/database/query.js';
-import { DbaasError } from '../../src/errors.js';
+import { caught } from './fixtures/errors.js';
 
 /**
  * The row-request SQL builder, against hand-built catalog descriptions. The two properties that
@@ -32,15 +32,6 @@ import { DbaasError } from '../../src/errors.js';
  * catalog returned, and each value is a $n placeholder bound in `values`, never SQL text.
  */
 
-function caught(fn: () => unknown): DbaasError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DbaasError);
-    return err as DbaasError;
-  }
-  throw new Error('expected a DbaasError');
-}
 
 let position = 0;
 function col(name: string, type: string, udtName: string, category: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {

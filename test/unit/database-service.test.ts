@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { candidateNames } from '../../src/database/catalog.js';
 import { parseRowsQuery, RESERVED_PARAMS } from '../../src/database/service.js';
-import { DbaasError } from '../../src/errors.js';
+import { caught } from './fixtures/errors.js';
 
 /** The query string of row routes (PostgREST style) and how table references are read. */
 
 const LIMITS = { defaultLimit: 100, maxLimit: 1000 };
 
-function caught(fn: () => unknown): DbaasError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DbaasError);
-    return err as DbaasError;
-  }
-  throw new Error('expected a DbaasError');
-}
 
 const rq = (query: Record<string, string | string[] | undefined>) => parseRowsQuery(query, LIMITS);
 

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DbaasError } from '../../src/errors.js';
 import { parseDurationMs, parseRange, parseTimePoint } from '../../src/monitoring/timeRange.js';
+import { caught } from './fixtures/errors.js';
 
 const NOW = Date.parse('2026-11-23T12:00:00.000Z');
 
-function caught(fn: () => unknown): DbaasError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DbaasError);
-    return err as DbaasError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('parseDurationMs', () => {
   it.each([

@@ -12,8 +12,9 @@ import { sampleRecord } from './fixtures/records.js';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const HOST_CPUS = 4;
-const create = createInstanceSchema(HOST_CPUS);
-const update = updateInstanceSchema(HOST_CPUS);
+const HOST_MEMORY = 8 * GiB;
+const create = createInstanceSchema({ hostCpus: HOST_CPUS, hostMemory: HOST_MEMORY });
+const update = updateInstanceSchema({ hostCpus: HOST_CPUS, hostMemory: HOST_MEMORY });
 
 /** Runs parseInput and returns the VALIDATION_FAILED error it must throw. */
 function failure(schema: Parameters<typeof parseInput>[0], input: unknown): DbaasError {
@@ -53,14 +54,14 @@ describe('createInstanceSchema: valid input', () => {
     expect(parseInput(create, { name: 'orders' })).toEqual({ name: 'orders' });
   });
 
-  it('transforms memory, shmSize, version, cpus and port into numbers', () => {
+  it('transforms memory and shmSize into numbers and keeps version, cpus and port', () => {
     const out = parseInput(create, {
       name: 'orders-db-2',
-      version: '15',
+      version: 15,
       memory: '1g',
-      cpus: '1.5',
+      cpus: 1.5,
       shmSize: '256m',
-      port: '5433',
+      port: 5433,
       bindAddress: '0.0.0.0',
       database: 'shop',
       username: 'shop_owner',
@@ -95,7 +96,7 @@ describe('createInstanceSchema: valid input', () => {
     expect(parseInput(create, { name: 'abc', memory }).memory).toBe(bytes);
   });
 
-  it.each([12, 13, 14, 15, 16, 17, '16'])('accepts version %j', (version) => {
+  it.each([12, 13, 14, 15, 16, 17])('accepts version %j', (version) => {
     expect(parseInput(create, { name: 'abc', version }).version).toBe(Number(version));
   });
 
@@ -111,7 +112,6 @@ describe('createInstanceSchema: valid input', () => {
   it('accepts cpus at both ends of 0.1 .. host cores', () => {
     expect(parseInput(create, { name: 'abc', cpus: 0.1 }).cpus).toBe(0.1);
     expect(parseInput(create, { name: 'abc', cpus: HOST_CPUS }).cpus).toBe(HOST_CPUS);
-    expect(parseInput(create, { name: 'abc', cpus: '2' }).cpus).toBe(2);
   });
 
   it('accepts ports at both ends of 1024 .. 65535', () => {
@@ -211,8 +211,40 @@ describe('createInstanceSchema: invalid input names the field', () => {
   });
 
   it('checks cpus against the host cores it was built with', () => {
-    expect(parseInput(createInstanceSchema(16), { name: 'abc', cpus: 12 }).cpus).toBe(12);
-    expect(() => parseInput(createInstanceSchema(2), { name: 'abc', cpus: 3 })).toThrow(DbaasError);
+    expect(parseInput(createInstanceSchema({ hostCpus: 16, hostMemory: HOST_MEMORY }), { name: 'abc', cpus: 12 }).cpus).toBe(12);
+    expect(() => parseInput(createInstanceSchema({ hostCpus: 2, hostMemory: HOST_MEMORY }), { name: 'abc', cpus: 3 })).toThrow(DbaasError);
+  });
+
+  // Issue 7, item 11: JSON numbers only; a boolean or a padded string is not coerced.
+  it.each([
+    ['cpus', true],
+    ['cpus', '1'],
+    ['port', ' 25600 '],
+    ['port', '5433'],
+    ['version', '15'],
+    ['version', true],
+  ])('rejects %s given as %j instead of a number', (field, value) => {
+    rejectsField({ name: 'abc', [field]: value }, field);
+  });
+
+  it.each([
+    ['intervalSec', '10'],
+    ['keepFiles', true],
+  ])('rejects monitoring.%s given as %j', (field, value) => {
+    rejectsField({ name: 'abc', monitoring: { [field]: value } }, `monitoring.${field}`);
+  });
+
+  // Issue 7, item 9: "8t" had no upper bound.
+  it.each(['8t', '9g', HOST_MEMORY + 1])('rejects memory %j above the host memory, naming it', (memory) => {
+    expect(rejectsField({ name: 'abc', memory }, 'memory').message).toMatch(/at most 8g, the host's memory/);
+  });
+
+  it('accepts memory equal to the host memory', () => {
+    expect(parseInput(create, { name: 'abc', memory: '8g' }).memory).toBe(HOST_MEMORY);
+  });
+
+  it.each(['dbaas_api', 'dbaas_anything'])('reserves the dbaas_ prefix for roles: %s', (username) => {
+    rejectsField({ name: 'abc', username }, 'username');
   });
 
   it.each(['64m', 127 * MiB, '1k', 0, '0'])('rejects memory %j below 128m', (memory) => {
@@ -300,7 +332,7 @@ describe('pgSettings rules', () => {
 describe('updateInstanceSchema', () => {
   it('accepts each field alone, transformed', () => {
     expect(parseInput(update, { memory: '2g' })).toEqual({ memory: 2 * GiB });
-    expect(parseInput(update, { cpus: '0.5' })).toEqual({ cpus: 0.5 });
+    expect(parseInput(update, { cpus: 0.5 })).toEqual({ cpus: 0.5 });
     expect(parseInput(update, { pgSettings: { work_mem: 16 } })).toEqual({ pgSettings: { work_mem: '16' } });
   });
 

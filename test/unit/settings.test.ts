@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -45,6 +45,8 @@ describe('loadSettings defaults', () => {
       home,
       apiHost: '127.0.0.1',
       apiPort: 8000,
+      apiAllowedHosts: [],
+      apiAllowedOrigins: [],
       portRange: { start: 5433, end: 5632 },
       bindAddress: '127.0.0.1',
       dockerSocket: '/var/run/docker.sock',
@@ -67,6 +69,8 @@ describe('loadSettings defaults', () => {
       logLevel: 'info',
       bodyLimit: '1mb',
       hostCpus: availableParallelism(),
+      hostMemory: totalmem(),
+      diskMinFreeBytes: 1024 ** 3,
     });
     expect(s.connectHost).toBeUndefined();
     expect(s.masterKey).toBeUndefined();
@@ -75,6 +79,30 @@ describe('loadSettings defaults', () => {
   it('defaults the home to the project root and resolves a relative DBAAS_HOME', () => {
     expect(loadSettings({ env: {} }).home).toBe(PROJECT_ROOT);
     expect(loadSettings({ env: { DBAAS_HOME: 'some/rel' } }).home).toBe(resolve('some/rel'));
+  });
+
+  it('reads the API guard lists, host memory and the disk minimum from the environment', () => {
+    const s = loadSettings({
+      env: {
+        DBAAS_HOME: home,
+        DBAAS_API_ALLOWED_HOSTS: 'dbaas.internal, db.example.com',
+        DBAAS_API_ALLOWED_ORIGINS: 'https://console.example.com,http://localhost:3000',
+        DBAAS_HOST_MEMORY: '4g',
+        DBAAS_DISK_MIN_FREE: '512m',
+      },
+    });
+    expect(s.apiAllowedHosts).toEqual(['dbaas.internal', 'db.example.com']);
+    expect(s.apiAllowedOrigins).toEqual(['https://console.example.com', 'http://localhost:3000']);
+    expect(s.hostMemory).toBe(4 * 1024 ** 3);
+    expect(s.diskMinFreeBytes).toBe(512 * 1024 ** 2);
+  });
+
+  it.each([
+    ['DBAAS_API_ALLOWED_ORIGINS', 'console.example.com'],
+    ['DBAAS_HOST_MEMORY', 'lots'],
+    ['DBAAS_DISK_MIN_FREE', '-1'],
+  ])('refuses %s=%s naming the variable', (name, value) => {
+    expect(() => loadSettings({ env: { DBAAS_HOME: home, [name]: value } })).toThrow(new RegExp(name));
   });
 
   it('ignores environment variables without the DBAAS_ prefix or that it does not know', () => {
@@ -89,6 +117,7 @@ describe('loadSettings defaults', () => {
       instancesDir: join(home, 'instances'),
       registryFile: join(home, 'config', 'instances.json'),
       keyFile: join(home, 'config', 'master.key'),
+      settingsCatalogDir: join(home, 'config', 'pg-settings'),
       logDir: join(home, 'logs'),
       provisioningLog: join(home, 'logs', 'provisioning.log'),
       templatesDir: join(PROJECT_ROOT, 'templates'),

@@ -1,3 +1,4 @@
+import type { Request } from 'express';
 import { z } from 'zod';
 import { CreateTableSchema } from '../../database/ddl.js';
 import { parseRowsQuery, type DataService } from '../../database/service.js';
@@ -29,7 +30,16 @@ const RowsQuerySchema = z
       'Any other parameter filters on a column: col=eq.5, neq, gt, gte, lt, lte, like (* or % wildcards), ilike, in.(a,b), is.null|true|false, each with an optional not. prefix; repeat a parameter to AND several filters',
   });
 
-const Row = z.record(z.string(), z.unknown()).meta({ id: 'Row', description: 'A row: column name to value' });
+/**
+ * A row as the client sent it. Not a z.record: parsing copies keys into a new object, and a key
+ * named `__proto__` then vanishes (it sets the copy's prototype) instead of being refused as the
+ * unknown column it is. The body is passed on as JSON.parse made it.
+ */
+const Row = z
+  .custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), {
+    message: 'must be a JSON object of column: value',
+  })
+  .meta({ id: 'Row', type: 'object', additionalProperties: true, description: 'A row: column name to value' });
 const WriteResult = z.object({ count: z.number(), rows: z.array(Row).optional() }).meta({ id: 'WriteResult' });
 const QueryResultSchema = z
   .object({
@@ -94,6 +104,15 @@ const TableInfoSchema = z
     indexes: z.array(z.object({ name: z.string(), unique: z.boolean(), primary: z.boolean(), definition: z.string() })),
   })
   .meta({ id: 'Table' });
+
+/**
+ * The query string as express parsed it. Row routes read their filters from it rather than from
+ * the validated copy: a parameter named `__proto__` would vanish from a copy instead of being
+ * refused as an unknown column.
+ */
+function rawQuery(req: Request): Record<string, string | string[] | undefined> {
+  return req.query as Record<string, string | string[] | undefined>;
+}
 
 const DATABASE_ERRORS = ['INSTANCE_NOT_FOUND', 'INSTANCE_NOT_RUNNING', 'STATEMENT_TIMEOUT'] as const;
 
@@ -175,8 +194,8 @@ export function databaseRoutes(data: DataService): RouteDef[] {
           .meta({ id: 'RowPage' }),
       },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE'],
-      handler: async ({ params, query, res }) => {
-        const q = parseRowsQuery(query, limits());
+      handler: async ({ params, req, res }) => {
+        const q = parseRowsQuery(rawQuery(req), limits());
         const page = await data.listRows(params.ref, params.table, q);
         const end = page.offset + page.rows.length - 1;
         res.setHeader('Content-Range', `${page.rows.length ? `${page.offset}-${end}` : '*'}/${page.count ?? '*'}`);
@@ -193,7 +212,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       body: z.union([Row, z.array(Row)]),
       success: { status: 201, description: 'Rows written, and the rows themselves unless returning=none', schema: WriteResult },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION'],
-      handler: ({ params, query, body }) => data.insertRows(params.ref, params.table, body, parseRowsQuery(query, limits())),
+      handler: ({ params, req, body }) => data.insertRows(params.ref, params.table, body, parseRowsQuery(rawQuery(req), limits())),
     }),
     route({
       method: 'patch',
@@ -205,7 +224,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       body: Row,
       success: { status: 200, description: 'Rows updated', schema: WriteResult },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'FILTER_REQUIRED', 'UNIQUE_VIOLATION'],
-      handler: ({ params, query, body }) => data.updateRows(params.ref, params.table, body, parseRowsQuery(query, limits())),
+      handler: ({ params, req, body }) => data.updateRows(params.ref, params.table, body, parseRowsQuery(rawQuery(req), limits())),
     }),
     route({
       method: 'delete',
@@ -216,7 +235,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       query: RowsQuerySchema,
       success: { status: 200, description: 'Rows deleted', schema: WriteResult },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'FILTER_REQUIRED', 'FOREIGN_KEY_VIOLATION'],
-      handler: ({ params, query }) => data.deleteRows(params.ref, params.table, parseRowsQuery(query, limits())),
+      handler: ({ params, req }) => data.deleteRows(params.ref, params.table, parseRowsQuery(rawQuery(req), limits())),
     }),
     route({
       method: 'get',

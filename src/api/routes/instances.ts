@@ -35,7 +35,7 @@ const DeletedSchema = z
 
 /** The instance routes of DESIGN.md; each validates, calls the manager, returns JSON. */
 export function instanceRoutes(manager: Manager): RouteDef[] {
-  const hostCpus = manager.settings.hostCpus;
+  const limits = manager.settings;
   const tag = 'instances';
   return [
     route({
@@ -46,7 +46,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
       description:
         'Validates, reserves a port, renders the compose file and init scripts, creates and starts the container, ' +
         'waits until the server accepts a login, and returns the instance with its password (shown once).',
-      body: createInstanceSchema(hostCpus),
+      body: createInstanceSchema(limits),
       success: { status: 201, description: 'Created and accepting connections', schema: CreatedInstanceSchema },
       errors: ['NAME_TAKEN', 'PORT_IN_USE', 'PORT_RANGE_EXHAUSTED', 'IMAGE_NOT_AVAILABLE', 'ENGINE_UNAVAILABLE', 'PROVISIONING_FAILED', 'READINESS_TIMEOUT'],
       handler: ({ body }) => manager.create(body),
@@ -80,7 +80,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
         'take effect at the next restart (pendingRestart), or now with ?restart=true. pgSettings replaces the overrides.',
       params: InstanceRefParams,
       query: z.object({ restart: queryFlag.meta({ description: 'Restart now to apply every setting' }) }),
-      body: updateInstanceSchema(hostCpus),
+      body: updateInstanceSchema(limits),
       success: { status: 200, description: 'The updated instance', schema: InstanceViewSchema },
       errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'ENGINE_UNAVAILABLE', 'OPERATION_FAILED'],
       handler: ({ params, query, body }) => manager.update(params.ref, body, { restart: query.restart }),

@@ -5,6 +5,7 @@ import { formatSize } from '../../instances/size.js';
 import { formatAge, printFields, printJson, printTable } from '../output.js';
 import { createProgress } from '../progress.js';
 import { confirm, readFileArg } from '../input.js';
+import { decimalFlag, portFlag, wholeFlag } from '../numbers.js';
 import { withManager, type CommonOptions } from '../context.js';
 
 /** `--pg-setting work_mem=8MB` (repeatable) into a settings object. */
@@ -40,27 +41,27 @@ function printInstance(view: InstanceView): void {
 
 
 interface MonitoringOptions {
-  monitorInterval?: string;
+  monitorInterval?: number;
   monitorMaxFile?: string;
-  monitorKeep?: string;
+  monitorKeep?: number;
 }
 
 /** The --monitor-* flags as the `monitoring` object of the schemas, or undefined without any. */
-function monitoringInput(opts: MonitoringOptions): Record<string, string> | undefined {
+function monitoringInput(opts: MonitoringOptions): Record<string, string | number> | undefined {
   const entries = Object.entries({
     intervalSec: opts.monitorInterval,
     maxFileBytes: opts.monitorMaxFile,
     keepFiles: opts.monitorKeep,
-  }).filter(([, v]) => v !== undefined) as Array<[string, string]>;
+  }).filter(([, v]) => v !== undefined) as Array<[string, string | number]>;
   return entries.length ? Object.fromEntries(entries) : undefined;
 }
 
 interface CreateOptions extends CommonOptions, MonitoringOptions {
-  version?: string;
+  version?: number;
   memory?: string;
-  cpus?: string;
+  cpus?: number;
   shmSize?: string;
-  port?: string;
+  port?: number;
   bind?: string;
   database?: string;
   user?: string;
@@ -75,11 +76,11 @@ export function registerInstanceCommands(program: Command): void {
     .command('create')
     .description('create a PostgreSQL instance and print its connection string')
     .argument('<name>', 'unique name: lowercase letters, digits and "-", 3-40 characters')
-    .option('--version <major>', 'PostgreSQL major version (12-17)')
+    .option('--version <major>', 'PostgreSQL major version (12-17)', wholeFlag(1))
     .option('--memory <size>', 'memory limit, e.g. 512m or 1g (minimum 128m)')
-    .option('--cpus <n>', 'CPU limit, e.g. 0.5 or 2')
+    .option('--cpus <n>', 'CPU limit, e.g. 0.5 or 2', decimalFlag)
     .option('--shm-size <size>', 'size of /dev/shm (default: a quarter of memory, at least 64m)')
-    .option('--port <port>', 'host port (default: the first free one of the configured range)')
+    .option('--port <port>', 'host port (default: the first free one of the configured range)', portFlag)
     .option('--bind <address>', 'IPv4 address to publish the port on')
     .option('--database <name>', 'application database (default: app)')
     .option('--user <name>', 'application role (default: app)')
@@ -87,9 +88,9 @@ export function registerInstanceCommands(program: Command): void {
     .option('--password-file <path>', 'read the application password from a file ("-" for stdin)')
     .option('--pg-setting <name=value>', 'override a PostgreSQL setting (repeatable)', collectSetting)
     .option('--init-sql <path>', 'SQL file run once in the new database as the application role')
-    .option('--monitor-interval <seconds>', 'seconds between monitoring samples (default 10)')
+    .option('--monitor-interval <seconds>', 'seconds between monitoring samples (default 10)', wholeFlag(1))
     .option('--monitor-max-file <size>', 'rotate metrics.ndjson at this size (default 10m)')
-    .option('--monitor-keep <n>', 'rotated metrics files kept (default 3)')
+    .option('--monitor-keep <n>', 'rotated metrics files kept (default 3)', wholeFlag(1))
     .option('--json', 'print one JSON document, no progress')
     .action(async (name: string, opts: CreateOptions) => {
       await withManager(opts, async (manager) => {
@@ -202,14 +203,14 @@ export function registerInstanceCommands(program: Command): void {
     .description('resize an instance live (memory, CPUs), change its PostgreSQL or monitoring settings')
     .argument('<instance>', 'id or name')
     .option('--memory <size>', 'new memory limit, e.g. 1g')
-    .option('--cpus <n>', 'new CPU limit')
+    .option('--cpus <n>', 'new CPU limit', decimalFlag)
     .option('--pg-setting <name=value>', 'PostgreSQL setting override (repeatable; replaces the earlier overrides)', collectSetting)
-    .option('--monitor-interval <seconds>', 'seconds between monitoring samples')
+    .option('--monitor-interval <seconds>', 'seconds between monitoring samples', wholeFlag(1))
     .option('--monitor-max-file <size>', 'rotate metrics.ndjson at this size')
-    .option('--monitor-keep <n>', 'rotated metrics files kept')
+    .option('--monitor-keep <n>', 'rotated metrics files kept', wholeFlag(1))
     .option('--restart', 'restart now so that settings derived from memory take effect')
     .option('--json', 'print JSON, no progress')
-    .action(async (ref: string, opts: CommonOptions & MonitoringOptions & { memory?: string; cpus?: string; pgSetting?: Record<string, string>; restart?: boolean }) => {
+    .action(async (ref: string, opts: CommonOptions & MonitoringOptions & { memory?: string; cpus?: number; pgSetting?: Record<string, string>; restart?: boolean }) => {
       await withManager(opts, async (manager) => {
         const progress = createProgress(Boolean(opts.json));
         const input = Object.fromEntries(
@@ -230,13 +231,12 @@ export function registerInstanceCommands(program: Command): void {
     .command('logs')
     .description("print the server's log")
     .argument('<instance>', 'id or name')
-    .option('-n, --tail <lines>', 'lines from the end', '100')
+    .option('-n, --tail <lines>', 'lines from the end', wholeFlag(1), 100)
     .option('-f, --follow', 'keep printing new lines')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: CommonOptions & { tail: string; follow?: boolean }) => {
+    .action(async (ref: string, opts: CommonOptions & { tail: number; follow?: boolean }) => {
       await withManager(opts, async (manager) => {
-        const tail = Number(opts.tail);
-        if (!Number.isInteger(tail) || tail < 1) throw new DbaasError('USAGE', '--tail takes a positive whole number');
+        const tail = opts.tail;
         if (opts.follow) {
           const stream = await manager.followLogs(ref, tail);
           stream.pipe(process.stdout);

@@ -1,6 +1,7 @@
 import asciichart from 'asciichart';
 import type { Command } from 'commander';
 import { DbaasError } from '../../errors.js';
+import { wholeFlag } from '../numbers.js';
 import type { Manager } from '../../instances/manager.js';
 import { formatSize } from '../../instances/size.js';
 import type { Sample } from '../../monitoring/metricsReader.js';
@@ -83,7 +84,7 @@ function printSummary(summary: Awaited<ReturnType<MonitoringService['summary']>>
 interface MetricsOptions extends CommonOptions {
   since?: string;
   until?: string;
-  limit: string;
+  limit: number;
   latest?: boolean;
   summary?: boolean;
   window: string;
@@ -97,7 +98,7 @@ export function registerMonitoringCommands(program: Command): void {
     .argument('<instance>', 'id or name')
     .option('--since <time>', 'from: ISO time, epoch ms, or a duration ago (15m)', '15m')
     .option('--until <time>', 'to: ISO time, epoch ms, or a duration ago')
-    .option('--limit <n>', 'at most this many samples (the newest)', '1000')
+    .option('--limit <n>', 'at most this many samples (the newest)', wholeFlag(1), 1000)
     .option('--latest', 'only the newest sample')
     .option('--summary', 'rates over --window (transactions/s, rows/s, cache hit ratio, container CPU and memory)')
     .option('--window <duration>', 'window of --summary', '5m')
@@ -106,8 +107,7 @@ export function registerMonitoringCommands(program: Command): void {
     .action(async (ref: string, opts: MetricsOptions) => {
       await withManager(opts, async (manager) => {
         const monitoring = monitoringFor(manager);
-        const limit = Number(opts.limit);
-        if (!Number.isInteger(limit) || limit < 1) throw new DbaasError('USAGE', '--limit takes a positive whole number');
+        const limit = opts.limit;
         const windowMs = parseDurationMs(opts.window);
         if (windowMs === undefined) throw new DbaasError('USAGE', '--window takes a duration like 5m');
         const once = async () => {
@@ -181,12 +181,11 @@ export function registerMonitoringCommands(program: Command): void {
     .command('logs')
     .description("print the agent's own log")
     .argument('<instance>', 'id or name')
-    .option('-n, --tail <lines>', 'lines from the end', '100')
+    .option('-n, --tail <lines>', 'lines from the end', wholeFlag(1), 100)
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: CommonOptions & { tail: string }) => {
+    .action(async (ref: string, opts: CommonOptions & { tail: number }) => {
       await withManager(opts, async (manager) => {
-        const tail = Number(opts.tail);
-        if (!Number.isInteger(tail) || tail < 1) throw new DbaasError('USAGE', '--tail takes a positive whole number');
+        const tail = opts.tail;
         const lines = await monitoringFor(manager).agentLogs(ref, tail);
         if (opts.json) printJson({ instance: ref, lines });
         else process.stdout.write(lines.map((l) => l + '\n').join(''));

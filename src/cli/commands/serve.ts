@@ -1,16 +1,20 @@
+import { createServer } from 'node:http';
 import type { Command } from 'commander';
+import { DbaasError } from '../../errors.js';
 import { runtimePaths } from '../../config/settings.js';
+import { InstanceKeeper } from '../../instances/keeper.js';
 import { createManager } from '../../instances/manager.js';
 import { createLogger } from '../../log/logger.js';
 import { withSettings } from '../context.js';
+import { portFlag } from '../numbers.js';
 
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('run the REST API (Swagger UI at /docs, ReDoc at /redoc)')
     .option('--host <address>', 'address to listen on (default: DBAAS_API_HOST or 127.0.0.1)')
-    .option('--port <port>', 'port to listen on (default: DBAAS_API_PORT or 8000)')
-    .action(async (opts: { host?: string; port?: string }) => {
+    .option('--port <port>', 'port to listen on (default: DBAAS_API_PORT or 8000)', portFlag)
+    .action(async (opts: { host?: string; port?: number }) => {
       await withSettings({}, async (settings) => {
         const paths = runtimePaths(settings);
         const logger = createLogger({ file: paths.provisioningLog, level: settings.logLevel });
@@ -22,16 +26,32 @@ export function registerServeCommand(program: Command): void {
         const monitoring = new MonitoringService(manager, logger);
         const data = new DataService(manager);
         const app = createApp({ manager, monitoring, data }, logger);
-        const stopWatchdog = monitoring.startWatchdog(settings.watchdogIntervalSec * 1000);
+        const stopAgentWatchdog = monitoring.startWatchdog(settings.watchdogIntervalSec * 1000);
+        // Instances recorded as running come back after an engine restart or a crash.
+        const stopKeeper = new InstanceKeeper(manager, logger).start(settings.watchdogIntervalSec * 1000);
+        const stopWatchdog = () => {
+          stopAgentWatchdog();
+          stopKeeper();
+        };
         const host = opts.host ?? settings.apiHost;
-        const port = opts.port !== undefined ? Number(opts.port) : settings.apiPort;
+        const port = opts.port ?? settings.apiPort;
         await new Promise<void>((resolve, reject) => {
-          const server = app.listen(port, host, () => {
+          // Not app.listen: express 5 calls its callback on a failed listen too, which logged
+          // "listening" for a port that another process holds.
+          const server = createServer(app);
+          server.once('listening', () => {
             const address = server.address();
             const actual = typeof address === 'object' && address ? address.port : port;
             logger.info(`dbaas API listening on http://${host}:${actual} (docs: /docs)`, { home: settings.home });
           });
-          server.on('error', reject);
+          server.once('error', (err: NodeJS.ErrnoException) => {
+            stopWatchdog();
+            void data.close();
+            if (err.code === 'EADDRINUSE') reject(new DbaasError('PORT_IN_USE', `cannot listen on ${host}:${port}: another process uses the port`, { host, port }));
+            else if (err.code === 'EADDRNOTAVAIL') reject(new DbaasError('VALIDATION_FAILED', `cannot listen on ${host}: not an address of this host`, { host }));
+            else reject(err);
+          });
+          server.listen(port, host);
           const shutdown = (signal: string) => {
             logger.info(`received ${signal}; closing the API`);
             stopWatchdog();
