@@ -119,6 +119,16 @@ describe('the CLI as a child process', () => {
     expect((await dbaas('--help')).code).toBe(0);
   });
 
+  it('skips `image build` of an image that exists, with the version as a number or by default', async () => {
+    // scripts/setup.sh runs exactly this; a version flag that stayed text once failed it (exit 2).
+    for (const args of [['--version', '15'], []]) {
+      const run = await dbaas('image', 'build', ...args, '--json');
+      expect(run.code, run.stderr).toBe(0);
+      expect(json(run)).toEqual({ tag: 'postgres:15', built: false, reason: 'exists' });
+    }
+    expect((await dbaas('image', 'build', '--version', 'fifteen')).code).toBe(2);
+  });
+
   it('exits 1 on failures', async () => {
     const dup = await dbaas('create', 'cli-one');
     expect(dup.code).toBe(1);

@@ -5,6 +5,7 @@ import { buildImage } from '../../runtime/imageBuilder.js';
 import { parseInput } from '../../validate.js';
 import { VersionSchema } from '../../instances/schema.js';
 import { printJson } from '../output.js';
+import { wholeFlag } from '../numbers.js';
 import { withSettings, type CommonOptions } from '../context.js';
 
 export function registerImageCommands(program: Command): void {
@@ -12,12 +13,12 @@ export function registerImageCommands(program: Command): void {
   image
     .command('build')
     .description('build a PostgreSQL image from Debian packages (for hosts without a registry)')
-    .option('--version <major>', 'PostgreSQL major version', '15')
+    .option('--version <major>', 'PostgreSQL major version', wholeFlag(1), 15)
     .option('--tag <image>', 'image name (default: the image configured for the version, postgres:<version>)')
     .option('--mirror <uri>', 'Debian mirror (default: the one apt uses)')
     .option('--force', 'rebuild even if the image exists')
     .option('--json', 'print JSON, no progress')
-    .action(async (opts: CommonOptions & { version: string; tag?: string; mirror?: string; force?: boolean }) => {
+    .action(async (opts: CommonOptions & { version: number; tag?: string; mirror?: string; force?: boolean }) => {
       await withSettings(opts, async (settings) => {
         const version = parseInput(VersionSchema, opts.version);
         const tag = opts.tag ?? imageFor(settings, version);
