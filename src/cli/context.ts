@@ -1,5 +1,6 @@
 import { loadSettings, type Settings } from '../config/settings.js';
-import { createManager, type Manager } from '../instances/manager.js';
+import type { Manager } from '../instances/manager.js';
+import { createServices, type Services } from '../services.js';
 import { reportError } from './exit.js';
 
 export interface CommonOptions {
@@ -19,6 +20,18 @@ export async function withSettings(opts: CommonOptions, body: (settings: Setting
   }
 }
 
+/** Runs a command body with dbaas's services (the one wiring point, src/services.ts). */
+export async function withServices(opts: CommonOptions, body: (services: Services) => Promise<void>): Promise<void> {
+  await withSettings(opts, async (settings) => {
+    const services = createServices(settings);
+    try {
+      await body(services);
+    } finally {
+      await services.close();
+    }
+  });
+}
+
 export async function withManager(opts: CommonOptions, body: (manager: Manager) => Promise<void>): Promise<void> {
-  await withSettings(opts, (settings) => body(createManager(settings)));
+  await withServices(opts, (services) => body(services.manager));
 }

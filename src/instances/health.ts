@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises';
 import { z } from 'zod';
 import { asDbaasError } from '../errors.js';
 import type { Registry } from '../registry/registry.js';
-import type { Engine } from '../runtime/engine.js';
+import type { InstanceEngine } from '../runtime/workload.js';
 
 /**
  * What `GET /health` reports: each dependency of dbaas with its own state, so that "ok" means
@@ -32,7 +32,7 @@ export const HealthSchema = z
   .meta({ id: 'Health' });
 export type Health = z.output<typeof HealthSchema>;
 
-export async function checkHealth(deps: { engine: Engine; registry: Registry; home: string; minFreeBytes: number; version: string }): Promise<Health> {
+export async function checkHealth(deps: { engine: Pick<InstanceEngine, 'ping'>; registry: Registry; home: string; minFreeBytes: number; version: string }): Promise<Health> {
   const [engine, registry, disk] = await Promise.all([
     deps.engine.ping().then(
       (v) => ({ reachable: true, version: v.version }),

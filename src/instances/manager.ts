@@ -3,10 +3,10 @@ import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
-import { imageFor, runtimePaths, type RuntimePaths, type Settings } from '../config/settings.js';
+import { imageFor, type RuntimePaths, type Settings } from '../config/settings.js';
 import { asDbaasError, DbaasError, notFound, validationError } from '../errors.js';
 import { checkPgSettings } from './pgParameters.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
 import {
   AGENT_SERVICE,
   containerNameFor,
@@ -16,11 +16,10 @@ import {
   type PlainSecrets,
 } from '../provisioner/provisioner.js';
 import { allocatePort, assertHostAddress } from '../provisioner/ports.js';
-import { Registry } from '../registry/registry.js';
-import { generatePassword, SecretBox } from '../registry/secrets.js';
-import { CONFIG_HASH_LABEL, loadContainerSpecs, type ContainerSpec } from '../runtime/composeSpec.js';
-import { Engine, type ContainerStats, type ContainerSummary } from '../runtime/engine.js';
-import { homeFilter, LABELS } from '../runtime/labels.js';
+import type { Registry } from '../registry/registry.js';
+import { generatePassword, type SecretBox } from '../registry/secrets.js';
+import { loadContainerSpecs, type ContainerSpec } from '../runtime/composeSpec.js';
+import type { InstanceEngine, ResourceStats, ServiceState } from '../runtime/workload.js';
 import { waitForLogin, type LoginTarget } from '../runtime/readiness.js';
 import { runInitSql } from '../database/initSql.js';
 import { API_ROLE, ensureAccess } from '../database/controlAccess.js';
@@ -59,22 +58,9 @@ export interface ManagerDeps {
   paths: RuntimePaths;
   logger: Logger;
   registry: Registry;
-  engine: Engine;
+  engine: InstanceEngine;
   provisioner: Provisioner;
   secrets: SecretBox;
-}
-
-export function createManagerDeps(settings: Settings, logger?: Logger): ManagerDeps {
-  const paths = runtimePaths(settings);
-  return {
-    settings,
-    paths,
-    logger: logger ?? createLogger({ file: paths.provisioningLog, level: settings.logLevel, consoleLevel: 'silent' }),
-    registry: new Registry(paths.registryFile),
-    engine: new Engine(settings.dockerSocket),
-    provisioner: new Provisioner(paths, settings),
-    secrets: settings.masterKey ? SecretBox.fromKey(settings.masterKey) : SecretBox.fromKeyFile(paths.keyFile),
-  };
 }
 
 function newId(): string {
@@ -121,7 +107,7 @@ export class Manager {
   readonly settings: Settings;
   readonly logger: Logger;
   private readonly registry: Registry;
-  readonly engine: Engine;
+  readonly engine: InstanceEngine;
   private readonly provisioner: Provisioner;
   private readonly paths: RuntimePaths;
   private readonly secrets: SecretBox;
@@ -163,30 +149,30 @@ export class Manager {
   }
 
   /** Whether the container was made from an older version of the compose file. */
-  private pendingRestart(record: InstanceRecord, containers: ContainerSummary[]): boolean {
-    const main = containers.find((c) => c.labels[LABELS.service] === POSTGRES_SERVICE);
+  private pendingRestart(record: InstanceRecord, containers: ServiceState[]): boolean {
+    const main = containers.find((c) => c.service === POSTGRES_SERVICE);
     if (!main) return false;
     try {
       const spec = this.specs(record).find((s) => s.service === POSTGRES_SERVICE);
-      return spec !== undefined && main.labels[CONFIG_HASH_LABEL] !== spec.configHash;
+      return spec !== undefined && main.configHash !== spec.configHash;
     } catch {
       return false;
     }
   }
 
-  private async observe(record: InstanceRecord, containers: ContainerSummary[]): Promise<InstanceView> {
-    const main = containers.find((c) => c.labels[LABELS.service] === POSTGRES_SERVICE);
-    let observed: ObservedContainer | null = main ? { state: main.state } : null;
-    if (main && observed && mayBeOomKilled(main.status)) {
-      // `docker ps` cannot tell an OOM kill from another SIGKILL; only then ask once more.
-      const info = await this.engine.inspect(main.id);
-      observed = { state: main.state, oomKilled: info?.State.OOMKilled ?? false };
+  private async observe(record: InstanceRecord, containers: ServiceState[]): Promise<InstanceView> {
+    const main = containers.find((c) => c.service === POSTGRES_SERVICE);
+    let observed: ObservedContainer | null = main ? { state: main.phase } : null;
+    if (main && observed && mayBeOomKilled(main.statusText)) {
+      // A listing cannot tell an OOM kill from another SIGKILL; only then ask once more.
+      const full = await this.engine.state(main.name);
+      observed = { state: main.phase, oomKilled: full?.oomKilled ?? false };
     }
     return toView(this.settings, record, {
       status: mergeStatus(record.status, observed, ownerAlive(record.owner)),
       // The server first, then its sidecars, whatever order the engine listed them in.
       containers: containers
-        .map((c) => ({ service: c.labels[LABELS.service] ?? 'unknown', name: c.name, state: c.state }))
+        .map((c) => ({ service: c.service ?? 'unknown', name: c.name, state: c.phase }))
         .sort((a, b) => Number(b.service === POSTGRES_SERVICE) - Number(a.service === POSTGRES_SERVICE) || a.service.localeCompare(b.service)),
       pendingRestart: this.pendingRestart(record, containers),
     });
@@ -194,22 +180,17 @@ export class Manager {
 
   /** Every instance with its observed state, from one engine call for all of them. */
   async list(): Promise<InstanceView[]> {
-    const [records, containers] = await Promise.all([
-      this.registry.list(),
-      this.engine.list(homeFilter(this.settings.home)),
-    ]);
-    const byInstance = new Map<string, ContainerSummary[]>();
+    const [records, containers] = await Promise.all([this.registry.list(), this.engine.list()]);
+    const byInstance = new Map<string, ServiceState[]>();
     for (const c of containers) {
-      const id = c.labels[LABELS.instance];
-      if (id) byInstance.set(id, [...(byInstance.get(id) ?? []), c]);
+      if (c.instance) byInstance.set(c.instance, [...(byInstance.get(c.instance) ?? []), c]);
     }
     return Promise.all(records.map((r) => this.observe(r, byInstance.get(r.id) ?? [])));
   }
 
   async get(ref: string): Promise<InstanceView> {
     const record = await this.find(ref);
-    const containers = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${record.id}`]);
-    return this.observe(record, containers);
+    return this.observe(record, await this.engine.list(record.id));
   }
 
   async connection(ref: string, options: { showPassword?: boolean } = {}): Promise<ConnectionInfo> {
@@ -229,11 +210,10 @@ export class Manager {
     return this.engine.followLogs(containerNameFor(record), tail);
   }
 
-  async stats(ref: string): Promise<ContainerStats & { instance: string; name: string }> {
+  async stats(ref: string): Promise<ResourceStats & { instance: string; name: string }> {
     const record = await this.find(ref);
     const name = containerNameFor(record);
-    const info = await this.engine.inspect(name);
-    if (!info?.State.Running) {
+    if (!(await this.engine.state(name))?.running) {
       throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is not running`, { instance: record.id });
     }
     return { instance: record.id, name: record.name, ...(await this.engine.stats(name)) };
@@ -438,14 +418,13 @@ export class Manager {
    */
   private async waitReady(record: InstanceRecord, adminPassword: string, signal?: AbortSignal): Promise<number> {
     const name = containerNameFor(record);
-    const baseline = (await this.engine.inspect(name))?.RestartCount ?? 0;
+    const baseline = (await this.engine.state(name))?.restartCount ?? 0;
     const deadReason = async (): Promise<string | null> => {
-      const info = await this.engine.inspect(name);
-      if (!info) return `container ${name} disappeared`;
-      const s = info.State;
-      const restarted = info.RestartCount > baseline;
-      if (s.Running && !s.Restarting && !restarted) return null;
-      const how = s.OOMKilled ? 'was killed for lack of memory' : s.Running ? 'failed' : `exited with code ${s.ExitCode}`;
+      const s = await this.engine.state(name);
+      if (!s) return `container ${name} disappeared`;
+      const restarted = (s.restartCount ?? 0) > baseline;
+      if (s.running && !s.restarting && !restarted) return null;
+      const how = s.oomKilled ? 'was killed for lack of memory' : s.running ? 'failed' : `exited with code ${s.exitCode}`;
       return `the server ${how}${restarted ? ' and was restarted' : ''}; ${await this.errorLines(name)}`;
     };
     const ms = await waitForLogin(
@@ -503,8 +482,7 @@ export class Manager {
 
   /** Whether the instance's server container runs now. */
   async serverRunning(record: InstanceRecord): Promise<boolean> {
-    const info = await this.engine.inspect(containerNameFor(record));
-    return Boolean(info?.State.Running);
+    return Boolean((await this.engine.state(containerNameFor(record)))?.running);
   }
 
   /** The data API's login into an instance: dbaas_api, made on the server if it is not yet. */
@@ -594,17 +572,16 @@ export class Manager {
 
   /**
    * Makes sure each container exists as the compose file describes it: absent ones are created,
-   * ones made from an older file are replaced (the data lives in the bind-mounted folder). A
-   * sidecar joins the server container's network namespace when it is created, so it is
-   * recreated too whenever the server container is. `only` limits the work to some services.
+   * ones made from an older file are replaced (the data lives in the bind-mounted folder).
+   * Services depend on nothing of each other's containers (they meet on the installation's
+   * network), so each is replaced only when its own part of the file changed. `only` limits the
+   * work to some services.
    */
   private async reconcileContainers(record: InstanceRecord, progress?: ProgressFn, only?: string[]): Promise<void> {
-    let serverRecreated = false;
     for (const spec of this.specs(record)) {
       if (only && !only.includes(spec.service)) continue;
-      const info = await this.engine.inspect(spec.name);
-      const current = info !== null && info.Config.Labels?.[CONFIG_HASH_LABEL] === spec.configHash;
-      if (current && !(serverRecreated && spec.service !== POSTGRES_SERVICE)) continue;
+      const info = await this.engine.state(spec.name);
+      if (info !== null && info.configHash === spec.configHash) continue;
       const what = spec.service === POSTGRES_SERVICE ? 'the container' : `the ${spec.service} container`;
       await stepWithProgress(progress, 'container', info ? `recreate ${what} from the compose file` : `create the missing ${spec.service} container`, async () => {
         if (info) {
@@ -613,25 +590,19 @@ export class Manager {
         }
         await this.engine.create(spec);
       });
-      if (spec.service === POSTGRES_SERVICE) serverRecreated = true;
     }
   }
 
   /**
-   * Starts the sidecars (the monitoring agent) after the server. One that runs but started before
-   * the server is restarted: it would still sit in the server's previous network namespace.
-   * Returns the sidecars it (re)started.
+   * Starts the sidecars (the monitoring agent) that do not run. One that runs is left alone: it
+   * reaches the server by name and reconnects by itself. Returns the sidecars it started.
    */
   async startSidecars(record: InstanceRecord): Promise<string[]> {
-    const server = await this.engine.inspect(containerNameFor(record));
-    const serverStarted = Date.parse(server?.State.StartedAt ?? '') || 0;
     const started: string[] = [];
     for (const spec of this.specs(record)) {
       if (spec.service === POSTGRES_SERVICE) continue;
-      const info = await this.engine.inspect(spec.name);
-      if (info?.State.Running && Date.parse(info.State.StartedAt) >= serverStarted) continue;
-      if (info?.State.Running) await this.engine.restart(spec.name, 5);
-      else await this.engine.start(spec.name);
+      if ((await this.engine.state(spec.name))?.running) continue;
+      await this.engine.start(spec.name);
       started.push(spec.service);
     }
     return started;
@@ -707,7 +678,7 @@ export class Manager {
       await this.setStored(current.id, { status: 'deleting' });
       this.events.emit('serverChanged', current.id);
       await stepWithProgress(progress, 'containers', 'remove the containers', async () => {
-        const strays = await this.engine.list([...homeFilter(this.settings.home), `${LABELS.instance}=${current.id}`]);
+        const strays = await this.engine.list(current.id);
         const names = new Set([...current.containers.map((c) => c.name), containerNameFor(current), ...strays.map((c) => c.name)]);
         for (const name of names) await this.engine.remove(name);
       });
@@ -752,11 +723,11 @@ export class Manager {
         // The agent takes its settings from the compose file: replace it now, the server runs on
         // (unless the server itself waits for a restart: the agent is replaced with it then).
         const updated = await this.find(current.id);
-        const server = await this.engine.inspect(containerNameFor(updated));
+        const server = await this.engine.state(containerNameFor(updated));
         const serverSpec = this.specs(updated).find((s) => s.service === POSTGRES_SERVICE);
-        if (server && server.Config.Labels?.[CONFIG_HASH_LABEL] === serverSpec?.configHash) {
+        if (server && server.configHash === serverSpec?.configHash) {
           await this.reconcileContainers(updated, progress, [AGENT_SERVICE]);
-          if (server.State.Running) await this.startSidecars(updated);
+          if (server.running) await this.startSidecars(updated);
         }
       }
     });
@@ -767,7 +738,7 @@ export class Manager {
   private async applyUpdate(record: InstanceRecord, input: UpdateInstanceInput, progress?: ProgressFn): Promise<void> {
     const name = containerNameFor(record);
     const liveChange = input.memory !== undefined || input.cpus !== undefined;
-    const exists = liveChange && (await this.engine.inspect(name)) !== null;
+    const exists = liveChange && (await this.engine.state(name)) !== null;
     if (exists) {
       await stepWithProgress(progress, 'limits', 'change the limits of the running container', () =>
         this.engine.updateLimits(name, { memory: input.memory, cpus: input.cpus }),
@@ -793,8 +764,4 @@ export class Manager {
       throw err;
     }
   }
-}
-
-export function createManager(settings: Settings, logger?: Logger): Manager {
-  return new Manager(createManagerDeps(settings, logger));
 }

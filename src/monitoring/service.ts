@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
-import type { Manager } from '../instances/manager.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
-import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE } from '../provisioner/provisioner.js';
-import type { ContainerStats, ContainerSummary } from '../runtime/engine.js';
-import { homeFilter, LABELS } from '../runtime/labels.js';
+import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, type InstanceFiles } from '../provisioner/provisioner.js';
+import type { InstanceEngine, ResourceStats, ServiceState } from '../runtime/workload.js';
 import { MetricsReader, type Sample } from './metricsReader.js';
 import { renderPrometheus, type InstanceMetrics } from './prometheus.js';
 import { summarize, type Summary } from './summary.js';
@@ -59,17 +57,26 @@ export function freshnessLimitSeconds(intervalSec: number): number {
   return 3 * intervalSec + 5;
 }
 
-/** Whether the container of `service` is among `containers` (one instance's) and running. */
-function serviceRunning(containers: ContainerSummary[], service: string): boolean {
-  return containers.some((c) => c.labels[LABELS.service] === service && c.state === 'running');
+/** Whether `service` is among `containers` (one instance's) and running. */
+function serviceRunning(containers: ServiceState[], service: string): boolean {
+  return containers.some((c) => c.service === service && c.running);
 }
 
 /** Samples are current only while both the server and its agent run. */
-const bothRunning = (containers: ContainerSummary[]) =>
+const bothRunning = (containers: ServiceState[]) =>
   serviceRunning(containers, POSTGRES_SERVICE) && serviceRunning(containers, AGENT_SERVICE);
 
 const ageOf = (iso: string | null | undefined, now: number): number | null =>
   iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 100) / 10) : null;
+
+/** What monitoring needs of the rest of dbaas: the records, their files, the engine. */
+export interface MonitoredInstances {
+  readonly engine: InstanceEngine;
+  record(ref: string): Promise<InstanceRecord>;
+  records(): Promise<InstanceRecord[]>;
+  files(record: Pick<InstanceRecord, 'id'>): InstanceFiles;
+  startSidecars(record: InstanceRecord): Promise<string[]>;
+}
 
 /**
  * Reads what the monitoring agents wrote and looks after the agents: status, restart, logs,
@@ -77,17 +84,21 @@ const ageOf = (iso: string | null | undefined, now: number): number | null =>
  */
 export class MonitoringService {
   constructor(
-    private readonly manager: Manager,
+    private readonly instances: MonitoredInstances,
     private readonly logger: Logger,
   ) {}
 
+  private get engine(): InstanceEngine {
+    return this.instances.engine;
+  }
+
   private reader(record: InstanceRecord): MetricsReader {
-    return new MetricsReader(this.manager.files(record).metricsPath);
+    return new MetricsReader(this.instances.files(record).metricsPath);
   }
 
   private async agentState(record: InstanceRecord): Promise<AgentState | null> {
     try {
-      const parsed = AgentStateSchema.safeParse(JSON.parse(await readFile(this.manager.files(record).agentStatePath, 'utf8')));
+      const parsed = AgentStateSchema.safeParse(JSON.parse(await readFile(this.instances.files(record).agentStatePath, 'utf8')));
       return parsed.success ? parsed.data : null;
     } catch {
       return null;
@@ -95,7 +106,7 @@ export class MonitoringService {
   }
 
   async metrics(ref: string, query: { sinceMs?: number; untilMs?: number; limit: number }) {
-    const record = await this.manager.record(ref);
+    const record = await this.instances.record(ref);
     const result = await this.reader(record).range({ ...query, limit: Math.min(query.limit, MAX_SAMPLES) });
     return {
       instance: record.id,
@@ -109,10 +120,10 @@ export class MonitoringService {
   }
 
   async latest(ref: string): Promise<LatestSample> {
-    const record = await this.manager.record(ref);
+    const record = await this.instances.record(ref);
     const [latest, containers] = await Promise.all([
       this.reader(record).latest(),
-      this.manager.engine.list([...homeFilter(this.manager.settings.home), `${LABELS.instance}=${record.id}`]),
+      this.engine.list(record.id),
     ]);
     return this.toLatest(record, latest.sample, latest.corruptLines, bothRunning(containers));
   }
@@ -124,37 +135,37 @@ export class MonitoringService {
     return { instance: record.id, name: record.name, sample, ageSeconds, current, corruptLines };
   }
 
-  async summary(ref: string, windowMs: number): Promise<Summary & { instance: string; name: string; container: ContainerStats | null }> {
-    const record = await this.manager.record(ref);
+  async summary(ref: string, windowMs: number): Promise<Summary & { instance: string; name: string; container: ResourceStats | null }> {
+    const record = await this.instances.record(ref);
     const now = Date.now();
     const { samples } = await this.reader(record).range({ sinceMs: now - windowMs, untilMs: now, limit: MAX_SAMPLES });
-    const server = await this.manager.engine.inspect(containerNameFor(record));
-    const container = server?.State.Running ? await this.manager.engine.stats(containerNameFor(record)) : null;
+    const server = await this.engine.state(containerNameFor(record));
+    const container = server?.running ? await this.engine.stats(containerNameFor(record)) : null;
     return { instance: record.id, name: record.name, ...summarize(samples, windowMs / 1000), container };
   }
 
   async agentStatus(ref: string): Promise<AgentStatus> {
-    const record = await this.manager.record(ref);
+    const record = await this.instances.record(ref);
     const name = containerNameFor(record, AGENT_SERVICE);
     const [info, state, usage] = await Promise.all([
-      this.manager.engine.inspect(name),
+      this.engine.state(name),
       this.agentState(record),
       this.reader(record).usage(),
     ]);
     const now = Date.now();
-    const running = Boolean(info?.State.Running);
+    const running = Boolean(info?.running);
     // The state file outlives the agent; only trust it for the agent that runs now.
-    const live = state && info && Date.parse(state.started_at) >= Date.parse(info.State.StartedAt) - 5000 ? state : null;
+    const live = state && info?.startedAt && Date.parse(state.started_at) >= Date.parse(info.startedAt) - 5000 ? state : null;
     const age = ageOf(live?.last_sample_at, now);
     return {
       instance: record.id,
       name: record.name,
       container: name,
-      state: info?.State.Status ?? null,
+      state: info?.phase ?? null,
       running,
       healthy: running && age !== null && age <= freshnessLimitSeconds(record.monitoring.intervalSec) && live?.last_error === null,
       intervalSec: record.monitoring.intervalSec,
-      startedAt: running ? (info?.State.StartedAt ?? null) : null,
+      startedAt: running ? (info?.startedAt ?? null) : null,
       samplesWritten: live?.samples ?? null,
       failedSamples: live?.failures ?? null,
       lastSampleAt: live?.last_sample_at ?? null,
@@ -166,38 +177,38 @@ export class MonitoringService {
   }
 
   async restartAgent(ref: string): Promise<AgentStatus> {
-    const record = await this.manager.record(ref);
-    const server = await this.manager.engine.inspect(containerNameFor(record));
-    if (!server?.State.Running) {
+    const record = await this.instances.record(ref);
+    const server = await this.engine.state(containerNameFor(record));
+    if (!server?.running) {
       throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is not running; start it first`, { instance: record.id });
     }
     const agent = containerNameFor(record, AGENT_SERVICE);
-    if (!(await this.manager.engine.inspect(agent))) {
+    if (!(await this.engine.state(agent))) {
       throw new DbaasError('INVALID_STATE', `the agent container of ${record.name} is missing; "dbaas start ${record.name}" recreates it`);
     }
-    await this.manager.engine.restart(agent, 5);
+    await this.engine.restart(agent, 5);
     this.logger.info('agent restarted on request', { instance: record.id });
     return this.agentStatus(record.id);
   }
 
   async agentLogs(ref: string, tail: number): Promise<string[]> {
-    const record = await this.manager.record(ref);
-    return this.manager.engine.logs(containerNameFor(record, AGENT_SERVICE), tail);
+    const record = await this.instances.record(ref);
+    return this.engine.logs(containerNameFor(record, AGENT_SERVICE), tail);
   }
 
   /** Every instance's latest sample and container counters, in Prometheus text format. */
   async prometheus(): Promise<{ contentType: string; text: string }> {
     const [records, containers] = await Promise.all([
-      this.manager.records(),
-      this.manager.engine.list(homeFilter(this.manager.settings.home)),
+      this.instances.records(),
+      this.engine.list(),
     ]);
     const instances: InstanceMetrics[] = await Promise.all(
       records.map(async (record) => {
-        const mine = containers.filter((c) => c.labels[LABELS.instance] === record.id);
+        const mine = containers.filter((c) => c.instance === record.id);
         const latest = await this.reader(record).latest();
         const view = this.toLatest(record, latest.sample, latest.corruptLines, bothRunning(mine));
         const stats = serviceRunning(mine, POSTGRES_SERVICE)
-          ? await this.manager.engine.stats(containerNameFor(record), { oneShot: true }).catch(() => null)
+          ? await this.engine.stats(containerNameFor(record), { oneShot: true }).catch(() => null)
           : null;
         return {
           id: record.id,
@@ -214,24 +225,24 @@ export class MonitoringService {
 
   /**
    * One watchdog round: for every instance whose server runs, start an agent that is not running,
-   * and restart one whose last good sample is too old (it may sit in a network namespace the
-   * server left when it restarted). At most one restart per instance per `backoffMs`.
+   * and restart one whose last good sample is too old (stuck). At most one restart per instance
+   * per `backoffMs`.
    */
   async watchdogRound(lastRestart: Map<string, number>, backoffMs: number): Promise<string[]> {
     const acted: string[] = [];
     const [records, containers] = await Promise.all([
-      this.manager.records(),
-      this.manager.engine.list(homeFilter(this.manager.settings.home)),
+      this.instances.records(),
+      this.engine.list(),
     ]);
     for (const record of records) {
       if (record.status !== 'running') continue;
-      const mine = containers.filter((c) => c.labels[LABELS.instance] === record.id);
-      const server = mine.find((c) => c.labels[LABELS.service] === POSTGRES_SERVICE);
-      const agent = mine.find((c) => c.labels[LABELS.service] === AGENT_SERVICE);
-      if (server?.state !== 'running' || !agent) continue;
+      const mine = containers.filter((c) => c.instance === record.id);
+      const server = mine.find((c) => c.service === POSTGRES_SERVICE);
+      const agent = mine.find((c) => c.service === AGENT_SERVICE);
+      if (!server?.running || !agent) continue;
       let reason: string | null = null;
-      if (agent.state !== 'running') {
-        reason = `the agent container is ${agent.state}`;
+      if (!agent.running) {
+        reason = `the agent container is ${agent.phase}`;
       } else {
         const state = await this.agentState(record);
         const okAge = ageOf(state?.last_ok_at ?? state?.started_at, Date.now());
@@ -243,8 +254,8 @@ export class MonitoringService {
       if (Date.now() - (lastRestart.get(record.id) ?? 0) < backoffMs) continue;
       lastRestart.set(record.id, Date.now());
       try {
-        const restarted = await this.manager.startSidecars(record);
-        if (restarted.length === 0) await this.manager.engine.restart(containerNameFor(record, AGENT_SERVICE), 5);
+        const restarted = await this.instances.startSidecars(record);
+        if (restarted.length === 0) await this.engine.restart(containerNameFor(record, AGENT_SERVICE), 5);
         this.logger.warn('watchdog restarted the monitoring agent', { instance: record.id, reason });
         acted.push(record.id);
       } catch (err) {

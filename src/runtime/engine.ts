@@ -1,58 +1,27 @@
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
-import { DbaasError } from '../errors.js';
-import type { ContainerSpec } from './composeSpec.js';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
+import type { ContainerSpec } from './composeSpec.js';
+import { demuxBuffer, engineError, statusOf } from './dockerWire.js';
+import { fromInspect, fromListRow, fromStats } from './dockerState.js';
+import { homeFilter, LABELS } from './labels.js';
 import { readSettingsCatalog } from './pgSettingsCatalog.js';
+import type { InstanceEngine, ResourceStats, ServiceState } from './workload.js';
 
 /**
- * The Docker engine, through dockerode. Every engine failure becomes a typed error here:
- * an unreachable socket is ENGINE_UNAVAILABLE, an unknown container is `null`, so callers never
- * parse engine messages themselves.
+ * The single-host Docker engine, through dockerode, behind dbaas's engine seam (workload.ts).
+ * It is scoped to one dbaas home: listings see only that home's containers (by label). Every
+ * engine failure becomes a typed error here: an unreachable socket is ENGINE_UNAVAILABLE, an
+ * unknown container is `null`, so callers never parse engine messages themselves.
  */
+export class DockerEngine implements InstanceEngine {
+  private readonly docker: Dockerode;
 
-export interface ContainerSummary {
-  id: string;
-  name: string;
-  state: string; // created | running | paused | restarting | removing | exited | dead
-  status: string; // "Exited (137) 3 minutes ago"
-  labels: Record<string, string>;
-}
-
-export interface ContainerStats {
-  cpuPercent: number;
-  /** CPU time the container used since it started (a counter). */
-  cpuSecondsTotal: number;
-  memoryUsed: number;
-  memoryLimit: number;
-  memoryPercent: number;
-  pids: number;
-  networkRxBytes: number;
-  networkTxBytes: number;
-  readAt: string;
-}
-
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
-
-function statusOf(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number(err.statusCode) : undefined;
-}
-
-/** Maps a dockerode failure to a DbaasError with the engine's own reason. */
-export function engineError(err: unknown, action: string): DbaasError {
-  if (err instanceof DbaasError) return err;
-  const code = (err as NodeJS.ErrnoException)?.code;
-  if (code && UNREACHABLE.has(code)) {
-    return new DbaasError('ENGINE_UNAVAILABLE', `the Docker engine does not answer (${code}) while trying to ${action}`);
-  }
-  const reason = (err as { json?: { message?: string } })?.json?.message ?? (err as Error)?.message ?? String(err);
-  return new DbaasError('OPERATION_FAILED', `engine refused to ${action}: ${reason}`, undefined, { cause: err });
-}
-
-export class Engine {
-  readonly docker: Dockerode;
-
-  constructor(readonly socketPath: string) {
+  constructor(
+    readonly socketPath: string,
+    /** The dbaas home whose containers this engine lists. */
+    private readonly home: string,
+  ) {
     this.docker = new Dockerode({ socketPath, timeout: 120_000 });
   }
 
@@ -92,11 +61,15 @@ export class Engine {
     }
   }
 
+  settingsCatalog(image: string, cacheDir: string): Promise<PgSettingInfo[]> {
+    return readSettingsCatalog(this.docker, image, cacheDir);
+  }
+
   /**
    * Makes a bridge network unless it exists (a concurrent create of the same name is fine).
    * Networks outlive engine restarts, so this is needed once per installation, not per start.
    */
-  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+  private async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
     try {
       await this.docker.getNetwork(name).inspect();
       return;
@@ -111,7 +84,6 @@ export class Engine {
     }
   }
 
-  /** Removes a network that no container uses any more; one still in use or gone is left be. */
   async removeNetworkIfUnused(name: string): Promise<boolean> {
     try {
       const info = (await this.docker.getNetwork(name).inspect()) as { Containers?: Record<string, unknown> };
@@ -125,18 +97,12 @@ export class Engine {
     }
   }
 
-  /** The pg_settings of the server in an image (read once per image, cached in cacheDir). */
-  settingsCatalog(image: string, cacheDir: string): Promise<PgSettingInfo[]> {
-    return readSettingsCatalog(this.docker, image, cacheDir);
-  }
-
-  async create(spec: ContainerSpec): Promise<string> {
+  async create(spec: ContainerSpec): Promise<void> {
     const labels = spec.options.Labels ?? {};
-    const owner = Object.fromEntries(Object.entries(labels).filter(([key]) => key === 'dbaas.managed' || key === 'dbaas.home'));
+    const owner = Object.fromEntries(Object.entries(labels).filter(([key]) => key === LABELS.managed || key === LABELS.home));
     for (const network of spec.networks) await this.ensureNetwork(network, owner);
     try {
-      const container = await this.docker.createContainer(spec.options);
-      return container.id;
+      await this.docker.createContainer(spec.options);
     } catch (err) {
       throw engineError(err, `create container ${spec.name}`);
     }
@@ -179,26 +145,21 @@ export class Engine {
     }
   }
 
-  async inspect(name: string): Promise<Dockerode.ContainerInspectInfo | null> {
+  async state(name: string): Promise<ServiceState | null> {
     try {
-      return await this.docker.getContainer(name).inspect();
+      return fromInspect(await this.docker.getContainer(name).inspect());
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw engineError(err, `inspect ${name}`);
     }
   }
 
-  /** All containers matching the label filters, in one engine call. */
-  async list(labelFilters: string[]): Promise<ContainerSummary[]> {
+  /** This home's containers, or one instance's, in one engine call (a label filter). */
+  async list(instanceId?: string): Promise<ServiceState[]> {
+    const label = [...homeFilter(this.home), ...(instanceId ? [`${LABELS.instance}=${instanceId}`] : [])];
     try {
-      const rows = await this.docker.listContainers({ all: true, filters: { label: labelFilters } });
-      return rows.map((row) => ({
-        id: row.Id,
-        name: (row.Names[0] ?? '').replace(/^\//, ''),
-        state: row.State,
-        status: row.Status,
-        labels: row.Labels ?? {},
-      }));
+      const rows = await this.docker.listContainers({ all: true, filters: { label } });
+      return rows.map(fromListRow);
     } catch (err) {
       throw engineError(err, 'list containers');
     }
@@ -254,7 +215,7 @@ export class Engine {
    * One stats sample. The default waits for a second sample (about a second) so that CPU % can be
    * computed; `oneShot` answers at once, for callers that only need counters and memory.
    */
-  async stats(name: string, options: { oneShot?: boolean } = {}): Promise<ContainerStats> {
+  async stats(name: string, options: { oneShot?: boolean } = {}): Promise<ResourceStats> {
     let s: Dockerode.ContainerStats;
     try {
       const query = options.oneShot ? { stream: false, 'one-shot': true } : { stream: false };
@@ -262,50 +223,6 @@ export class Engine {
     } catch (err) {
       throw engineError(err, `read the stats of ${name}`);
     }
-    return summarizeStats(s);
+    return fromStats(s);
   }
-}
-
-/** Splits Docker's multiplexed log framing (8-byte headers) back into text. */
-export function demuxBuffer(buffer: Buffer): string {
-  if (!Buffer.isBuffer(buffer)) return String(buffer);
-  const chunks: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const type = buffer[offset];
-    const size = buffer.readUInt32BE(offset + 4);
-    if (type === undefined || type > 2 || buffer[offset + 1] !== 0) return buffer.toString('utf8'); // not multiplexed (TTY)
-    chunks.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** CPU % the way `docker stats` computes it; memory without the page cache (cgroup v1 and v2). */
-export function summarizeStats(s: Dockerode.ContainerStats): ContainerStats {
-  const cpuDelta = s.cpu_stats.cpu_usage.total_usage - (s.precpu_stats?.cpu_usage?.total_usage ?? 0);
-  const systemDelta = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
-  const onlineCpus = s.cpu_stats.online_cpus || s.cpu_stats.cpu_usage.percpu_usage?.length || 1;
-  const cpuPercent = systemDelta > 0 && cpuDelta > 0 ? (cpuDelta / systemDelta) * onlineCpus * 100 : 0;
-  const memStats = (s.memory_stats.stats ?? {}) as Record<string, number>;
-  const cache = memStats.total_inactive_file ?? memStats.inactive_file ?? memStats.cache ?? 0;
-  const memoryUsed = Math.max(0, (s.memory_stats.usage ?? 0) - cache);
-  const memoryLimit = s.memory_stats.limit ?? 0;
-  let rx = 0;
-  let tx = 0;
-  for (const net of Object.values(s.networks ?? {})) {
-    rx += net.rx_bytes;
-    tx += net.tx_bytes;
-  }
-  return {
-    cpuPercent: Math.round(cpuPercent * 100) / 100,
-    cpuSecondsTotal: s.cpu_stats.cpu_usage.total_usage / 1e9,
-    memoryUsed,
-    memoryLimit,
-    memoryPercent: memoryLimit > 0 ? Math.round((memoryUsed / memoryLimit) * 10000) / 100 : 0,
-    pids: (s as unknown as { pids_stats?: { current?: number } }).pids_stats?.current ?? 0,
-    networkRxBytes: rx,
-    networkTxBytes: tx,
-    readAt: s.read,
-  };
 }

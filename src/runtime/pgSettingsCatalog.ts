@@ -5,7 +5,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
-import { demuxBuffer, engineError } from './engine.js';
+import { demuxBuffer, engineError } from './dockerWire.js';
 import { LABELS } from './labels.js';
 
 /**

@@ -10,7 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { DataService } from '../../src/database/service.js';
-import { createManager, type CreatedInstance, type Manager } from '../../src/instances/manager.js';
+import type { CreatedInstance, Manager } from '../../src/instances/manager.js';
+import { createServices } from '../../src/services.js';
 import { createLogger } from '../../src/log/logger.js';
 import { MonitoringService } from '../../src/monitoring/service.js';
 import { containersOf, docker, makeHome, query, type TestHome } from './helpers.js';
@@ -188,7 +189,7 @@ describe('issue 7: hardening of the REST API', () => {
       const settings = loadSettings({
         env: { ...t.env, DBAAS_API_ALLOWED_HOSTS: 'dbaas.test', DBAAS_API_ALLOWED_ORIGINS: 'http://console.test:3000' },
       });
-      const second = await listen(createManager(settings, logger), ALLOWLIST_PORT);
+      const second = await listen(createServices(settings, { logger }).manager, ALLOWLIST_PORT);
       try {
         const named = await send(ALLOWLIST_PORT, 'GET', `/instances/${NAME}`, { headers: { host: `dbaas.test:${ALLOWLIST_PORT}` } });
         expect(named.status, named.text).toBe(200);
@@ -399,7 +400,7 @@ describe('issue 7: hardening of the REST API', () => {
 
     it('reports a disk with less free space than DBAAS_DISK_MIN_FREE: /health 503 with disk.ok false and the free bytes', async () => {
       const settings = loadSettings({ env: { ...t.env, DBAAS_DISK_MIN_FREE: '1000t' } });
-      const second = await listen(createManager(settings, logger), DISK_PORT);
+      const second = await listen(createServices(settings, { logger }).manager, DISK_PORT);
       try {
         const reply = await send(DISK_PORT, 'GET', '/health');
         expect(reply.status, reply.text).toBe(503);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import pg from 'pg';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
-import { createManager, type Manager } from '../../src/instances/manager.js';
+import type { Manager } from '../../src/instances/manager.js';
+import { createServices } from '../../src/services.js';
 import { createLogger } from '../../src/log/logger.js';
 import { homeFilter } from '../../src/runtime/labels.js';
 
@@ -33,7 +34,7 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
     ...extraEnv,
   };
   const settings = loadSettings({ env });
-  const manager = createManager(settings, createLogger({ file: join(home, 'logs', 'provisioning.log'), consoleLevel: 'silent' }));
+  const { manager } = createServices(settings, { logger: createLogger({ file: join(home, 'logs', 'provisioning.log'), consoleLevel: 'silent' }) });
   return {
     home,
     env,

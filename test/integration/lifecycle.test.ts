@@ -105,8 +105,8 @@ describe('instance lifecycle against the real engine', () => {
     expect(restarted.status).toBe('running');
 
     // A second manager over the same home (what a restarted `dbaas serve` is) sees the same instance.
-    const { createManager } = await import('../../src/instances/manager.js');
-    const again = createManager(t.settings);
+    const { createServices } = await import('../../src/services.js');
+    const again = createServices(t.settings).manager;
     const view = await again.get('life');
     expect(view.status).toBe('running');
     expect(await query(created.connectionString, 'SELECT name FROM items ORDER BY id')).toEqual([
@@ -127,7 +127,7 @@ describe('instance lifecycle against the real engine', () => {
   it('lists every instance with one engine call', async () => {
     const second = await t.manager.create({ name: 'life-two', memory: '128m', cpus: 0.2 });
     const listSpy = vi.spyOn(t.manager.engine, 'list');
-    const inspectSpy = vi.spyOn(t.manager.engine, 'inspect');
+    const inspectSpy = vi.spyOn(t.manager.engine, 'state');
     const views = await t.manager.list();
     expect(views.map((v) => [v.name, v.status]).sort()).toEqual([
       ['life', 'running'],

@@ -5,7 +5,7 @@ import Dockerode from 'dockerode';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DbaasError } from '../../src/errors.js';
 import { checkPgSettings, USER_SETTINGS, type PgSettingInfo } from '../../src/instances/pgParameters.js';
-import { demuxBuffer } from '../../src/runtime/engine.js';
+import { demuxBuffer } from '../../src/runtime/dockerWire.js';
 import { readSettingsCatalog } from '../../src/runtime/pgSettingsCatalog.js';
 
 const IMAGE = process.env.DBAAS_IMAGE_15 ?? 'postgres:15';

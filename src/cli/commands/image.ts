@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { imageFor, runtimePaths } from '../../config/settings.js';
-import { Engine } from '../../runtime/engine.js';
+import { DockerEngine } from '../../runtime/engine.js';
 import { buildImage } from '../../runtime/imageBuilder.js';
 import { parseInput } from '../../validate.js';
 import { VersionSchema } from '../../instances/schema.js';
@@ -22,7 +22,7 @@ export function registerImageCommands(program: Command): void {
       await withSettings(opts, async (settings) => {
         const version = parseInput(VersionSchema, opts.version);
         const tag = opts.tag ?? imageFor(settings, version);
-        const engine = new Engine(settings.dockerSocket);
+        const engine = new DockerEngine(settings.dockerSocket, settings.home);
         if (!opts.force && (await engine.imageExists(tag))) {
           if (opts.json) printJson({ tag, built: false, reason: 'exists' });
           else process.stderr.write(`image ${tag} exists; use --force to rebuild\n`);

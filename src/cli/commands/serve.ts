@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { DbaasError } from '../../errors.js';
 import { runtimePaths } from '../../config/settings.js';
 import { InstanceKeeper } from '../../instances/keeper.js';
-import { createManager } from '../../instances/manager.js';
 import { createLogger } from '../../log/logger.js';
+import { createServices } from '../../services.js';
 import { withSettings } from '../context.js';
 import { portFlag } from '../numbers.js';
 
@@ -18,14 +18,11 @@ export function registerServeCommand(program: Command): void {
       await withSettings({}, async (settings) => {
         const paths = runtimePaths(settings);
         const logger = createLogger({ file: paths.provisioningLog, level: settings.logLevel });
-        const manager = createManager(settings, logger);
+        const services = createServices(settings, { logger });
+        const { manager, monitoring, data } = services;
         // Loaded here, not at start-up: express, Swagger UI and ReDoc are only needed to serve.
         const { createApp } = await import('../../api/app.js');
-        const { MonitoringService } = await import('../../monitoring/service.js');
-        const { DataService } = await import('../../database/service.js');
-        const monitoring = new MonitoringService(manager, logger);
-        const data = new DataService(manager);
-        const app = createApp({ manager, monitoring, data }, logger);
+        const app = createApp(services, logger);
         const stopAgentWatchdog = monitoring.startWatchdog(settings.watchdogIntervalSec * 1000);
         // Instances recorded as running come back after an engine restart or a crash.
         const stopKeeper = new InstanceKeeper(manager, logger).start(settings.watchdogIntervalSec * 1000);

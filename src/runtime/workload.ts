@@ -1,0 +1,83 @@
+import type { Readable } from 'node:stream';
+import type { PgSettingInfo } from '../instances/pgParameters.js';
+import type { ContainerSpec } from './composeSpec.js';
+
+/**
+ * The engine seam: what dbaas asks of whatever runs an instance's services, in dbaas's own
+ * words. The single-host Docker engine (DockerEngine) is one implementation; a Swarm engine,
+ * where a service runs as tasks on some node, is to be another. Nothing outside src/runtime
+ * sees a type of the engine's client library.
+ */
+
+/** What the engine runs for one service of an instance: a container here, a task on Swarm. */
+export type RunPhase = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead' | 'unknown';
+
+/** The observed state of one service of an instance. */
+export interface ServiceState {
+  /** The engine's id of what runs the service. */
+  id: string;
+  /** Its name (unique in the engine): the compose file's container_name. */
+  name: string;
+  /** The instance and the service it belongs to, from its labels; null for foreign ones. */
+  instance: string | null;
+  service: string | null;
+  phase: RunPhase;
+  running: boolean;
+  restarting: boolean;
+  /** Killed for lack of memory; null when the engine's answer did not say (a listing). */
+  oomKilled: boolean | null;
+  exitCode: number | null;
+  /** ISO time of its last start; null when it never started or the answer did not say. */
+  startedAt: string | null;
+  /** Restarts by the engine's restart policy; null when the answer did not say. */
+  restartCount: number | null;
+  /** The hash of the compose service it was made from (the dbaas.config-hash label). */
+  configHash: string | null;
+  /** The engine's words for it, e.g. "Exited (137) 3 minutes ago". */
+  statusText: string;
+}
+
+/** CPU, memory and network of one running service, as `docker stats` reports them. */
+export interface ResourceStats {
+  cpuPercent: number;
+  /** CPU time the service used since it started (a counter). */
+  cpuSecondsTotal: number;
+  memoryUsed: number;
+  memoryLimit: number;
+  memoryPercent: number;
+  pids: number;
+  networkRxBytes: number;
+  networkTxBytes: number;
+  readAt: string;
+}
+
+export interface InstanceEngine {
+  /** Answers when the engine is reachable (ENGINE_UNAVAILABLE otherwise). */
+  ping(): Promise<{ version: string; apiVersion: string }>;
+  imageExists(image: string): Promise<boolean>;
+  pull(image: string): Promise<void>;
+  /** The pg_settings of the server in an image (read once per image, cached in cacheDir). */
+  settingsCatalog(image: string, cacheDir: string): Promise<PgSettingInfo[]>;
+
+  /** Makes a service from its spec (the networks it joins first). */
+  create(spec: ContainerSpec): Promise<void>;
+  start(name: string): Promise<void>;
+  stop(name: string, timeoutSec: number): Promise<void>;
+  restart(name: string, timeoutSec: number): Promise<void>;
+  /** Removes a service and what only it used; one that is gone already is fine. */
+  remove(name: string): Promise<void>;
+  /** Changes memory and CPU limits in place. */
+  updateLimits(name: string, limits: { memory?: number; cpus?: number }): Promise<void>;
+
+  /** One service's state in full, or null when it does not exist. */
+  state(name: string): Promise<ServiceState | null>;
+  /** Every service of this installation, or of one instance, in one call. */
+  list(instanceId?: string): Promise<ServiceState[]>;
+  logs(name: string, tail: number): Promise<string[]>;
+  followLogs(name: string, tail: number): Promise<Readable>;
+  /** One sample; `oneShot` answers at once (no CPU %), for counters and memory. */
+  stats(name: string, options?: { oneShot?: boolean }): Promise<ResourceStats>;
+
+  /** Removes a network no service uses any more; true when it did. */
+  removeNetworkIfUnused(name: string): Promise<boolean>;
+}
