@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { imageFor } from '../config/settings.js';
+import { runInitSql } from '../database/initSql.js';
+import { asDbaasError, DbaasError } from '../errors.js';
+import { containerNameFor, type PlainSecrets } from '../provisioner/provisioner.js';
+import { allocatePort, assertHostAddress } from '../provisioner/ports.js';
+import { generatePassword } from '../registry/secrets.js';
+import { loadContainerSpecs } from '../runtime/composeSpec.js';
+import { parseInput } from '../validate.js';
+import type { InstanceAccess } from './access.js';
+import { nowIso, type InstanceDeps } from './deps.js';
+import { checkSettings, ensureImage } from './imageCheck.js';
+import { defaultShmSize } from './pgSettings.js';
+import { stepWithProgress, type ProgressFn } from './progress.js';
+import type { Reconciler } from './reconciler.js';
+import { createInstanceSchema, DEFAULT_MONITORING, type CreateInstanceInput, type InstanceRecord } from './schema.js';
+import { waitForServer } from './serverReady.js';
+import { parseSize } from './size.js';
+
+/**
+ * The create of an instance, as a saga: validate; check the engine, the image and the settings;
+ * reserve the name and a port in the registry (the record, "provisioning", is the reservation);
+ * lay out the files; create and start the services from the compose file; wait for a real login;
+ * set the passwords and dbaas's roles; run the user's init SQL; start the agent; record
+ * "running". Each step reports progress. A failure at any step after the reservation (and an
+ * abort: Ctrl-C) undoes every step made: services, files, record.
+ */
+
+export interface CreatedRecord {
+  record: InstanceRecord;
+  /** The application password in plain text, shown once. */
+  password: string;
+}
+
+function newId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  return 'db_' + Array.from(randomBytes(10), (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** The fields of a partial input that were given (a spread must not copy explicit undefineds). */
+export function definedOnly<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export class InstanceCreation {
+  constructor(
+    private readonly deps: InstanceDeps,
+    private readonly access: InstanceAccess,
+    private readonly reconciler: Reconciler,
+  ) {}
+
+  async run(raw: unknown, progress?: ProgressFn, signal?: AbortSignal): Promise<CreatedRecord> {
+    const { settings, engine, logger } = this.deps;
+    const started = Date.now();
+    const step = <T>(name: string, message: string, work: () => Promise<T> | T) => stepWithProgress(progress, name, message, work, signal);
+    const input = await step('validate', 'validate the request', () => parseInput(createInstanceSchema(settings), raw));
+    if (input.bindAddress !== undefined) assertHostAddress(input.bindAddress);
+    const version = input.version ?? settings.defaultVersion;
+    const image = imageFor(settings, version);
+    const memory = input.memory ?? parseSize(settings.defaultMemory) ?? 512 * 1024 * 1024;
+
+    await step('engine', 'check the Docker engine', () => engine.ping());
+    await step('image', `check image ${image}`, () => ensureImage(this.deps, image, version));
+    if (input.pgSettings !== undefined && Object.keys(input.pgSettings).length > 0) {
+      const overrides = input.pgSettings;
+      await step('settings', "check the settings against the server's pg_settings", () => checkSettings(this.deps, image, overrides, memory));
+    }
+
+    const plain: PlainSecrets = {
+      password: input.password ?? generatePassword(),
+      adminPassword: generatePassword(32),
+      monitorPassword: generatePassword(32),
+    };
+    const record = await step('reserve', 'reserve the name and a port', () => this.reserve(input, { version, image, memory }, plain));
+    logger.info('provisioning instance', { instance: record.id, name: record.name, image, port: record.port, memory, cpus: record.cpus });
+
+    const made: string[] = [];
+    try {
+      const finished = await this.build(record, input, plain, made, step, signal);
+      logger.info('instance created', { instance: record.id, name: record.name, ms: Date.now() - started });
+      return { record: finished, password: plain.password };
+    } catch (err) {
+      const error = asDbaasError(err);
+      logger.error('create failed; undoing it', { instance: record.id, name: record.name, error: error.message });
+      await this.undo(record, made, progress);
+      if (error.code === 'INTERNAL' || error.code === 'OPERATION_FAILED') {
+        throw new DbaasError('PROVISIONING_FAILED', `creating ${record.name} failed: ${error.message}`, error.details, { cause: err });
+      }
+      throw error;
+    }
+  }
+
+  /** Writes the record as "provisioning" with a free name and port, under the registry's lock. */
+  private reserve(
+    input: CreateInstanceInput,
+    chosen: { version: number; image: string; memory: number },
+    plain: PlainSecrets,
+  ): Promise<InstanceRecord> {
+    const { settings, registry, secrets } = this.deps;
+    return registry.update(async (doc) => {
+      if (doc.instances.some((r) => r.name === input.name)) {
+        throw new DbaasError('NAME_TAKEN', `an instance named "${input.name}" already exists`, { field: 'name' });
+      }
+      const bindAddress = input.bindAddress ?? settings.bindAddress;
+      const port = await allocatePort({
+        range: settings.portRange,
+        taken: new Set(doc.instances.map((r) => r.port)),
+        requested: input.port,
+        host: bindAddress,
+      });
+      const now = nowIso();
+      const rec: InstanceRecord = {
+        id: newId(),
+        name: input.name,
+        version: chosen.version,
+        image: chosen.image,
+        memory: chosen.memory,
+        cpus: input.cpus ?? Math.min(settings.defaultCpus, settings.hostCpus),
+        shmSize: input.shmSize ?? defaultShmSize(chosen.memory),
+        pidsLimit: settings.pidsLimit,
+        port,
+        bindAddress,
+        database: input.database ?? 'app',
+        username: input.username ?? 'app',
+        password: secrets.seal(plain.password),
+        adminPassword: secrets.seal(plain.adminPassword),
+        monitorPassword: secrets.seal(plain.monitorPassword),
+        apiPassword: secrets.seal(generatePassword(32)),
+        pgSettings: input.pgSettings ?? {},
+        monitoring: { ...DEFAULT_MONITORING, ...definedOnly(input.monitoring) },
+        status: 'provisioning',
+        containers: [],
+        createdAt: now,
+        updatedAt: now,
+        lastError: null,
+        owner: { pid: process.pid, host: hostname() },
+      };
+      doc.instances.push(rec);
+      return rec;
+    });
+  }
+
+  /** The steps after the reservation; every service made is pushed to `made` for the undo. */
+  private async build(
+    record: InstanceRecord,
+    input: CreateInstanceInput,
+    plain: PlainSecrets,
+    made: string[],
+    step: <T>(name: string, message: string, work: () => Promise<T> | T) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<InstanceRecord> {
+    const { engine, provisioner, registry, settings } = this.deps;
+    const files = await step('files', `write instances/${record.id}/`, () => provisioner.prepare(record, plain));
+    const specs = loadContainerSpecs(files.composePath);
+    await step('container', 'create the container from docker-compose.yml', async () => {
+      for (const spec of specs) {
+        await engine.create(spec);
+        made.push(spec.name);
+      }
+    });
+    await step('start', 'start the container', () => engine.start(containerNameFor(record)));
+    await step('ready', 'wait until the server accepts a login', () =>
+      waitForServer(this.deps, record, this.access.superuserTarget(record, plain.adminPassword), signal),
+    );
+    await step('access', "set the passwords and dbaas's own roles", () => this.access.ensure(record, plain.password));
+    if (input.initSql !== undefined && input.initSql.trim() !== '') {
+      const initSql = input.initSql;
+      await step('init-sql', 'run the init SQL as the application role', () =>
+        runInitSql(this.access.appTarget(record, plain.password), initSql, settings.readyTimeoutMs),
+      );
+    }
+    await step('agent', 'start the monitoring agent', () => this.reconciler.startSidecars(record));
+    return step('record', 'record the instance', () =>
+      registry.update((doc) => {
+        const rec = doc.instances.find((r) => r.id === record.id);
+        if (!rec) throw new DbaasError('OPERATION_FAILED', `instance ${record.id} vanished from the registry`);
+        rec.status = 'running';
+        delete rec.owner;
+        rec.containers = specs.map((s) => ({ service: s.service, name: s.name }));
+        rec.updatedAt = nowIso();
+        return { ...rec };
+      }),
+    );
+  }
+
+  /** Removes whatever a failed create made: services, files, the registry record. */
+  private async undo(record: InstanceRecord, made: string[], progress?: ProgressFn): Promise<void> {
+    const { engine, provisioner, registry, logger } = this.deps;
+    await stepWithProgress(progress, 'cleanup', 'remove what the failed create made', async () => {
+      const problems: string[] = [];
+      for (const name of made) await engine.remove(name).catch((e: unknown) => problems.push(asDbaasError(e).message));
+      try {
+        provisioner.remove(record.id);
+      } catch (e) {
+        problems.push(asDbaasError(e).message);
+      }
+      await registry
+        .update((doc) => {
+          doc.instances = doc.instances.filter((r) => r.id !== record.id);
+        })
+        .catch((e: unknown) => problems.push(asDbaasError(e).message));
+      if (problems.length) logger.error('cleanup after failed create was incomplete', { instance: record.id, problems });
+    });
+  }
+}

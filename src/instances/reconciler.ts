@@ -1,0 +1,112 @@
+import { statSync } from 'node:fs';
+import { POSTGRES_SERVICE } from '../provisioner/provisioner.js';
+import { loadContainerSpecs, type ContainerSpec } from '../runtime/composeSpec.js';
+import type { ServiceState } from '../runtime/workload.js';
+import type { InstanceDeps } from './deps.js';
+import { stepWithProgress, type ProgressFn } from './progress.js';
+import type { InstanceRecord } from './schema.js';
+
+/**
+ * Keeps what runs equal to what an instance's compose file says: its services exist and were
+ * made from the file as it is now (the config hash), its sidecars run, and files of an older
+ * layout are brought up to date. The compose file is the truth; this is how it is applied.
+ */
+export class Reconciler {
+  private readonly specCache = new Map<string, { key: string; specs: ContainerSpec[] }>();
+
+  constructor(private readonly deps: Pick<InstanceDeps, 'engine' | 'provisioner' | 'secrets' | 'settings' | 'logger'>) {}
+
+  /**
+   * The service specs of an instance's compose file. Listing computes pendingRestart for every
+   * instance from them, so they are kept while the compose file (and old env files) are unchanged.
+   */
+  specs(record: Pick<InstanceRecord, 'id'>): ContainerSpec[] {
+    const files = this.deps.provisioner.files(record.id);
+    const key = [files.composePath, ...files.legacyEnvFiles]
+      .map((path) => {
+        const s = statSync(path, { throwIfNoEntry: false });
+        return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-';
+      })
+      .join('|');
+    const hit = this.specCache.get(record.id);
+    if (hit?.key === key) return hit.specs;
+    const specs = loadContainerSpecs(files.composePath);
+    this.specCache.set(record.id, { key, specs });
+    return specs;
+  }
+
+  /** Whether the server runs from an older version of the compose file (settings await a restart). */
+  pendingRestart(record: InstanceRecord, containers: ServiceState[]): boolean {
+    const main = containers.find((c) => c.service === POSTGRES_SERVICE);
+    if (!main) return false;
+    try {
+      const spec = this.specs(record).find((s) => s.service === POSTGRES_SERVICE);
+      return spec !== undefined && main.configHash !== spec.configHash;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Brings an instance made by an older dbaas to the current layout of its files: secrets in
+   * files instead of the containers' environment, the installation's network instead of the
+   * server's namespace. Rewrites the compose file, so its services are recreated on the next start.
+   */
+  ensureLayout(record: InstanceRecord): void {
+    const { provisioner, secrets, logger } = this.deps;
+    if (provisioner.hasCurrentLayout(record.id)) return;
+    // The compose file first: until the secret files exist the layout is not current, so a
+    // crash between the two steps is finished by the next start (the other order left a compose
+    // file naming env files that were already gone).
+    provisioner.renderCompose(record);
+    provisioner.writeSecrets(record, {
+      adminPassword: secrets.open(record.adminPassword),
+      monitorPassword: secrets.open(record.monitorPassword),
+    });
+    logger.info('moved the instance to the current file layout', { instance: record.id });
+  }
+
+  /**
+   * Makes sure each service exists as the compose file describes it: absent ones are created,
+   * ones made from an older file are replaced (the data lives in the bind-mounted folder).
+   * Services depend on nothing of each other's containers (they meet on the installation's
+   * network), so each is replaced only when its own part of the file changed. `only` limits the
+   * work to some services.
+   */
+  async reconcile(record: InstanceRecord, progress?: ProgressFn, only?: string[]): Promise<void> {
+    const { engine, settings } = this.deps;
+    for (const spec of this.specs(record)) {
+      if (only && !only.includes(spec.service)) continue;
+      const info = await engine.state(spec.name);
+      if (info !== null && info.configHash === spec.configHash) continue;
+      const what = spec.service === POSTGRES_SERVICE ? 'the container' : `the ${spec.service} container`;
+      await stepWithProgress(progress, 'container', info ? `recreate ${what} from the compose file` : `create the missing ${spec.service} container`, async () => {
+        if (info) {
+          await engine.stop(spec.name, settings.stopTimeoutSec);
+          await engine.remove(spec.name);
+        }
+        await engine.create(spec);
+      });
+    }
+  }
+
+  /**
+   * Starts the sidecars (the monitoring agent) that do not run. One that runs is left alone: it
+   * reaches the server by name and reconnects by itself. Returns the sidecars it started.
+   */
+  async startSidecars(record: InstanceRecord): Promise<string[]> {
+    const started: string[] = [];
+    for (const spec of this.specs(record)) {
+      if (spec.service === POSTGRES_SERVICE) continue;
+      if ((await this.deps.engine.state(spec.name))?.running) continue;
+      await this.deps.engine.start(spec.name);
+      started.push(spec.service);
+    }
+    return started;
+  }
+
+  /** Stops every service of the instance, sidecars first. */
+  async stopAll(record: InstanceRecord): Promise<void> {
+    for (const spec of [...this.specs(record)].reverse()) await this.deps.engine.stop(spec.name, this.deps.settings.stopTimeoutSec);
+  }
+}
