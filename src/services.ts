@@ -1,5 +1,6 @@
 import { runtimePaths, type RuntimePaths, type Settings } from './config/settings.js';
 import { DataService } from './database/service.js';
+import { Doctor } from './instances/doctor.js';
 import { Manager } from './instances/manager.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { MonitoringService } from './monitoring/service.js';
@@ -26,6 +27,7 @@ export interface Services {
   manager: Manager;
   data: DataService;
   monitoring: MonitoringService;
+  doctor: Doctor;
   /** Closes what holds connections (the data API's pools). */
   close(): Promise<void>;
 }
@@ -47,5 +49,6 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
   const manager = new Manager({ settings, paths, logger, registry, engine, provisioner, secrets });
   const data = new DataService(manager);
   const monitoring = new MonitoringService(manager, logger);
-  return { settings, paths, logger, registry, engine, secrets, provisioner, manager, data, monitoring, close: () => data.close() };
+  const doctor = new Doctor({ registry, engine, paths, logger }, manager);
+  return { settings, paths, logger, registry, engine, secrets, provisioner, manager, data, monitoring, doctor, close: () => data.close() };
 }

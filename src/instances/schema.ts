@@ -249,6 +249,8 @@ export const InstanceRecordSchema = z.object({
   lastError: z.string().nullable(),
   /** The process running a create; a provisioning record whose process is gone was abandoned. */
   owner: z.object({ pid: z.number().int(), host: z.string() }).optional(),
+  /** The last repair dbaas made on its own (doctor.ts): when, what and why. */
+  lastRepair: z.object({ at: z.string(), kind: z.string(), detail: z.string() }).optional(),
   /** The operation running on the instance now, and its process (see operations.ts). */
   operation: z.object({ name: z.string(), pid: z.number().int(), host: z.string(), startedAt: z.string() }).optional(),
 });
@@ -283,6 +285,10 @@ export const InstanceViewSchema = z
     createdAt: z.string(),
     updatedAt: z.string(),
     lastError: z.string().nullable(),
+    lastRepair: z
+      .object({ at: z.string(), kind: z.string(), detail: z.string() })
+      .nullable()
+      .meta({ description: 'The last repair dbaas made on its own (dbaas doctor, dbaas serve): when, what, why' }),
   })
   .meta({ id: 'Instance' });
 export type InstanceView = z.output<typeof InstanceViewSchema>;

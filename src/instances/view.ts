@@ -73,5 +73,6 @@ export function toView(settings: Settings, record: InstanceRecord, observed: Obs
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     lastError: record.lastError,
+    lastRepair: record.lastRepair ?? null,
   };
 }

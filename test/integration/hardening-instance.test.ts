@@ -398,22 +398,24 @@ describe('the agent and the server come back on their own (item 6)', () => {
   });
 
   it('is brought back by `dbaas serve` (its keeper) when stopped or removed behind dbaas\'s back', async () => {
-    const keeper = new InstanceKeeper(t.manager, createLogger({ consoleLevel: 'silent' }), 0);
+    const keeper = new InstanceKeeper(t.services.doctor, createLogger({ consoleLevel: 'silent' }), 0);
+    const repaired = async () => (await keeper.round()).map((f) => [f.kind, f.instance]);
     await docker.getContainer(serverName()).stop({ t: 10 });
     await docker.getContainer(agentName()).stop({ t: 5 });
     expect((await t.manager.get('phoenix')).status).toBe('stopped');
-    expect(await keeper.round()).toEqual([created.id]);
+    expect(await repaired()).toEqual([['instance-down', created.id]]);
     expect((await t.manager.get('phoenix')).status).toBe('running');
+    expect((await t.manager.get('phoenix')).lastRepair).toMatchObject({ kind: 'instance-down' });
 
     await docker.getContainer(serverName()).remove({ force: true });
     expect((await t.manager.get('phoenix')).status).toBe('missing');
-    expect(await keeper.round()).toEqual([created.id]);
+    expect(await repaired()).toEqual([['instance-down', created.id]]);
     expect((await t.manager.get('phoenix')).status).toBe('running');
     expect(await query(created.connectionString, 'SELECT v FROM kept')).toEqual([{ v: 1 }]);
 
     // What the user stopped stays stopped.
     await t.manager.stop('phoenix');
-    expect(await keeper.round()).toEqual([]);
+    expect(await repaired()).toEqual([]);
     expect((await t.manager.get('phoenix')).status).toBe('stopped');
   });
 });

@@ -5,7 +5,7 @@ import Dockerode from 'dockerode';
 import pg from 'pg';
 import { loadSettings, type Settings } from '../../src/config/settings.js';
 import type { Manager } from '../../src/instances/manager.js';
-import { createServices } from '../../src/services.js';
+import { createServices, type Services } from '../../src/services.js';
 import { createLogger } from '../../src/log/logger.js';
 import { homeFilter } from '../../src/runtime/labels.js';
 
@@ -16,6 +16,8 @@ export interface TestHome {
   env: NodeJS.ProcessEnv;
   settings: Settings;
   manager: Manager;
+  /** Every service of the home, built by the one wiring point. */
+  services: Services;
   cleanup(): Promise<void>;
 }
 
@@ -34,12 +36,14 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
     ...extraEnv,
   };
   const settings = loadSettings({ env });
-  const { manager } = createServices(settings, { logger: createLogger({ file: join(home, 'logs', 'provisioning.log'), consoleLevel: 'silent' }) });
+  const services = createServices(settings, { logger: createLogger({ file: join(home, 'logs', 'provisioning.log'), consoleLevel: 'silent' }) });
+  const { manager } = services;
   return {
     home,
     env,
     settings,
     manager,
+    services,
     async cleanup() {
       const containers = await docker.listContainers({ all: true, filters: { label: homeFilter(home) } });
       await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));

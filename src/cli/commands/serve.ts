@@ -25,7 +25,7 @@ export function registerServeCommand(program: Command): void {
         const app = createApp(services, logger);
         const stopAgentWatchdog = monitoring.startWatchdog(settings.watchdogIntervalSec * 1000);
         // Instances recorded as running come back after an engine restart or a crash.
-        const stopKeeper = new InstanceKeeper(manager, logger).start(settings.watchdogIntervalSec * 1000);
+        const stopKeeper = new InstanceKeeper(services.doctor, logger).start(settings.watchdogIntervalSec * 1000);
         const stopWatchdog = () => {
           stopAgentWatchdog();
           stopKeeper();
