@@ -1,10 +1,11 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import express, { type Express } from 'express';
-import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
+import swaggerUi from 'swagger-ui-express';
 import { VERSION } from '../config/version.js';
 import { DbaasError } from '../errors.js';
+import { DoctorReportSchema, type Doctor } from '../instances/doctor.js';
 import { HealthSchema } from '../instances/health.js';
 import type { Manager } from '../instances/manager.js';
 import type { Logger } from '../log/logger.js';
@@ -18,21 +19,58 @@ import { databaseRoutes } from './routes/database.js';
 import type { MonitoringService } from '../monitoring/service.js';
 import type { DataService } from '../database/service.js';
 
-/** What the routes call: the instance manager, the monitoring service, the data API. */
+/** What the routes call: the instance manager, the monitoring service, the data API, the doctor. */
 export interface ApiServices {
   manager: Manager;
   monitoring: MonitoringService;
   data: DataService;
+  doctor: Doctor;
 }
+
+const PurgeSchema = z
+  .object({
+    purge: z
+      .array(z.string().regex(/^db_[a-z0-9]{6,16}$/, 'must be an instance id (db_...)'))
+      .max(100)
+      .optional()
+      .meta({ description: 'Ids of folders without a record whose files, data included, may be removed' }),
+  })
+  .strict()
+  .meta({ id: 'DoctorFix' });
 
 const require = createRequire(import.meta.url);
 const REDOC_BUNDLE = join(dirname(require.resolve('redoc/package.json')), 'bundles', 'redoc.standalone.js');
 
-function systemRoutes(manager: Manager): RouteDef[] {
+function systemRoutes(manager: Manager, doctor: Doctor): RouteDef[] {
   return [
     route({
       method: 'get',
+      path: '/doctor',
+      operationId: 'examineInstallation',
+      tag: 'system',
+      summary: 'What is out of place: the registry compared with the engine and the disk (changes nothing)',
+      description:
+        'Finds creates whose process died, containers of this installation that no record owns, instances that should run ' +
+        'but do not, agents down beside running servers, and instance folders without a record.',
+      success: { status: 200, description: 'The findings; an empty list when all is well', schema: DoctorReportSchema },
+      errors: ['ENGINE_UNAVAILABLE', 'REGISTRY_CORRUPT'],
+      handler: () => doctor.run(),
+    }),
+    route({
+      method: 'post',
+      path: '/doctor/fix',
+      operationId: 'repairInstallation',
+      tag: 'system',
+      summary: 'Repair what is safe to repair (never deletes a data folder unless purge names it)',
+      body: PurgeSchema,
+      success: { status: 200, description: 'The findings, each with fixed (and error when its repair failed)', schema: DoctorReportSchema },
+      errors: ['ENGINE_UNAVAILABLE', 'REGISTRY_CORRUPT'],
+      handler: ({ body }) => doctor.run({ fix: true, purge: body.purge }),
+    }),
+    route({
+      method: 'get',
       path: '/health',
+      operationId: 'getHealth',
       tag: 'system',
       summary: 'Whether the API and the Docker engine answer',
       success: {
@@ -60,14 +98,18 @@ const REDOC_PAGE = `<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><redoc spec-url="/openapi.json"></redoc><script src="/redoc/redoc.standalone.js"></script></body></html>`;
 
+/**
+ * Every route the API serves, in the order of the document. Building them calls no service, so
+ * tests iterate this list (and the OpenAPI document made from it) without an engine.
+ */
+export function apiRoutes({ manager, monitoring, data, doctor }: ApiServices): RouteDef[] {
+  return [...systemRoutes(manager, doctor), ...instanceRoutes(manager), ...databaseRoutes(data), ...monitoringRoutes(monitoring)];
+}
+
 /** The express app: JSON routes, the generated OpenAPI document, Swagger UI and ReDoc. */
-export function createApp({ manager, monitoring, data }: ApiServices, logger: Logger): Express {
-  const routes = [
-    ...systemRoutes(manager),
-    ...instanceRoutes(manager),
-    ...databaseRoutes(data),
-    ...monitoringRoutes(monitoring),
-  ];
+export function createApp(services: ApiServices, logger: Logger): Express {
+  const { manager } = services;
+  const routes = apiRoutes(services);
   const openapi = buildOpenApi(routes, { version: VERSION });
   const app = express();
   app.disable('x-powered-by');

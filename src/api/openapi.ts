@@ -1,6 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi';
 import type { z } from 'zod';
 import { ErrorBodySchema, HTTP_STATUS } from './errors.js';
+import { toOpenApi30 } from './openapi30.js';
 import type { RouteDef } from './routeTable.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -47,6 +48,7 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
     registry.registerPath({
       method: def.method,
       path: def.path,
+      operationId: def.operationId,
       tags: [def.tag],
       summary: def.summary,
       ...(def.description ? { description: def.description } : {}),
@@ -58,7 +60,7 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
       responses,
     });
   }
-  return new OpenApiGeneratorV3(registry.definitions).generateDocument({
+  const document = new OpenApiGeneratorV3(registry.definitions).generateDocument({
     openapi: '3.0.3',
     info: {
       title: 'dbaas',
@@ -67,6 +69,8 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
         'Self-hosted PostgreSQL Database-as-a-Service: provision instances in Docker, manage their lifecycle, ' +
         'and get postgresql:// connection strings. Instances are addressed by id or by name.',
     },
-    ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
+    // Without a URL of its own the document names the server that serves it (a relative URL).
+    servers: [info.serverUrl ? { url: info.serverUrl } : { url: '/', description: 'The dbaas server that serves this document' }],
   });
+  return toOpenApi30(document);
 }

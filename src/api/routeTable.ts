@@ -26,6 +26,12 @@ export interface RouteDef<
   method: 'get' | 'post' | 'patch' | 'delete';
   /** OpenAPI style: `/instances/{ref}`. */
   path: string;
+  /**
+   * The operation's name in the OpenAPI document, unique across the API: a camelCase verb and
+   * noun (`createInstance`, `listRows`). Client generators name their methods after it, so it
+   * never changes once published.
+   */
+  operationId: string;
   tag: string;
   summary: string;
   description?: string;

@@ -14,7 +14,8 @@ const identifier = (what: string) =>
   z.string().regex(PLAIN_IDENTIFIER, `${what} must be a plain identifier: letters, digits, _ and $, not starting with a digit, at most 63 characters`);
 
 /** `integer`, `varchar(20)`, `numeric(10, 2)`, `timestamp with time zone`, `text[]`, `double precision`. */
-const TYPE_NAME = /^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*( ?\(\d+( ?, ?\d+)?\))?( [a-z][a-z0-9_]*)*(\[\])*$/i;
+// Letter classes name both cases: a regex flag would not survive into the OpenAPI pattern.
+const TYPE_NAME = /^[a-zA-Z][a-zA-Z0-9_]*( [a-zA-Z][a-zA-Z0-9_]*)*( ?\(\d+( ?, ?\d+)?\))?( [a-zA-Z][a-zA-Z0-9_]*)*(\[\])*$/;
 export const SERIAL_TYPES = new Set(['serial', 'bigserial', 'smallserial', 'serial4', 'serial8', 'serial2']);
 
 export const DEFAULT_EXPRESSIONS = ['now()', 'current_timestamp', 'current_date', 'clock_timestamp()', 'gen_random_uuid()'] as const;

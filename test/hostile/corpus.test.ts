@@ -11,7 +11,6 @@ import { createApp } from '../../src/api/app.js';
 import { DataService } from '../../src/database/service.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { MonitoringService } from '../../src/monitoring/service.js';
 import { makeHome, query, type TestHome } from '../integration/helpers.js';
 import { describeExchange, preview, refusalProblems, send, type Reply } from './client.js';
 import { categoryOf, generateCorpus, type Column, type Fixture, type HostileRequest } from './generate.js';
@@ -111,8 +110,8 @@ describe('the hostile corpus, generated from /openapi.json', () => {
     created = await t.manager.create(INSTANCE);
     await query(created.connectionString, TABLE_SQL);
     const logger = createLogger({ consoleLevel: 'silent' });
-    data = new DataService(t.manager);
-    const app = createApp({ manager: t.manager, monitoring: new MonitoringService(t.manager, logger), data }, logger);
+    data = t.services.data;
+    const app = createApp(t.services, logger);
     await new Promise<void>((resolve) => {
       server = app.listen(0, '127.0.0.1', () => resolve());
     });

@@ -6,8 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
-import { MonitoringService } from '../../src/monitoring/service.js';
-import { DataService } from '../../src/database/service.js';
 import { makeHome, query, type TestHome } from './helpers.js';
 
 interface Reply {
@@ -35,7 +33,7 @@ async function call(base: string, method: string, path: string, body?: unknown, 
 
 function serve(t: TestHome): Promise<{ server: Server; base: string }> {
   const logger = createLogger({ consoleLevel: 'silent' });
-  const app = createApp({ manager: t.manager, monitoring: new MonitoringService(t.manager, logger), data: new DataService(t.manager) }, logger);
+  const app = createApp(t.services, logger);
   return new Promise((resolve) => {
     const server = app.listen(0, '127.0.0.1', () => {
       const address = server.address();
@@ -79,6 +77,8 @@ describe('REST API end to end', () => {
     expect(routes.sort()).toEqual(
       [
         'GET /health',
+        'GET /doctor',
+        'POST /doctor/fix',
         'POST /instances',
         'GET /instances',
         'GET /instances/{ref}',

@@ -4,7 +4,6 @@ import { createApp } from '../../src/api/app.js';
 import { DataService } from '../../src/database/service.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { MonitoringService } from '../../src/monitoring/service.js';
 import { makeHome, query, type TestHome } from './helpers.js';
 
 interface Reply {
@@ -40,8 +39,8 @@ describe('the data API over REST against a real instance', () => {
     t = makeHome(22000, { DBAAS_BODY_LIMIT: '256kb', DBAAS_ROWS_MAX_LIMIT: '50', DBAAS_QUERY_MAX_ROWS: '100', DBAAS_POOL_MAX: '5' });
     created = await t.manager.create({ name: 'datatest', memory: '256m', cpus: 1 });
     const logger = createLogger({ consoleLevel: 'silent' });
-    data = new DataService(t.manager);
-    const app = createApp({ manager: t.manager, monitoring: new MonitoringService(t.manager, logger), data }, logger);
+    data = t.services.data;
+    const app = createApp(t.services, logger);
     await new Promise<void>((resolve) => {
       server = app.listen(0, '127.0.0.1', () => resolve());
     });

@@ -10,10 +10,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { loadSettings } from '../../src/config/settings.js';
 import { DataService } from '../../src/database/service.js';
-import type { CreatedInstance, Manager } from '../../src/instances/manager.js';
-import { createServices } from '../../src/services.js';
+import type { CreatedInstance } from '../../src/instances/manager.js';
+import { createServices, type Services } from '../../src/services.js';
 import { createLogger } from '../../src/log/logger.js';
-import { MonitoringService } from '../../src/monitoring/service.js';
 import { containersOf, docker, makeHome, query, type TestHome } from './helpers.js';
 import { expectError, issueFields, send, sendJson } from './hardening-http.js';
 
@@ -25,9 +24,9 @@ const NAME = 'hardened';
 
 const logger = createLogger({ consoleLevel: 'silent' });
 
-async function listen(manager: Manager, port: number): Promise<{ server: Server; data: DataService }> {
-  const data = new DataService(manager);
-  const app = createApp({ manager, monitoring: new MonitoringService(manager, logger), data }, logger);
+async function listen(services: Services, port: number): Promise<{ server: Server; data: DataService }> {
+  const { data } = services;
+  const app = createApp(services, logger);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, '127.0.0.1', () => resolve(s));
     s.once('error', reject);
@@ -77,7 +76,7 @@ describe('issue 7: hardening of the REST API', () => {
     await sql('CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, doc jsonb)');
     await sql("INSERT INTO items (name) VALUES ('one'), ('two')");
     await sql('CREATE TABLE bulk (n int NOT NULL)');
-    main = await listen(t.manager, PORT);
+    main = await listen(t.services, PORT);
   });
 
   // Before the fix some of these requests did what they must not (stopped the instance, created
@@ -189,7 +188,7 @@ describe('issue 7: hardening of the REST API', () => {
       const settings = loadSettings({
         env: { ...t.env, DBAAS_API_ALLOWED_HOSTS: 'dbaas.test', DBAAS_API_ALLOWED_ORIGINS: 'http://console.test:3000' },
       });
-      const second = await listen(createServices(settings, { logger }).manager, ALLOWLIST_PORT);
+      const second = await listen(createServices(settings, { logger }), ALLOWLIST_PORT);
       try {
         const named = await send(ALLOWLIST_PORT, 'GET', `/instances/${NAME}`, { headers: { host: `dbaas.test:${ALLOWLIST_PORT}` } });
         expect(named.status, named.text).toBe(200);
@@ -400,7 +399,7 @@ describe('issue 7: hardening of the REST API', () => {
 
     it('reports a disk with less free space than DBAAS_DISK_MIN_FREE: /health 503 with disk.ok false and the free bytes', async () => {
       const settings = loadSettings({ env: { ...t.env, DBAAS_DISK_MIN_FREE: '1000t' } });
-      const second = await listen(createServices(settings, { logger }).manager, DISK_PORT);
+      const second = await listen(createServices(settings, { logger }), DISK_PORT);
       try {
         const reply = await send(DISK_PORT, 'GET', '/health');
         expect(reply.status, reply.text).toBe(503);

@@ -12,7 +12,6 @@ import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
 import { parseSampleLine, type Sample } from '../../src/monitoring/metricsReader.js';
 import { MonitoringService } from '../../src/monitoring/service.js';
-import { DataService } from '../../src/database/service.js';
 import { docker, makeHome, type TestHome } from './helpers.js';
 import parsePrometheus from 'parse-prometheus-text-format';
 
@@ -71,7 +70,7 @@ describe('the monitoring agent beside a real instance', () => {
       monitoring: { intervalSec: 1, maxFileBytes: '8k', keepFiles: 2 },
     });
     metricsFile = join(t.home, 'instances', created.id, 'logs', 'metrics.ndjson');
-    const app = createApp({ manager: t.manager, monitoring, data: new DataService(t.manager) }, logger);
+    const app = createApp({ ...t.services, monitoring }, logger);
     await new Promise<void>((resolve) => {
       server = app.listen(0, '127.0.0.1', () => resolve());
     });

@@ -126,6 +126,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'get',
       path: '/database/{ref}/tables',
+      operationId: 'listTables',
       tag: 'tables',
       summary: 'Tables and views: schema, name, kind, estimated rows, size',
       params: InstanceRefParams,
@@ -147,6 +148,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'post',
       path: '/database/{ref}/tables',
+      operationId: 'createTable',
       tag: 'tables',
       summary: 'Create a table from a column list',
       params: InstanceRefParams,
@@ -158,6 +160,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'get',
       path: '/database/{ref}/tables/{table}',
+      operationId: 'getTable',
       tag: 'tables',
       summary: 'Columns (type, nullability, default), primary key, foreign keys, indexes',
       params: TableParams,
@@ -168,6 +171,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'delete',
       path: '/database/{ref}/tables/{table}',
+      operationId: 'dropTable',
       tag: 'tables',
       summary: 'Drop a table (or view); needs confirm=true',
       params: TableParams,
@@ -182,6 +186,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'get',
       path: '/database/{ref}/tables/{table}/rows',
+      operationId: 'listRows',
       tag: 'rows',
       summary: 'Rows, filtered, ordered and paged (read-only transaction)',
       params: TableParams,
@@ -205,6 +210,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'post',
       path: '/database/{ref}/tables/{table}/rows',
+      operationId: 'insertRows',
       tag: 'rows',
       summary: 'Insert one row or an array of rows in one statement; upsert with on_conflict',
       params: TableParams,
@@ -217,6 +223,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'patch',
       path: '/database/{ref}/tables/{table}/rows',
+      operationId: 'updateRows',
       tag: 'rows',
       summary: 'Update the rows that match the filters (refused without a filter unless force=true)',
       params: TableParams,
@@ -229,6 +236,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'delete',
       path: '/database/{ref}/tables/{table}/rows',
+      operationId: 'deleteRows',
       tag: 'rows',
       summary: 'Delete the rows that match the filters (refused without a filter unless force=true)',
       params: TableParams,
@@ -240,6 +248,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'get',
       path: '/database/{ref}/tables/{table}/rows/{pk}',
+      operationId: 'getRow',
       tag: 'rows',
       summary: 'One row by primary key',
       params: RowParams,
@@ -251,6 +260,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'patch',
       path: '/database/{ref}/tables/{table}/rows/{pk}',
+      operationId: 'updateRow',
       tag: 'rows',
       summary: 'Update one row by primary key',
       params: RowParams,
@@ -264,6 +274,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'delete',
       path: '/database/{ref}/tables/{table}/rows/{pk}',
+      operationId: 'deleteRow',
       tag: 'rows',
       summary: 'Delete one row by primary key',
       params: RowParams,
@@ -276,6 +287,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'post',
       path: '/database/{ref}/query',
+      operationId: 'runQuery',
       tag: 'sql',
       summary: 'Run one SQL statement with bound parameters, optionally read-only, under a timeout',
       params: InstanceRefParams,
@@ -287,6 +299,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     route({
       method: 'post',
       path: '/database/{ref}/transaction',
+      operationId: 'runTransaction',
       tag: 'sql',
       summary: 'Run statements in one transaction: all commit or none (the error names the statement)',
       params: InstanceRefParams,

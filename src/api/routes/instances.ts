@@ -14,6 +14,7 @@ export const StatsSchema = z
     instance: z.string(),
     name: z.string(),
     cpuPercent: z.number().meta({ description: 'CPU use in percent of one core (as docker stats)' }),
+    cpuSecondsTotal: z.number().meta({ description: 'CPU time used since the container started, in seconds (a counter)' }),
     memoryUsed: z.number().meta({ description: 'Bytes used, without the page cache' }),
     memoryLimit: z.number(),
     memoryPercent: z.number(),
@@ -41,6 +42,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'post',
       path: '/instances',
+      operationId: 'createInstance',
       tag,
       summary: 'Create an instance',
       description:
@@ -54,6 +56,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'get',
       path: '/instances',
+      operationId: 'listInstances',
       tag,
       summary: 'List instances with their observed status',
       success: { status: 200, description: 'All instances', schema: InstanceListSchema },
@@ -63,6 +66,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'get',
       path: '/instances/{ref}',
+      operationId: 'getInstance',
       tag,
       summary: 'Show one instance',
       params: InstanceRefParams,
@@ -73,6 +77,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'patch',
       path: '/instances/{ref}',
+      operationId: 'updateInstance',
       tag,
       summary: 'Resize an instance live (memory, CPUs) or change its PostgreSQL settings',
       description:
@@ -88,6 +93,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'delete',
       path: '/instances/{ref}',
+      operationId: 'deleteInstance',
       tag,
       summary: 'Delete an instance: its container, files and record',
       params: InstanceRefParams,
@@ -100,6 +106,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
       route({
         method: 'post',
         path: `/instances/{ref}/${action}`,
+        operationId: `${action}Instance`,
         tag,
         summary: `${action[0]?.toUpperCase()}${action.slice(1)} an instance`,
         params: InstanceRefParams,
@@ -111,6 +118,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'get',
       path: '/instances/{ref}/logs',
+      operationId: 'getInstanceLogs',
       tag,
       summary: "The last lines of the server's log",
       params: InstanceRefParams,
@@ -126,6 +134,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'get',
       path: '/instances/{ref}/stats',
+      operationId: 'getInstanceStats',
       tag,
       summary: 'CPU and memory of the container, from the engine',
       params: InstanceRefParams,
@@ -136,6 +145,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
     route({
       method: 'get',
       path: '/instances/{ref}/connection',
+      operationId: 'getInstanceConnection',
       tag,
       summary: 'Connection details; the password only with showPassword=true',
       params: InstanceRefParams,

@@ -59,6 +59,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
     route({
       method: 'get',
       path: '/monitoring/{ref}/metrics',
+      operationId: 'getMetrics',
       tag,
       summary: 'Samples in a time range, across rotated files, oldest first (the newest `limit` of them)',
       params: InstanceRefParams,
@@ -87,6 +88,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
     route({
       method: 'get',
       path: '/monitoring/{ref}/metrics/latest',
+      operationId: 'getLatestSample',
       tag,
       summary: 'The newest sample (read from the end of the file), its age and whether it is current',
       params: InstanceRefParams,
@@ -110,6 +112,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
     route({
       method: 'get',
       path: '/monitoring/{ref}/summary',
+      operationId: 'getMetricsSummary',
       tag,
       summary: 'Rates over a window (transactions/s, rows/s, cache hit ratio, deadlocks) and container CPU and memory',
       params: InstanceRefParams,
@@ -135,8 +138,20 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
             cacheHitRatio: NullableNumber,
             deadlocks: NullableNumber,
             tempBytes: NullableNumber,
-            latest: z.unknown(),
-            container: StatsSchema.omit({ instance: true, name: true }).nullable(),
+            latest: z
+              .object({
+                connections: z
+                  .record(z.string(), z.unknown())
+                  .nullable()
+                  .meta({ description: "The newest good sample's connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds)" }),
+                locks: z.record(z.string(), z.unknown()).nullable().meta({ description: "The newest good sample's locks (by_mode, granted, waiting)" }),
+                databaseSizes: z.record(z.string(), z.number()).meta({ description: 'Bytes per database' }),
+              })
+              .nullable()
+              .meta({ description: 'From the newest good sample of the window; null when the window holds none' }),
+            container: StatsSchema.omit({ instance: true, name: true })
+              .nullable()
+              .meta({ description: 'CPU and memory of the server container now; null when it is not running' }),
           })
           .meta({ id: 'MetricsSummary' }),
       },
@@ -146,6 +161,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
     route({
       method: 'get',
       path: '/monitoring/{ref}/agent',
+      operationId: 'getAgentStatus',
       tag,
       summary: "The monitoring agent's state: running, last sample age, samples written, last error",
       params: InstanceRefParams,
@@ -156,6 +172,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
     route({
       method: 'post',
       path: '/monitoring/{ref}/agent/restart',
+      operationId: 'restartAgent',
       tag,
       summary: 'Restart the monitoring agent',
       params: InstanceRefParams,
@@ -166,6 +183,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
     route({
       method: 'get',
       path: '/monitoring/{ref}/agent/logs',
+      operationId: 'getAgentLogs',
       tag,
       summary: "The agent's own log (start, rotations, failed samples)",
       params: InstanceRefParams,
@@ -181,6 +199,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
     route({
       method: 'get',
       path: '/metrics',
+      operationId: 'getPrometheusMetrics',
       tag,
       summary: 'Every instance in Prometheus text format',
       success: {

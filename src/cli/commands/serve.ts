@@ -19,7 +19,7 @@ export function registerServeCommand(program: Command): void {
         const paths = runtimePaths(settings);
         const logger = createLogger({ file: paths.provisioningLog, level: settings.logLevel });
         const services = createServices(settings, { logger });
-        const { manager, monitoring, data } = services;
+        const { monitoring, data } = services;
         // Loaded here, not at start-up: express, Swagger UI and ReDoc are only needed to serve.
         const { createApp } = await import('../../api/app.js');
         const app = createApp(services, logger);
