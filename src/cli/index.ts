@@ -1,10 +1,19 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config/version.js';
-import { registerDatabaseCommands } from './commands/database.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerInstanceCommands } from './commands/instances.js';
 import { registerMonitoringCommands } from './commands/monitoring.js';
+import { registerRowCommands } from './commands/rows.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerSqlCommands } from './commands/sql.js';
+import { registerTableCommands } from './commands/tables.js';
+
+/**
+ * The dbaas program: every command's definition, and the exit code of a command line. The
+ * definitions are light (each action loads its implementation when it runs, see lazy.ts), so
+ * that `--cli-version`, `--help` and a usage error load none of the services.
+ */
 
 export function buildProgram(): Command {
   const program = new Command('dbaas')
@@ -13,8 +22,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInstanceCommands(program);
-  registerDatabaseCommands(program);
+  registerTableCommands(program);
+  registerRowCommands(program);
+  registerSqlCommands(program);
   registerMonitoringCommands(program);
+  registerDoctorCommand(program);
   registerServeCommand(program);
   registerImageCommands(program);
   program.commands.forEach(function override(cmd: Command) {

@@ -1,9 +1,10 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { ProgressEvent, ProgressFn } from '../instances/manager.js';
 
 /**
  * Step-by-step progress on stderr: a spinner per step on a terminal, one line per finished step
- * otherwise, nothing at all with --json (stdout then carries exactly one JSON document).
+ * otherwise, nothing at all with --json (stdout then carries exactly one JSON document). The
+ * spinner library is loaded only for a terminal.
  */
 export interface Progress {
   report: ProgressFn;
@@ -12,11 +13,11 @@ export interface Progress {
   track<T>(operation: Promise<T>): Promise<T>;
 }
 
-export function createProgress(json: boolean): Progress {
+export async function createProgress(json: boolean): Promise<Progress> {
   if (json) return { report: () => undefined, fail: () => undefined, track: (operation) => operation };
-  const tty = Boolean(process.stderr.isTTY);
+  const ora = process.stderr.isTTY ? (await import('ora')).default : null;
   let spinner: Ora | null = null;
-  return {
+  const progress: Progress = {
     track(operation) {
       return operation.catch((err: unknown) => {
         this.fail();
@@ -25,7 +26,7 @@ export function createProgress(json: boolean): Progress {
     },
     report(event: ProgressEvent) {
       if (event.phase === 'start') {
-        if (tty) spinner = ora({ text: event.message, stream: process.stderr }).start();
+        if (ora) spinner = ora({ text: event.message, stream: process.stderr }).start();
         return;
       }
       const text = `${event.message}${event.ms !== undefined ? ` (${formatMs(event.ms)})` : ''}`;
@@ -43,6 +44,7 @@ export function createProgress(json: boolean): Progress {
       }
     },
   };
+  return progress;
 }
 
 function formatMs(ms: number): string {

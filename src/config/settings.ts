@@ -1,14 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 import { MIN_MEMORY, parseSize } from '../instances/size.js';
+import { PROJECT_ROOT } from './root.js';
 
-/** The project root: `src/config` and `dist/config` both sit two levels below it. */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { PROJECT_ROOT };
 
 export const SUPPORTED_VERSIONS = [12, 13, 14, 15, 16, 17] as const;
 

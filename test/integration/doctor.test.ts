@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,5 +108,27 @@ describe('dbaas doctor against the real engine', () => {
     expect(existsSync(folder)).toBe(false);
     expect(await t.services.doctor.examine()).toEqual([]);
     expect((await t.manager.list()).map((v) => v.name).sort()).toEqual(['healthy', 'victim']);
+  });
+
+  it('answers on the command line: exit 1 while findings remain, 0 once --fix repaired them, 2 for --purge alone', async () => {
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'doctor', ...args], { env: t.env }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    const healthy = await cli('--json');
+    expect(healthy.code).toBe(0);
+    expect(JSON.parse(healthy.stdout)).toMatchObject({ findings: [], fixed: 0 });
+
+    const agent = (await t.manager.get('victim')).containers.find((c) => c.service === 'agent')!.name;
+    await docker.getContainer(agent).stop({ t: 5 });
+    const found = await cli();
+    expect(found.code).toBe(1);
+    expect(found.stdout).toMatch(/agent-down/);
+    expect(found.stdout).toMatch(/start the agent/);
+    const fixed = await cli('--fix', '--json');
+    expect(fixed.code).toBe(0);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ fixed: 1, findings: [{ kind: 'agent-down', fixed: true }] });
+    expect((await cli('--purge', 'db_abcdef')).code).toBe(2);
   });
 });

@@ -1,12 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { DbaasError } from '../../errors.js';
-import type { InstanceView } from '../../instances/schema.js';
-import { formatSize } from '../../instances/size.js';
-import { formatAge, printFields, printJson, printTable } from '../output.js';
-import { createProgress } from '../progress.js';
-import { confirm, readFileArg } from '../input.js';
+import { actionsOf } from '../lazy.js';
 import { decimalFlag, portFlag, wholeFlag } from '../numbers.js';
-import { withManager, type CommonOptions } from '../context.js';
+
+/** The instance commands (create, list, info, start, stop, restart, delete, update, logs, stats, connect): their flags and help. */
+
+const run = actionsOf(() => import('../actions/instances.js'));
 
 /** `--pg-setting work_mem=8MB` (repeatable) into a settings object. */
 function collectSetting(value: string, previous: Record<string, string> = {}): Record<string, string> {
@@ -14,61 +12,6 @@ function collectSetting(value: string, previous: Record<string, string> = {}): R
   // Thrown inside commander's parsing: its own error type makes it a usage error (exit 2).
   if (eq <= 0) throw new InvalidArgumentError(`--pg-setting takes name=value, got "${value}"`);
   return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
-}
-
-
-function printInstance(view: InstanceView): void {
-  printFields([
-    ['name', view.name],
-    ['id', view.id],
-    ['status', view.status + (view.status !== view.storedStatus ? ` (recorded: ${view.storedStatus})` : '')],
-    ['version', view.version],
-    ['image', view.image],
-    ['memory', view.memoryHuman],
-    ['cpus', view.cpus],
-    ['shm size', formatSize(view.shmSize)],
-    ['address', `${view.bindAddress}:${view.port}`],
-    ['database', view.database],
-    ['user', view.username],
-    ['connection', view.connectionString],
-    ['containers', view.containers.map((c) => `${c.name} (${c.state ?? 'absent'})`).join(', ') || 'none'],
-    ['pending restart', view.pendingRestart ? 'yes: run `dbaas restart ' + view.name + '` to apply settings' : 'no'],
-    ['settings', Object.entries(view.pgSettings).map(([k, v]) => `${k}=${v}`).join(' ')],
-    ['created', `${view.createdAt} (${formatAge(view.createdAt)})`],
-    ['last error', view.lastError],
-  ]);
-}
-
-
-interface MonitoringOptions {
-  monitorInterval?: number;
-  monitorMaxFile?: string;
-  monitorKeep?: number;
-}
-
-/** The --monitor-* flags as the `monitoring` object of the schemas, or undefined without any. */
-function monitoringInput(opts: MonitoringOptions): Record<string, string | number> | undefined {
-  const entries = Object.entries({
-    intervalSec: opts.monitorInterval,
-    maxFileBytes: opts.monitorMaxFile,
-    keepFiles: opts.monitorKeep,
-  }).filter(([, v]) => v !== undefined) as Array<[string, string | number]>;
-  return entries.length ? Object.fromEntries(entries) : undefined;
-}
-
-interface CreateOptions extends CommonOptions, MonitoringOptions {
-  version?: number;
-  memory?: string;
-  cpus?: number;
-  shmSize?: string;
-  port?: number;
-  bind?: string;
-  database?: string;
-  user?: string;
-  password?: string;
-  passwordFile?: string;
-  pgSetting?: Record<string, string>;
-  initSql?: string;
 }
 
 export function registerInstanceCommands(program: Command): void {
@@ -92,76 +35,21 @@ export function registerInstanceCommands(program: Command): void {
     .option('--monitor-max-file <size>', 'rotate metrics.ndjson at this size (default 10m)')
     .option('--monitor-keep <n>', 'rotated metrics files kept (default 3)', wholeFlag(1))
     .option('--json', 'print one JSON document, no progress')
-    .action(async (name: string, opts: CreateOptions) => {
-      await withManager(opts, async (manager) => {
-        const progress = createProgress(Boolean(opts.json));
-        const password = opts.passwordFile ? readFileArg(opts.passwordFile, 'password file').trim() : opts.password;
-        const input = {
-          name,
-          version: opts.version,
-          memory: opts.memory,
-          cpus: opts.cpus,
-          shmSize: opts.shmSize,
-          port: opts.port,
-          bindAddress: opts.bind,
-          database: opts.database,
-          username: opts.user,
-          password,
-          pgSettings: opts.pgSetting,
-          initSql: opts.initSql ? readFileArg(opts.initSql, 'init SQL file') : undefined,
-          monitoring: monitoringInput(opts),
-        };
-        // Ctrl-C stops the create at its next step and undoes what it made (a second one kills).
-        const controller = new AbortController();
-        const interrupt = () => {
-          process.stderr.write('\ninterrupted: undoing the create (Ctrl-C again to kill)\n');
-          controller.abort();
-          process.once('SIGINT', () => process.exit(130));
-        };
-        process.once('SIGINT', interrupt);
-        const created = await progress
-          .track(manager.create(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)), progress.report, controller.signal))
-          .finally(() => process.off('SIGINT', interrupt));
-        if (opts.json) return printJson(created);
-        process.stderr.write(`\ninstance ${created.name} (${created.id}) is ${created.status} on port ${created.port}.\n`);
-        process.stderr.write('The password is shown once; `dbaas connect ' + created.name + ' --show-password` shows it again.\n\n');
-        process.stdout.write(created.connectionString + '\n');
-      });
-    });
+    .action(run('create'));
 
   program
     .command('list')
     .alias('ls')
     .description('list instances with their observed status')
     .option('--json', 'print JSON')
-    .action(async (opts: CommonOptions) => {
-      await withManager(opts, async (manager) => {
-        const views = await manager.list();
-        if (opts.json) return printJson({ instances: views });
-        if (views.length === 0) {
-          process.stdout.write('no instances; create one with `dbaas create <name>`\n');
-          return;
-        }
-        printTable(
-          ['NAME', 'ID', 'STATUS', 'VERSION', 'MEMORY', 'CPUS', 'PORT', 'CREATED'],
-          views.map((v) => [v.name, v.id, v.status + (v.pendingRestart ? '*' : ''), v.version, v.memoryHuman, v.cpus, `${v.bindAddress}:${v.port}`, formatAge(v.createdAt)]),
-        );
-        if (views.some((v) => v.pendingRestart)) process.stdout.write('* settings change pending a restart\n');
-      });
-    });
+    .action(run('list'));
 
   program
     .command('info')
     .description('show one instance')
     .argument('<instance>', 'id or name')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: CommonOptions) => {
-      await withManager(opts, async (manager) => {
-        const view = await manager.get(ref);
-        if (opts.json) printJson(view);
-        else printInstance(view);
-      });
-    });
+    .action(run('info'));
 
   for (const action of ['start', 'stop', 'restart'] as const) {
     program
@@ -169,14 +57,7 @@ export function registerInstanceCommands(program: Command): void {
       .description(`${action} an instance${action === 'stop' ? ' (fast shutdown; data stays)' : ' and wait until it accepts logins'}`)
       .argument('<instance>', 'id or name')
       .option('--json', 'print JSON, no progress')
-      .action(async (ref: string, opts: CommonOptions) => {
-        await withManager(opts, async (manager) => {
-          const progress = createProgress(Boolean(opts.json));
-          const view = await progress.track(manager[action](ref, progress.report));
-          if (opts.json) printJson(view);
-          else process.stdout.write(`${view.name}: ${view.status}\n`);
-        });
-      });
+      .action(run(action));
   }
 
   program
@@ -187,16 +68,7 @@ export function registerInstanceCommands(program: Command): void {
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--keep-data', 'keep instances/<id>/data on disk')
     .option('--json', 'print JSON, no progress')
-    .action(async (ref: string, opts: CommonOptions & { yes?: boolean; keepData?: boolean }) => {
-      await withManager(opts, async (manager) => {
-        const view = await manager.get(ref);
-        if (!opts.yes) await confirm(view.name, 'delete', opts.keepData ? '(its data folder is kept)' : 'and all its data');
-        const progress = createProgress(Boolean(opts.json));
-        const result = await progress.track(manager.delete(view.id, { keepData: opts.keepData }, progress.report));
-        if (opts.json) return printJson(result);
-        process.stdout.write(`deleted ${result.name} (${result.id})${result.keptData ? `; data kept in ${result.keptData}` : ''}\n`);
-      });
-    });
+    .action(run('remove'));
 
   program
     .command('update')
@@ -210,22 +82,7 @@ export function registerInstanceCommands(program: Command): void {
     .option('--monitor-keep <n>', 'rotated metrics files kept', wholeFlag(1))
     .option('--restart', 'restart now so that settings derived from memory take effect')
     .option('--json', 'print JSON, no progress')
-    .action(async (ref: string, opts: CommonOptions & MonitoringOptions & { memory?: string; cpus?: number; pgSetting?: Record<string, string>; restart?: boolean }) => {
-      await withManager(opts, async (manager) => {
-        const progress = createProgress(Boolean(opts.json));
-        const input = Object.fromEntries(
-          Object.entries({ memory: opts.memory, cpus: opts.cpus, pgSettings: opts.pgSetting, monitoring: monitoringInput(opts) }).filter(
-            ([, v]) => v !== undefined,
-          ),
-        );
-        const view = await progress.track(manager.update(ref, input, { restart: opts.restart }, progress.report));
-        if (opts.json) return printJson(view);
-        process.stdout.write(`${view.name}: memory ${view.memoryHuman}, cpus ${view.cpus}, ${view.status}\n`);
-        if (view.pendingRestart) {
-          process.stdout.write(`settings derived from the new limits apply after \`dbaas restart ${view.name}\`\n`);
-        }
-      });
-    });
+    .action(run('update'));
 
   program
     .command('logs')
@@ -234,42 +91,14 @@ export function registerInstanceCommands(program: Command): void {
     .option('-n, --tail <lines>', 'lines from the end', wholeFlag(1), 100)
     .option('-f, --follow', 'keep printing new lines')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: CommonOptions & { tail: number; follow?: boolean }) => {
-      await withManager(opts, async (manager) => {
-        const tail = opts.tail;
-        if (opts.follow) {
-          const stream = await manager.followLogs(ref, tail);
-          stream.pipe(process.stdout);
-          await new Promise<void>((resolve) => {
-            stream.on('end', resolve);
-            process.once('SIGINT', () => {
-              stream.destroy();
-              resolve();
-            });
-          });
-          return;
-        }
-        const lines = await manager.logs(ref, tail);
-        if (opts.json) printJson({ instance: ref, lines });
-        else process.stdout.write(lines.map((l) => l + '\n').join(''));
-      });
-    });
+    .action(run('logs'));
 
   program
     .command('stats')
     .description('CPU and memory of the instance, from the engine')
     .argument('<instance>', 'id or name')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: CommonOptions) => {
-      await withManager(opts, async (manager) => {
-        const s = await manager.stats(ref);
-        if (opts.json) return printJson(s);
-        printTable(
-          ['NAME', 'CPU %', 'MEM USED', 'MEM LIMIT', 'MEM %', 'PIDS', 'NET RX', 'NET TX'],
-          [[s.name, s.cpuPercent.toFixed(2), formatSize(s.memoryUsed), formatSize(s.memoryLimit), s.memoryPercent.toFixed(1), s.pids, formatSize(s.networkRxBytes), formatSize(s.networkTxBytes)]],
-        );
-      });
-    });
+    .action(run('stats'));
 
   program
     .command('connect')
@@ -277,11 +106,5 @@ export function registerInstanceCommands(program: Command): void {
     .argument('<instance>', 'id or name')
     .option('--show-password', 'include the password')
     .option('--json', 'print JSON')
-    .action(async (ref: string, opts: CommonOptions & { showPassword?: boolean }) => {
-      await withManager(opts, async (manager) => {
-        const info = await manager.connection(ref, { showPassword: opts.showPassword });
-        if (opts.json) printJson(info);
-        else process.stdout.write(info.connectionString + '\n');
-      });
-    });
+    .action(run('connect'));
 }
