@@ -1,5 +1,9 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
+import lockfile from 'proper-lockfile';
+import { DbaasError } from '../errors.js';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
 import type { ContainerSpec } from './composeSpec.js';
 import { demuxBuffer, engineError, statusOf } from './dockerWire.js';
@@ -65,23 +69,64 @@ export class DockerEngine implements InstanceEngine {
     return readSettingsCatalog(this.docker, image, cacheDir);
   }
 
+  /** Network creations of this process, one at a time per name (see ensureNetwork). */
+  private readonly networkWork = new Map<string, Promise<void>>();
+
   /**
-   * Makes a bridge network unless it exists (a concurrent create of the same name is fine).
-   * Networks outlive engine restarts, so this is needed once per installation, not per start.
+   * Makes a bridge network unless it exists. The engine does not refuse a second network of the
+   * same name (two concurrent creates made two, and then every container naming it failed as
+   * "ambiguous"), so creations are serialised: within this process per name, and across the
+   * processes of this home by a lock file. Duplicates left by older versions are removed (the
+   * oldest one stays) when no container uses them. Networks outlive engine restarts, so this
+   * does real work once per installation.
    */
-  private async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+  private ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    const previous = this.networkWork.get(name) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.withNetworkLock(() => this.ensureNetworkLocked(name, labels)));
+    this.networkWork.set(name, next);
+    return next;
+  }
+
+  private async withNetworkLock<T>(work: () => Promise<T>): Promise<T> {
+    const target = join(this.home, 'config', 'networks');
+    mkdirSync(dirname(target), { recursive: true });
+    let release: () => Promise<void>;
     try {
-      await this.docker.getNetwork(name).inspect();
+      release = await lockfile.lock(target, {
+        stale: 10_000,
+        update: 2_000,
+        retries: { retries: 200, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
+        realpath: false,
+      });
+    } catch (err) {
+      throw new DbaasError('OPERATION_FAILED', `cannot lock ${target}: ${(err as Error).message}`);
+    }
+    try {
+      return await work();
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  private async ensureNetworkLocked(name: string, labels: Record<string, string>): Promise<void> {
+    let same: Dockerode.NetworkInspectInfo[];
+    try {
+      // The name filter matches parts of names: keep the exact ones, oldest first.
+      same = (await this.docker.listNetworks({ filters: { name: [name] } }))
+        .filter((n) => n.Name === name)
+        .sort((a, b) => a.Created.localeCompare(b.Created) || a.Id.localeCompare(b.Id));
+    } catch (err) {
+      throw engineError(err, `list networks named ${name}`);
+    }
+    if (same.length === 0) {
+      try {
+        await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
+      } catch (err) {
+        if (statusOf(err) !== 409) throw engineError(err, `create network ${name}`);
+      }
       return;
-    } catch (err) {
-      if (statusOf(err) !== 404) throw engineError(err, `inspect network ${name}`);
     }
-    try {
-      await this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
-    } catch (err) {
-      if (statusOf(err) === 409) return;
-      throw engineError(err, `create network ${name}`);
-    }
+    for (const extra of same.slice(1)) await this.removeNetworkIfUnused(extra.Id);
   }
 
   async removeNetworkIfUnused(name: string): Promise<boolean> {
