@@ -1,0 +1,16 @@
+// Removes what a benchmark's throw-away dbaas home made on the engine and on disk: every
+// container labelled with the home (and any extra ones given), the home's network, the folder.
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function removeHome(home, homeId, extraContainers = []) {
+  const lines = async (args) => (await run('docker', args)).stdout.split('\n').filter(Boolean);
+  const containers = (await lines(['ps', '-aq', '--filter', `label=dbaas.home=${homeId}`])).concat(extraContainers);
+  if (containers.length) await run('docker', ['rm', '-f', ...containers]).catch(() => undefined);
+  const networks = await lines(['network', 'ls', '-q', '--filter', `label=dbaas.home=${homeId}`]);
+  if (networks.length) await run('docker', ['network', 'rm', ...networks]).catch(() => undefined);
+  rmSync(home, { recursive: true, force: true });
+}
