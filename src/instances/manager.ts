@@ -22,7 +22,6 @@ import { mayBeOomKilled, mergeStatus, ownerAlive, type ObservedContainer } from 
 import { connectionInfo, toView } from './view.js';
 
 export type { ProgressEvent, ProgressFn };
-export type ManagerDeps = InstanceDeps;
 export type CreatedInstance = InstanceView & { password: string; connectionString: string };
 
 /** What the manager tells in-process listeners (the data API's pools) about an instance. */

@@ -1,7 +1,7 @@
 import { mkdirSync, existsSync } from 'node:fs';
 import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import lockfile from 'proper-lockfile';
+import { lockPath } from '../fileLock.js';
 import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
@@ -116,17 +116,7 @@ export class Registry {
 
   private async lock(): Promise<() => Promise<void>> {
     if (!existsSync(this.file)) await this.createEmpty();
-    try {
-      return await lockfile.lock(this.file, {
-        // A holder that died leaves a lock whose mtime stops being refreshed; after 10 s it is stale.
-        stale: 10_000,
-        update: 2_000,
-        retries: { retries: 200, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
-        realpath: false,
-      });
-    } catch (err) {
-      throw new DbaasError('OPERATION_FAILED', `cannot lock ${this.file}: ${(err as Error).message}`);
-    }
+    return lockPath(this.file);
   }
 }
 

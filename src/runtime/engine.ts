@@ -2,8 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
-import lockfile from 'proper-lockfile';
-import { DbaasError } from '../errors.js';
+import { lockPath } from '../fileLock.js';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
 import type { ContainerSpec } from './composeSpec.js';
 import { demuxBuffer, engineError, statusOf } from './dockerWire.js';
@@ -90,17 +89,7 @@ export class DockerEngine implements InstanceEngine {
   private async withNetworkLock<T>(work: () => Promise<T>): Promise<T> {
     const target = join(this.home, 'config', 'networks');
     mkdirSync(dirname(target), { recursive: true });
-    let release: () => Promise<void>;
-    try {
-      release = await lockfile.lock(target, {
-        stale: 10_000,
-        update: 2_000,
-        retries: { retries: 200, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true },
-        realpath: false,
-      });
-    } catch (err) {
-      throw new DbaasError('OPERATION_FAILED', `cannot lock ${target}: ${(err as Error).message}`);
-    }
+    const release = await lockPath(target);
     try {
       return await work();
     } finally {

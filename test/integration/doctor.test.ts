@@ -1,11 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import type { Finding } from '../../src/instances/doctor.js';
-import { containersOf, docker, makeHome, query, type TestHome } from './helpers.js';
+import { containersOf, docker, killCreateMidway, makeHome, query, type TestHome } from './helpers.js';
 
 /**
  * Issue 8, self-healing: `doctor` finds what a crash or an operator's hand left behind (a create
@@ -29,19 +29,7 @@ describe('dbaas doctor against the real engine', () => {
   });
 
   it('finishes the undo of a create killed with SIGKILL', async () => {
-    const registryFile = join(t.home, 'config', 'instances.json');
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'create', 'crashed', '--memory', '128m', '--json'], {
-      env: t.env,
-      stdio: 'ignore',
-    });
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const made = existsSync(registryFile) && readFileSync(registryFile, 'utf8').includes('crashed');
-      if (made && (await containersOf(t.home)).some((c) => c.Labels['dbaas.name'] === 'crashed')) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await killCreateMidway(t, 'crashed');
 
     const found = await t.services.doctor.examine();
     expect(kinds(found)).toEqual([['abandoned-create', 'crashed']]);

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import { Registry } from '../../src/registry/registry.js';
-import { containersOf, makeHome, type TestHome } from './helpers.js';
+import { containersOf, killCreateMidway, makeHome, type TestHome } from './helpers.js';
 import { rejected } from '../unit/fixtures/errors.js';
 
 /** Asserts that nothing of a failed create is left: no record, no folder, no container. */
@@ -195,19 +195,7 @@ describe('a create that fails leaves nothing behind and says why', () => {
 
     it('leaves a valid registry and an instance marked failed that delete removes', async () => {
       const registryFile = join(t.home, 'config', 'instances.json');
-      const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'create', 'crashy', '--memory', '128m', '--json'], {
-        env: t.env,
-        stdio: 'ignore',
-      });
-      // Kill it once the record and the container exist, before it can finish.
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline) {
-        const made = existsSync(registryFile) && readFileSync(registryFile, 'utf8').includes('crashy');
-        if (made && (await containersOf(t.home)).length > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await killCreateMidway(t, 'crashy');
 
       const records = await new Registry(registryFile).list(); // parses: not torn
       expect(records.map((r) => [r.name, r.status])).toEqual([['crashy', 'provisioning']]);

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import pg from 'pg';
-import { loadSettings, type Settings } from '../../src/config/settings.js';
+import { loadSettings, PROJECT_ROOT, type Settings } from '../../src/config/settings.js';
 import type { Manager } from '../../src/instances/manager.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -73,4 +74,24 @@ export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(
 export async function containersOf(home: string, instanceId?: string): Promise<Dockerode.ContainerInfo[]> {
   const label = [...homeFilter(home), ...(instanceId ? [`dbaas.instance=${instanceId}`] : [])];
   return docker.listContainers({ all: true, filters: { label } });
+}
+
+/**
+ * Runs `dbaas create <name>` as a child process and kills it with SIGKILL once its record and a
+ * container of it exist, before it can finish: a create that crashed half-way.
+ */
+export async function killCreateMidway(t: TestHome, name: string): Promise<void> {
+  const registryFile = join(t.home, 'config', 'instances.json');
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'create', name, '--memory', '128m', '--json'], {
+    env: t.env,
+    stdio: 'ignore',
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const made = existsSync(registryFile) && readFileSync(registryFile, 'utf8').includes(name);
+    if (made && (await containersOf(t.home)).some((c) => c.Labels['dbaas.name'] === name)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
 }
