@@ -75,7 +75,6 @@ export interface MonitoredInstances {
   record(ref: string): Promise<InstanceRecord>;
   records(): Promise<InstanceRecord[]>;
   files(record: Pick<InstanceRecord, 'id'>): InstanceFiles;
-  startSidecars(record: InstanceRecord): Promise<string[]>;
 }
 
 /**
@@ -224,9 +223,10 @@ export class MonitoringService {
   }
 
   /**
-   * One watchdog round: for every instance whose server runs, start an agent that is not running,
-   * and restart one whose last good sample is too old (stuck). At most one restart per instance
-   * per `backoffMs`.
+   * One watchdog round: for every instance whose server and agent both run, restart an agent
+   * whose last good sample is too old (stuck: hung, paused, or unable to sample). An agent that
+   * does not run at all is the keeper's (doctor's `agent-down`), so the two never race for the
+   * same container. At most one restart per instance per `backoffMs`.
    */
   async watchdogRound(lastRestart: Map<string, number>, backoffMs: number): Promise<string[]> {
     const acted: string[] = [];
@@ -235,31 +235,21 @@ export class MonitoringService {
       this.engine.list(),
     ]);
     for (const record of records) {
-      if (record.status !== 'running') continue;
+      if (record.status !== 'running' || record.operation) continue;
       const mine = containers.filter((c) => c.instance === record.id);
-      const server = mine.find((c) => c.service === POSTGRES_SERVICE);
-      const agent = mine.find((c) => c.service === AGENT_SERVICE);
-      if (!server?.running || !agent) continue;
-      let reason: string | null = null;
-      if (!agent.running) {
-        reason = `the agent container is ${agent.phase}`;
-      } else {
-        const state = await this.agentState(record);
-        const okAge = ageOf(state?.last_ok_at ?? state?.started_at, Date.now());
-        if (okAge !== null && okAge > freshnessLimitSeconds(record.monitoring.intervalSec) + 10) {
-          reason = `no good sample for ${okAge} s`;
-        }
-      }
-      if (!reason) continue;
+      if (!serviceRunning(mine, POSTGRES_SERVICE) || !serviceRunning(mine, AGENT_SERVICE)) continue;
+      const state = await this.agentState(record);
+      const okAge = ageOf(state?.last_ok_at ?? state?.started_at, Date.now());
+      if (okAge === null || okAge <= freshnessLimitSeconds(record.monitoring.intervalSec) + 10) continue;
       if (Date.now() - (lastRestart.get(record.id) ?? 0) < backoffMs) continue;
       lastRestart.set(record.id, Date.now());
+      const reason = `no good sample for ${okAge} s`;
       try {
-        const restarted = await this.instances.startSidecars(record);
-        if (restarted.length === 0) await this.engine.restart(containerNameFor(record, AGENT_SERVICE), 5);
+        await this.engine.restart(containerNameFor(record, AGENT_SERVICE), 5);
         this.logger.warn('watchdog restarted the monitoring agent', { instance: record.id, reason });
         acted.push(record.id);
       } catch (err) {
-        this.logger.error('watchdog could not restart the monitoring agent', { instance: record.id, error: (err as Error).message });
+        this.logger.error('watchdog could not restart the monitoring agent', { instance: record.id, reason, error: (err as Error).message });
       }
     }
     return acted;

@@ -31,7 +31,7 @@ export function fromListRow(row: Dockerode.ContainerInfo): ServiceState {
     name: (row.Names[0] ?? '').replace(/^\//, ''),
     ...fromLabels(row.Labels),
     phase,
-    running: phase === 'running',
+    running: phase === 'running' || phase === 'paused',
     restarting: phase === 'restarting',
     oomKilled: null,
     exitCode: phase === 'exited' ? Number(/^Exited \((-?\d+)\)/.exec(row.Status)?.[1] ?? Number.NaN) : null,

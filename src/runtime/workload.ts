@@ -22,6 +22,10 @@ export interface ServiceState {
   instance: string | null;
   service: string | null;
   phase: RunPhase;
+  /**
+   * Its process exists: true while running and while paused (frozen, not serving), as the
+   * engine's own Running flag; `phase` tells the two apart. Listing and inspecting agree.
+   */
   running: boolean;
   restarting: boolean;
   /** Killed for lack of memory; null when the engine's answer did not say (a listing). */

@@ -268,20 +268,16 @@ describe('the monitoring agent beside a real instance', () => {
   });
 });
 
-describe('the watchdog of `dbaas serve`', () => {
+describe('the keepers of `dbaas serve`', () => {
   let t: TestHome;
   let child: ChildProcess | undefined;
+  let created: CreatedInstance;
+  let agentName: string;
+  const logText = () => readFileSync(join(t.home, 'logs', 'provisioning.log'), 'utf8');
 
-  beforeAll(() => {
+  beforeAll(async () => {
     t = makeHome(21950, { DBAAS_WATCHDOG_INTERVAL: '1' });
-  });
-  afterAll(async () => {
-    child?.kill('SIGKILL');
-    await t.cleanup();
-  });
-
-  it('restarts an agent that was stopped while the server runs', async () => {
-    const created = await t.manager.create({ name: 'guarded', memory: '128m', cpus: 0.5, monitoring: { intervalSec: 1 } });
+    created = await t.manager.create({ name: 'guarded', memory: '128m', cpus: 0.5, monitoring: { intervalSec: 1 } });
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, '127.0.0.1', () => {
         const p = (s.address() as { port: number }).port;
@@ -289,14 +285,36 @@ describe('the watchdog of `dbaas serve`', () => {
       });
     });
     child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'serve', '--port', String(port)], { env: t.env, stdio: 'ignore' });
-    const agentName = created.containers.find((c) => c.service === 'agent')!.name;
+    agentName = created.containers.find((c) => c.service === 'agent')!.name;
     await until('the agent running', async () => (await docker.getContainer(agentName).inspect()).State.Running);
+  });
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await t.cleanup();
+  });
+
+  it('start an agent that was stopped while the server runs (the doctor\'s agent-down repair)', async () => {
     await docker.getContainer(agentName).stop({ t: 2 }); // a stop that the restart policy respects
-    await until('the watchdog to restart the agent', async () => (await docker.getContainer(agentName).inspect()).State.Running, 20_000);
-    const log = await until('the watchdog log line', () => {
-      const text = readFileSync(join(t.home, 'logs', 'provisioning.log'), 'utf8');
-      return text.includes('watchdog restarted the monitoring agent') ? text : undefined;
-    });
-    expect(log).toContain(created.id);
+    await until('the keeper to start the agent', async () => (await docker.getContainer(agentName).inspect()).State.Running, 20_000);
+    const line = await until('the repair log line', () =>
+      logText().split('\n').find((l) => l.includes('doctor repaired') && l.includes('agent-down') && l.includes(created.id)),
+    );
+    expect(line).toContain('its monitoring agent is exited');
+    expect(logText()).not.toContain('watchdog restarted the monitoring agent');
+  });
+
+  it('restart an agent that runs but no longer samples (the watchdog), and only that one', async () => {
+    await docker.getContainer(agentName).pause(); // hung: the engine still calls it running
+    const line = await until(
+      'the watchdog log line',
+      () => logText().split('\n').find((l) => l.includes('watchdog restarted the monitoring agent') && l.includes(created.id)),
+      45_000,
+    ).catch((e) => { console.log(logText()); throw e; });
+    expect(line).toMatch(/no good sample for \d+(\.\d+)? s/);
+    const state = await until('the agent running unpaused', async () => {
+      const s = (await docker.getContainer(agentName).inspect()).State;
+      return s.Running && !s.Paused ? s : undefined;
+    }, 20_000);
+    expect(state.Paused).toBe(false);
   });
 });
