@@ -61,6 +61,13 @@ const SettingsShape = {
   rowsDefaultLimit: z.number().int().min(1).default(100),
   rowsMaxLimit: z.number().int().min(1).default(1000),
   queryMaxRows: z.number().int().min(1).default(10_000),
+  /**
+   * New instances start from a data directory initialised once per image (fast), instead of
+   * running initdb on every create; off: every create initialises its own.
+   */
+  dataTemplates: z.boolean().default(true),
+  /** Where they are kept (default config/data-templates); several homes may share one. */
+  dataTemplatesDir: z.string().min(1).optional(),
   /** Where the nunjucks templates are read; copy templates/ to customise them. */
   templatesDir: z.string().min(1).optional(),
 };
@@ -105,6 +112,8 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_HOST_MEMORY: { key: 'hostMemory', convert: (t) => parseSize(t) ?? Number.NaN },
   DBAAS_DISK_MIN_FREE: { key: 'diskMinFreeBytes', convert: (t) => parseSize(t) ?? Number.NaN },
   DBAAS_TEMPLATES_DIR: { key: 'templatesDir', convert: (t) => t },
+  DBAAS_DATA_TEMPLATES: { key: 'dataTemplates', convert: onOff },
+  DBAAS_DATA_TEMPLATES_DIR: { key: 'dataTemplatesDir', convert: (t) => t },
   DBAAS_POOL_MAX: { key: 'poolMaxPerInstance', convert: toNumber },
   DBAAS_POOL_MAX_TOTAL: { key: 'poolMaxTotal', convert: toNumber },
   DBAAS_STATEMENT_TIMEOUT: { key: 'statementTimeoutMs', convert: (t) => Math.round(toNumber(t) * 1000) },
@@ -119,6 +128,14 @@ const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;
 function toNumber(text: string): number {
   const n = Number(text);
   return text.trim() === '' ? Number.NaN : n;
+}
+
+/** on/off, true/false, 1/0, yes/no; anything else is left as text for zod to refuse. */
+function onOff(text: string): unknown {
+  const t = text.trim().toLowerCase();
+  if (['1', 'true', 'on', 'yes'].includes(t)) return true;
+  if (['0', 'false', 'off', 'no'].includes(t)) return false;
+  return text;
 }
 
 function commaList(text: string): string[] {
@@ -218,6 +235,8 @@ export function runtimePaths(settings: Settings) {
     keyFile: join(home, 'config', 'master.key'),
     /** pg_settings of each image's server, cached per image id (see runtime/pgSettingsCatalog.ts). */
     settingsCatalogDir: join(home, 'config', 'pg-settings'),
+    /** Template data directories, one per image id (see runtime/dataTemplate.ts). */
+    dataTemplatesDir: settings.dataTemplatesDir ? resolve(settings.dataTemplatesDir) : join(home, 'config', 'data-templates'),
     logDir: join(home, 'logs'),
     provisioningLog: join(home, 'logs', 'provisioning.log'),
     templatesDir: settings.templatesDir ? resolve(settings.templatesDir) : join(PROJECT_ROOT, 'templates'),

@@ -41,6 +41,14 @@ function verifier(password: string): string {
   return v;
 }
 
+/**
+ * Session options for dbaas's sessions that set passwords: the statements are never written to
+ * the server's log, whatever logging settings the instance has (log_statement=all is a setting
+ * users may choose). They must be in the startup packet: a statement is logged when it arrives,
+ * before a SET in the same script could take effect. Only a superuser may set them.
+ */
+export const UNLOGGED_SESSION_OPTIONS = '-c log_statement=none -c log_min_duration_statement=-1 -c log_min_error_statement=panic -c log_duration=off';
+
 /** The SQL of one pass, as one script (one implicit transaction): all of it or none. */
 export function accessSql(plan: AccessPlan): string {
   const db = quoteIdent(plan.database);
@@ -81,7 +89,13 @@ END$$`,
 /** Runs one pass as the superuser; a failure is OPERATION_FAILED with the server's reason. */
 export async function ensureAccess(superuser: LoginTarget, plan: AccessPlan, timeoutMs = 15_000): Promise<void> {
   if (!/^[a-z_][a-z0-9_]*$/.test(plan.appRole)) throw new DbaasError('INTERNAL', `unexpected role name ${plan.appRole}`);
-  const client = new pg.Client({ ...superuser, connectionTimeoutMillis: 5000, statement_timeout: timeoutMs, application_name: 'dbaas' });
+  const client = new pg.Client({
+    ...superuser,
+    connectionTimeoutMillis: 5000,
+    statement_timeout: timeoutMs,
+    application_name: 'dbaas',
+    options: UNLOGGED_SESSION_OPTIONS,
+  });
   client.on('error', () => undefined); // a server that goes away mid-pass must not end the process
   try {
     await client.connect();

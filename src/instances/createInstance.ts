@@ -4,26 +4,30 @@ import { imageFor } from '../config/settings.js';
 import { runInitSql } from '../database/initSql.js';
 import { asDbaasError, DbaasError } from '../errors.js';
 import { containerNameFor, type PlainSecrets } from '../provisioner/provisioner.js';
+import { dataTemplateRequest, seedDataDir } from '../provisioner/dataSeed.js';
 import { allocatePort, assertHostAddress } from '../provisioner/ports.js';
 import { generatePassword } from '../registry/secrets.js';
 import { loadContainerSpecs } from '../runtime/composeSpec.js';
 import { parseInput } from '../validate.js';
 import type { InstanceAccess } from './access.js';
+import { bootstrapFromTemplate } from './bootstrap.js';
 import { nowIso, type InstanceDeps } from './deps.js';
 import { checkSettings, ensureImage } from './imageCheck.js';
 import { defaultShmSize } from './pgSettings.js';
 import { stepWithProgress, type ProgressFn } from './progress.js';
-import type { Reconciler } from './reconciler.js';
 import { createInstanceSchema, DEFAULT_MONITORING, type CreateInstanceInput, type InstanceRecord } from './schema.js';
 import { waitForServer } from './serverReady.js';
 import { parseSize } from './size.js';
 
 /**
  * The create of an instance, as a saga: validate; check the engine, the image and the settings;
- * reserve the name and a port in the registry (the record, "provisioning", is the reservation);
- * lay out the files; create and start the services from the compose file; wait for a real login;
- * set the passwords and dbaas's roles; run the user's init SQL; start the agent; record
- * "running". Each step reports progress. A failure at any step after the reservation (and an
+ * find (or make, once per image) the image's template data directory; reserve the name and a
+ * port in the registry (the record, "provisioning", is the reservation); lay out the files, the
+ * data folder copied from the template; create and start the services (server and agent) from
+ * the compose file; on a copied folder, set the superuser's password and run the init scripts
+ * (bootstrap.ts); wait for a real login; set the passwords and dbaas's roles; run the user's
+ * init SQL; record "running". Without a template the image's entrypoint initialises the data
+ * folder on the first start, as a bare `docker run` would. Each step reports progress. A failure at any step after the reservation (and an
  * abort: Ctrl-C) undoes every step made: services, files, record.
  */
 
@@ -47,7 +51,6 @@ export class InstanceCreation {
   constructor(
     private readonly deps: InstanceDeps,
     private readonly access: InstanceAccess,
-    private readonly reconciler: Reconciler,
   ) {}
 
   async run(raw: unknown, progress?: ProgressFn, signal?: AbortSignal): Promise<CreatedRecord> {
@@ -66,6 +69,9 @@ export class InstanceCreation {
       const overrides = input.pgSettings;
       await step('settings', "check the settings against the server's pg_settings", () => checkSettings(this.deps, image, overrides, memory));
     }
+    const template = settings.dataTemplates
+      ? await step('template', `prepare the template data directory of ${image} (made once per image)`, () => this.template(image))
+      : null;
 
     const plain: PlainSecrets = {
       password: input.password ?? generatePassword(),
@@ -77,8 +83,8 @@ export class InstanceCreation {
 
     const made: string[] = [];
     try {
-      const finished = await this.build(record, input, plain, made, step, signal);
-      logger.info('instance created', { instance: record.id, name: record.name, ms: Date.now() - started });
+      const { finished, seeded } = await this.build(record, input, plain, template, made, step, signal);
+      logger.info('instance created', { instance: record.id, name: record.name, ms: Date.now() - started, data: seeded ? 'template' : 'initdb' });
       return { record: finished, password: plain.password };
     } catch (err) {
       const error = asDbaasError(err);
@@ -146,12 +152,18 @@ export class InstanceCreation {
     record: InstanceRecord,
     input: CreateInstanceInput,
     plain: PlainSecrets,
+    template: string | null,
     made: string[],
     step: <T>(name: string, message: string, work: () => Promise<T> | T) => Promise<T>,
     signal?: AbortSignal,
-  ): Promise<InstanceRecord> {
+  ): Promise<{ finished: InstanceRecord; seeded: boolean }> {
     const { engine, provisioner, registry, settings } = this.deps;
-    const files = await step('files', `write instances/${record.id}/`, () => provisioner.prepare(record, plain));
+    let seeded = false;
+    const files = await step('files', `write instances/${record.id}/`, async () => {
+      const written = provisioner.prepare(record, plain);
+      if (template) seeded = await this.seed(template, written.dataDir, record);
+      return written;
+    });
     const specs = loadContainerSpecs(files.composePath);
     await step('container', 'create the container from docker-compose.yml', async () => {
       for (const spec of specs) {
@@ -159,7 +171,13 @@ export class InstanceCreation {
         made.push(spec.name);
       }
     });
-    await step('start', 'start the container', () => engine.start(containerNameFor(record)));
+    // The agent starts beside the server: it waits for its login (set in the access step) itself.
+    await step('start', 'start the server and its monitoring agent', () => Promise.all(specs.map((spec) => engine.start(spec.name))));
+    if (seeded) {
+      await step('bootstrap', "set the superuser's password and run the init scripts", () =>
+        bootstrapFromTemplate(this.deps, record, plain.adminPassword),
+      );
+    }
     await step('ready', 'wait until the server accepts a login', () =>
       waitForServer(this.deps, record, this.access.superuserTarget(record, plain.adminPassword), signal),
     );
@@ -170,8 +188,7 @@ export class InstanceCreation {
         runInitSql(this.access.appTarget(record, plain.password), initSql, settings.readyTimeoutMs),
       );
     }
-    await step('agent', 'start the monitoring agent', () => this.reconciler.startSidecars(record));
-    return step('record', 'record the instance', () =>
+    const finished = await step('record', 'record the instance', () =>
       registry.update((doc) => {
         const rec = doc.instances.find((r) => r.id === record.id);
         if (!rec) throw new DbaasError('OPERATION_FAILED', `instance ${record.id} vanished from the registry`);
@@ -182,6 +199,32 @@ export class InstanceCreation {
         return { ...rec };
       }),
     );
+    return { finished, seeded };
+  }
+
+  /** The image's template data directory, or null (then the entrypoint initialises the data). */
+  private async template(image: string): Promise<string | null> {
+    const { engine, paths, settings, logger } = this.deps;
+    try {
+      return await engine.dataTemplate(image, dataTemplateRequest(paths.dataTemplatesDir, settings.readyTimeoutMs));
+    } catch (err) {
+      logger.warn('no template data directory; the server initialises its own', { image, error: asDbaasError(err).message });
+      return null;
+    }
+  }
+
+  /** Copies the template into the new data folder; false (an empty folder) when it could not. */
+  private async seed(template: string, dataDir: string, record: InstanceRecord): Promise<boolean> {
+    try {
+      await seedDataDir(template, dataDir);
+      return true;
+    } catch (err) {
+      this.deps.logger.warn('could not copy the template data directory; the server initialises its own', {
+        instance: record.id,
+        error: (err as Error).message,
+      });
+      return false;
+    }
   }
 
   /** Removes whatever a failed create made: services, files, the registry record. */

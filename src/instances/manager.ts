@@ -53,7 +53,7 @@ export class Manager {
     this.engine = deps.engine;
     this.access = new InstanceAccess(deps);
     this.reconciler = new Reconciler(deps);
-    this.creation = new InstanceCreation(deps, this.access, this.reconciler);
+    this.creation = new InstanceCreation(deps, this.access);
   }
 
   // ---- reading -------------------------------------------------------------------------------

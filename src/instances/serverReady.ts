@@ -25,7 +25,7 @@ export async function waitForServer(
     const restarted = (s.restartCount ?? 0) > baseline;
     if (s.running && !s.restarting && !restarted) return null;
     const how = s.oomKilled ? 'was killed for lack of memory' : s.running ? 'failed' : `exited with code ${s.exitCode}`;
-    return `the server ${how}${restarted ? ' and was restarted' : ''}; ${await errorLines(deps, name)}`;
+    return `the server ${how}${restarted ? ' and was restarted' : ''}; ${await serverErrorLines(deps, name)}`;
   };
   const ms = await waitForLogin(login, { timeoutMs: settings.readyTimeoutMs, deadReason, signal });
   const reason = await deadReason();
@@ -34,7 +34,7 @@ export async function waitForServer(
 }
 
 /** The error lines of a server's recent log (what explains a failure), else its last lines. */
-async function errorLines(deps: Pick<InstanceDeps, 'engine'>, name: string): Promise<string> {
+export async function serverErrorLines(deps: Pick<InstanceDeps, 'engine'>, name: string): Promise<string> {
   const lines = await deps.engine.logs(name, 300);
   const errors = lines.filter((l) => /\b(ERROR|FATAL|PANIC)\b|error:/.test(l));
   return errors.length ? `errors in its log:\n${errors.slice(-10).join('\n')}` : `last log lines:\n${lines.slice(-15).join('\n')}`;

@@ -5,6 +5,7 @@ import { effectiveSettings } from '../instances/pgSettings.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import { MONITOR_ROLE } from '../database/controlAccess.js';
 import { homeId, homeNetwork, LABELS } from '../runtime/labels.js';
+import { SERVER_DATA_PATH, SERVER_ENV, SERVER_INIT_DIR, SERVER_PASSWORD_FILE } from './serverContract.js';
 import { createRenderer, type TemplateRenderer } from './templates.js';
 
 export { MONITOR_ROLE };
@@ -145,6 +146,10 @@ export class Provisioner {
       composePath: files.composePath,
       image: record.image,
       containerName: containerNameFor(record),
+      serverEnv: SERVER_ENV,
+      dataPath: SERVER_DATA_PATH,
+      initDir: SERVER_INIT_DIR,
+      passwordFile: SERVER_PASSWORD_FILE,
       pgSettings: effectiveSettings(record.memory, record.cpus, record.pgSettings),
       bindAddress: record.bindAddress,
       port: String(record.port),

@@ -9,7 +9,8 @@ import { demuxBuffer, engineError, statusOf } from './dockerWire.js';
 import { fromInspect, fromListRow, fromStats } from './dockerState.js';
 import { homeFilter, LABELS } from './labels.js';
 import { readSettingsCatalog } from './pgSettingsCatalog.js';
-import type { InstanceEngine, ResourceStats, ServiceState } from './workload.js';
+import { ensureDataTemplate, type DataTemplateRequest } from './dataTemplate.js';
+import type { ExecCommand, ExecResult, InstanceEngine, ResourceStats, ServiceState } from './workload.js';
 
 /**
  * The single-host Docker engine, through dockerode, behind dbaas's engine seam (workload.ts).
@@ -66,6 +67,50 @@ export class DockerEngine implements InstanceEngine {
 
   settingsCatalog(image: string, cacheDir: string): Promise<PgSettingInfo[]> {
     return readSettingsCatalog(this.docker, image, cacheDir);
+  }
+
+  dataTemplate(image: string, request: DataTemplateRequest): Promise<string> {
+    return ensureDataTemplate(this.docker, image, request);
+  }
+
+  async execute(name: string, command: ExecCommand): Promise<ExecResult> {
+    const withInput = command.stdin !== undefined;
+    let stream: NodeJS.ReadWriteStream;
+    let exec: Dockerode.Exec;
+    try {
+      exec = await this.docker.getContainer(name).exec({
+        Cmd: command.argv,
+        User: command.user ?? '',
+        AttachStdin: withInput,
+        AttachStdout: true,
+        AttachStderr: true,
+      });
+      stream = (await exec.start({ hijack: true, stdin: withInput })) as unknown as NodeJS.ReadWriteStream;
+    } catch (err) {
+      throw engineError(err, `run ${command.argv[0]} in ${name}`);
+    }
+    const chunks: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => {
+          (stream as unknown as Readable).destroy();
+          reject(new Error(`took longer than ${command.timeoutMs / 1000} s`));
+        }, command.timeoutMs);
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', reject);
+        // Ending our side closes the command's stdin; its output keeps coming until it exits.
+        if (command.stdin !== undefined) stream.end(command.stdin);
+      });
+      const info = await exec.inspect();
+      return { exitCode: info.ExitCode ?? -1, output: demuxBuffer(Buffer.concat(chunks)) };
+    } catch (err) {
+      throw engineError(err, `run ${command.argv[0]} in ${name}`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Network creations of this process, one at a time per name (see ensureNetwork). */

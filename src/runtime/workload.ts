@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
 import type { ContainerSpec } from './composeSpec.js';
+import type { DataTemplateRequest } from './dataTemplate.js';
 
 /**
  * The engine seam: what dbaas asks of whatever runs an instance's services, in dbaas's own
@@ -55,6 +56,18 @@ export interface ResourceStats {
   readAt: string;
 }
 
+export interface ExecCommand {
+  argv: string[];
+  user?: string;
+  stdin?: string;
+  timeoutMs: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
+}
+
 export interface InstanceEngine {
   /** Answers when the engine is reachable (ENGINE_UNAVAILABLE otherwise). */
   ping(): Promise<{ version: string; apiVersion: string }>;
@@ -62,6 +75,12 @@ export interface InstanceEngine {
   pull(image: string): Promise<void>;
   /** The pg_settings of the server in an image (read once per image, cached in cacheDir). */
   settingsCatalog(image: string, cacheDir: string): Promise<PgSettingInfo[]>;
+
+  /**
+   * The image's template data directory on this host (dataTemplate.ts): initialised once per
+   * image with the request's environment and files, made now when there is none.
+   */
+  dataTemplate(image: string, request: DataTemplateRequest): Promise<string>;
 
   /** Makes a service from its spec (the networks it joins first). */
   create(spec: ContainerSpec): Promise<void>;
@@ -81,6 +100,13 @@ export interface InstanceEngine {
   followLogs(name: string, tail: number): Promise<Readable>;
   /** One sample; `oneShot` answers at once (no CPU %), for counters and memory. */
   stats(name: string, options?: { oneShot?: boolean }): Promise<ResourceStats>;
+
+  /**
+   * Runs a command inside a running service (`docker exec`) as `user`, feeding it `stdin`, so that
+   * what it needs never appears in an argument list or an environment; its exit code and its
+   * output (stdout and stderr together), or OPERATION_FAILED after `timeoutMs`.
+   */
+  execute(name: string, command: ExecCommand): Promise<ExecResult>;
 
   /** Removes a network no service uses any more; true when it did. */
   removeNetworkIfUnused(name: string): Promise<boolean>;

@@ -12,6 +12,8 @@ import { homeFilter } from '../../src/runtime/labels.js';
 
 export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
 
+export const SHARED_DATA_TEMPLATES = join(tmpdir(), 'dbaas-test-data-templates');
+
 export interface TestHome {
   home: string;
   env: NodeJS.ProcessEnv;
@@ -34,6 +36,9 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
     DBAAS_PORT_RANGE: `${portBase}-${portBase + 49}`,
     DBAAS_STOP_TIMEOUT: '10',
     DBAAS_READY_TIMEOUT: '90',
+    // One template data directory per image for all test homes (made once, by whichever file
+    // creates first); test/integration/dataTemplate.test.ts makes its own from scratch.
+    DBAAS_DATA_TEMPLATES_DIR: SHARED_DATA_TEMPLATES,
     ...extraEnv,
   };
   const settings = loadSettings({ env });

@@ -71,6 +71,7 @@ describe('loadSettings defaults', () => {
       hostCpus: availableParallelism(),
       hostMemory: totalmem(),
       diskMinFreeBytes: 1024 ** 3,
+      dataTemplates: true,
     });
     expect(s.connectHost).toBeUndefined();
     expect(s.masterKey).toBeUndefined();
@@ -118,6 +119,7 @@ describe('loadSettings defaults', () => {
       registryFile: join(home, 'config', 'instances.json'),
       keyFile: join(home, 'config', 'master.key'),
       settingsCatalogDir: join(home, 'config', 'pg-settings'),
+      dataTemplatesDir: join(home, 'config', 'data-templates'),
       logDir: join(home, 'logs'),
       provisioningLog: join(home, 'logs', 'provisioning.log'),
       templatesDir: join(PROJECT_ROOT, 'templates'),
@@ -128,6 +130,15 @@ describe('loadSettings defaults', () => {
 });
 
 describe('DBAAS_* environment variables', () => {
+  it('turns data templates on and off with on/off, true/false, 1/0, yes/no, and refuses other words', () => {
+    for (const [text, value] of [['off', false], ['0', false], ['No', false], ['on', true], ['TRUE', true], ['1', true]] as const) {
+      expect(loadSettings({ env: { DBAAS_HOME: home, DBAAS_DATA_TEMPLATES: text } }).dataTemplates).toBe(value);
+    }
+    expect(() => loadSettings({ env: { DBAAS_HOME: home, DBAAS_DATA_TEMPLATES: 'maybe' } })).toThrow(/dataTemplates|DBAAS_DATA_TEMPLATES/);
+    const shared = runtimePaths(loadSettings({ env: { DBAAS_HOME: home, DBAAS_DATA_TEMPLATES_DIR: '/srv/templates' } }));
+    expect(shared.dataTemplatesDir).toBe('/srv/templates');
+  });
+
   it('override the defaults, converting their text', () => {
     const s = loadSettings({
       env: {
