@@ -1,4 +1,3 @@
-import lockfile from 'proper-lockfile';
 import { DbaasError } from './errors.js';
 
 /**
@@ -7,6 +6,8 @@ import { DbaasError } from './errors.js';
  * Returns the release; a failure to lock is OPERATION_FAILED naming the path.
  */
 export async function lockPath(path: string): Promise<() => Promise<void>> {
+  // Loaded on the first lock: commands that only read (dbaas list) never need it.
+  const { default: lockfile } = await import('proper-lockfile');
   try {
     return await lockfile.lock(path, {
       // A holder that died leaves a lock whose mtime stops being refreshed; after 10 s it is stale.

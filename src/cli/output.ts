@@ -1,4 +1,5 @@
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
 
 /**
  * How the CLI prints what a command returns: one JSON document with --json, else a human table
@@ -9,6 +10,8 @@ export function printJson(value: unknown): void {
 }
 
 export function printTable(head: string[], rows: Array<Array<string | number | boolean | null | undefined>>): void {
+  // Loaded when a table is printed, not by every command that might print one.
+  const Table = createRequire(import.meta.url)('cli-table3') as typeof TableType;
   const table = new Table({ head, style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
   for (const row of rows) table.push(row.map((cell) => (cell === null || cell === undefined ? '-' : String(cell))));
   process.stdout.write(table.toString() + '\n');

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 import { MIN_MEMORY, parseSize } from '../instances/size.js';
@@ -209,7 +209,10 @@ function readConfigFile(file: string): Record<string, unknown> {
   if (!existsSync(file)) return {};
   let data: unknown;
   try {
-    data = parseYaml(readFileSync(file, 'utf8'));
+    // The YAML parser is loaded only when there is a file to parse: most runs have none, and
+    // every CLI command pays for what it loads at start.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    data = parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new DbaasError('CONFIG_INVALID', `cannot parse ${file}: ${(err as Error).message}`);
   }

@@ -63,6 +63,16 @@ export async function load(url, context, next) {
     expect(run.modules.filter((m) => m.startsWith('cli/actions/')).sort()).toEqual(['cli/actions/data.js', 'cli/actions/sql.js']);
   });
 
+  it('dbaas list of an installation without instances reads the registry only: no engine client, no services', () => {
+    for (const args of [['list'], ['list', '--json']]) {
+      const run = loaded(...args);
+      expect(run.code).toBe(0);
+      expect(run.packages.filter((p) => ['dockerode', 'pg', 'express', 'nunjucks', 'winston', 'ora', 'yaml'].includes(p))).toEqual([]);
+      expect(run.modules).not.toContain('services.js');
+      expect(run.modules).toContain('registry/registry.js');
+    }
+  });
+
   it('loads no spinner library when stderr is not a terminal', () => {
     expect(loaded('start', 'no-such-instance').packages).not.toContain('ora');
   });
