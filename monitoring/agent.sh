@@ -8,7 +8,9 @@
 # fails (server down, timeout, refused login) appends {"up": false, "error": ...} instead, the
 # session is dropped and the next sample opens a new one; the agent goes on.
 # The file rotates at DBAAS_MAX_BYTES, keeping DBAAS_KEEP_FILES old files (.1 newest).
-# /metrics/agent-state.json tells the manager how the agent is doing (written atomically).
+# /metrics/agent-state.json tells the manager how the agent is doing (written atomically). It also
+# holds the count of the server's crash recoveries, which must outlive the agent and the rotation
+# of the metrics files: the agent reads it back when it starts (see sample.sql for the counting).
 #
 # Connection settings come from the libpq environment: PGHOST, PGPORT, PGUSER, PGDATABASE,
 # PGPASSWORD, PGAPPNAME, PGCONNECT_TIMEOUT, PGOPTIONS (statement_timeout).
@@ -81,9 +83,34 @@ last_sample_at=null
 last_ok_at=null
 last_error=null
 
+# The crash-recovery count (JSON tokens: a number, a string or null). sample.sql decides; the agent
+# hands it what was counted before and keeps what it answers.
+crash_total=0
+crash_last=null
+discard_seen=null
+# Reads those fields from JSON text (a sample, or the state file of an earlier agent). The server
+# object comes first in a sample, so its fields are the first match. Only digits and ISO times
+# are taken, and at most 15 digits, so a damaged file can neither break the psql \set lines nor
+# overflow the bigint the sample adds to.
+read_recoveries() {
+  local text="$1" sep='[[:space:]]*:[[:space:]]*' str='("[0-9T:.Z-]*"|null)'
+  [[ $text =~ \"crash_recoveries_total\"$sep([0-9]{1,15})[^0-9] ]] && crash_total="${BASH_REMATCH[1]}"
+  [[ $text =~ \"last_crash_recovery_at\"$sep$str ]] && crash_last="${BASH_REMATCH[1]}"
+  [[ $text =~ \"stats_discarded_at\"$sep$str ]] && discard_seen="${BASH_REMATCH[1]}"
+  return 0
+}
+# Sets REPLY to a JSON token as a psql \set argument: null is '', a string loses its quotes.
+psql_arg() {
+  local v="${1//\"/}"
+  [ "$1" = null ] && v=
+  printf -v REPLY "'%s'" "$v"
+}
+[ -f "$STATE" ] && read_recoveries "$(<"$STATE")"
+
 write_state() {
-  printf '{"started_at":"%s","pid":%d,"interval_seconds":%s,"samples":%d,"failures":%d,"last_sample_at":%s,"last_ok_at":%s,"last_error":%s}\n' \
-    "$STARTED_AT" "$$" "$INTERVAL" "$samples" "$failures" "$last_sample_at" "$last_ok_at" "$last_error" >"$STATE.tmp" &&
+  printf '{"started_at":"%s","pid":%d,"interval_seconds":%s,"samples":%d,"failures":%d,"last_sample_at":%s,"last_ok_at":%s,"last_error":%s,"crash_recoveries_total":%s,"last_crash_recovery_at":%s,"stats_discarded_at":%s}\n' \
+    "$STARTED_AT" "$$" "$INTERVAL" "$samples" "$failures" "$last_sample_at" "$last_ok_at" "$last_error" \
+    "$crash_total" "$crash_last" "$discard_seen" >"$STATE.tmp" &&
     mv -f "$STATE.tmp" "$STATE"
 }
 
@@ -110,7 +137,11 @@ take_sample() {
   SAMPLE=
   ERROR=
   [ -n "$SESSION_PID" ] || start_session
-  if ! printf '\\i %s\n\\echo %s\n' "$HERE/sample.sql" "$MARK" >&"$SESSION_IN" 2>/dev/null; then
+  local last seen
+  psql_arg "$crash_last"; last="$REPLY"
+  psql_arg "$discard_seen"; seen="$REPLY"
+  if ! printf '\\set crash_recoveries_total %s\n\\set last_crash_recovery_at %s\n\\set stats_discarded_seen %s\n\\i %s\n\\echo %s\n' \
+    "'$crash_total'" "$last" "$seen" "$HERE/sample.sql" "$MARK" >&"$SESSION_IN" 2>/dev/null; then
     ERROR="the psql session ended"
   else
     local out="" line ended=0
@@ -142,6 +173,9 @@ while [ "$stopping" -eq 0 ]; do
   rotate_if_full
   if take_sample; then
     append "$SAMPLE"
+    counted="$crash_total"
+    read_recoveries "$SAMPLE"
+    [ "$crash_total" != "$counted" ] && echo "$(now_iso) the server went through crash recovery (statistics discarded at ${crash_last//\"/}): $crash_total so far"
     set_now
     last_ok_at="\"$NOW_ISO\""
     last_sample_at="$last_ok_at"

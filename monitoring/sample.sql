@@ -3,7 +3,42 @@
 --   psql -X -At -v instance=<id> -f sample.sql
 -- PostgreSQL builds the JSON itself, so the agent needs nothing but psql and bash.
 -- The agent's own connection and locks are left out of the figures.
+--
+-- Crash recoveries are counted across samples, so the agent passes in what it has counted so far
+-- (psql variables it sets before every sample, read back from this sample's `server` object):
+-- crash_recoveries_total, last_crash_recovery_at and stats_discarded_seen (empty when none).
+-- Run by hand, they default to nothing counted yet.
+\if :{?crash_recoveries_total}
+\else
+\set crash_recoveries_total 0
+\endif
+\if :{?last_crash_recovery_at}
+\else
+\set last_crash_recovery_at ''
+\endif
+\if :{?stats_discarded_seen}
+\else
+\set stats_discarded_seen ''
+\endif
 WITH
+-- A start with crash recovery (a backend killed by the OOM killer makes the postmaster
+-- reinitialise; a postmaster that died is restarted by the engine) discards the cumulative
+-- statistics and stamps every shared kind with one reset time. A reset by hand
+-- (pg_stat_reset_shared, superuser only) stamps one kind, so only a common stamp is a discard.
+-- A stamp the agent has not seen yet is one more crash recovery. With nothing seen before (a new
+-- instance, a lost state file) only a stamp from this postmaster's life counts: an older one is
+-- the first start after initdb, or a recovery counted before.
+discard AS (
+  SELECT CASE WHEN b.stats_reset = a.stats_reset THEN b.stats_reset END AS at
+  FROM pg_stat_bgwriter b, pg_stat_archiver a
+),
+recovery AS (
+  SELECT d.at IS NOT NULL AND d.at IS DISTINCT FROM seen.at
+           AND (seen.at IS NOT NULL OR d.at >= pg_postmaster_start_time()) AS new_one,
+         d.at AS discarded_at,
+         coalesce(d.at, seen.at) AS seen_at
+  FROM discard d, (SELECT nullif(:'stats_discarded_seen', '')::timestamptz AS at) seen
+),
 server AS (
   SELECT json_build_object(
     'up', true,
@@ -12,8 +47,14 @@ server AS (
     'started_at', to_char(pg_postmaster_start_time() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     'uptime_seconds', floor(extract(epoch FROM clock_timestamp() - pg_postmaster_start_time()))::bigint,
     'max_connections', current_setting('max_connections')::int,
-    'in_recovery', pg_is_in_recovery()
+    'in_recovery', pg_is_in_recovery(),
+    'crash_recoveries_total', :'crash_recoveries_total'::bigint + recovery.new_one::int,
+    'last_crash_recovery_at', CASE WHEN recovery.new_one
+                                   THEN to_char(recovery.discarded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+                                   ELSE nullif(:'last_crash_recovery_at', '') END,
+    'stats_discarded_at', to_char(recovery.seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
   ) AS v
+  FROM recovery
 ),
 databases AS (
   SELECT coalesce(json_object_agg(d.datname, json_build_object(

@@ -4,6 +4,7 @@ import type { Settings } from '../config/settings.js';
 import { VERSION } from '../config/version.js';
 import { asDbaasError, DbaasError, notFound } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { readAgentState } from '../monitoring/agentState.js';
 import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, type InstanceFiles } from '../provisioner/provisioner.js';
 import { homeNetwork } from '../runtime/labels.js';
 import type { ResourceStats, ServiceState } from '../runtime/workload.js';
@@ -16,6 +17,7 @@ import { checkSettings } from './imageCheck.js';
 import { withOperation } from './operations.js';
 import { stepWithProgress, type ProgressEvent, type ProgressFn } from './progress.js';
 import { Reconciler } from './reconciler.js';
+import { recoveriesOf } from './recoveries.js';
 import { updateInstanceSchema, type ConnectionInfo, type InstanceRecord, type InstanceView, type UpdateInstanceInput } from './schema.js';
 import { waitForServer } from './serverReady.js';
 import { mayBeOomKilled, mergeStatus, ownerAlive, type ObservedContainer } from './status.js';
@@ -77,14 +79,20 @@ export class Manager {
     return this.deps.provisioner.files(record.id);
   }
 
-  private async observe(record: InstanceRecord, containers: ServiceState[]): Promise<InstanceView> {
+  /**
+   * The view of an instance from the engine's listing of its containers. `inspect` asks the engine
+   * once more about the server (one instance's view: restarts and OOM kill for `recoveries`).
+   */
+  private async observe(record: InstanceRecord, containers: ServiceState[], inspect = false): Promise<InstanceView> {
     const main = containers.find((c) => c.service === POSTGRES_SERVICE);
     let observed: ObservedContainer | null = main ? { state: main.phase } : null;
-    if (main && observed && mayBeOomKilled(main.statusText)) {
-      // A listing cannot tell an OOM kill from another SIGKILL; only then ask once more.
-      const full = await this.engine.state(main.name);
+    let full: ServiceState | null = null;
+    // A listing cannot tell an OOM kill from another SIGKILL; only then ask once more.
+    if (main && (inspect || mayBeOomKilled(main.statusText))) {
+      full = await this.engine.state(main.name);
       observed = { state: main.phase, oomKilled: full?.oomKilled ?? false };
     }
+    const agent = await readAgentState(this.files(record).agentStatePath);
     return toView(this.settings, record, {
       status: mergeStatus(record.status, observed, ownerAlive(record.owner)),
       // The server first, then its sidecars, whatever order the engine listed them in.
@@ -92,6 +100,7 @@ export class Manager {
         .map((c) => ({ service: c.service ?? 'unknown', name: c.name, state: c.phase }))
         .sort((a, b) => Number(b.service === POSTGRES_SERVICE) - Number(a.service === POSTGRES_SERVICE) || a.service.localeCompare(b.service)),
       pendingRestart: this.reconciler.pendingRestart(record, containers),
+      recoveries: recoveriesOf(agent, full),
     });
   }
 
@@ -107,7 +116,7 @@ export class Manager {
 
   async get(ref: string): Promise<InstanceView> {
     const record = await this.find(ref);
-    return this.observe(record, await this.engine.list(record.id));
+    return this.observe(record, await this.engine.list(record.id), true);
   }
 
   async connection(ref: string, options: { showPassword?: boolean } = {}): Promise<ConnectionInfo> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SUPPORTED_VERSIONS } from '../config/settings.js';
+import { RecoveriesSchema } from './recoveries.js';
 import { formatSize, MIN_MEMORY, parseSize } from './size.js';
 
 /**
@@ -289,6 +290,7 @@ export const InstanceViewSchema = z
       .object({ at: z.string(), kind: z.string(), detail: z.string() })
       .nullable()
       .meta({ description: 'The last repair dbaas made on its own (dbaas doctor, dbaas serve): when, what, why' }),
+    recoveries: RecoveriesSchema,
   })
   .meta({ id: 'Instance' });
 export type InstanceView = z.output<typeof InstanceViewSchema>;

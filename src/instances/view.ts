@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Settings } from '../config/settings.js';
 import { effectiveSettings } from './pgSettings.js';
+import type { Recoveries } from './recoveries.js';
 import type { ConnectionInfo, InstanceRecord, InstanceStatus, InstanceView } from './schema.js';
 import { formatSize } from './size.js';
 
@@ -44,6 +45,7 @@ export interface ObservedInstance {
   status: InstanceStatus;
   containers: Array<{ service: string; name: string; state: string | null }>;
   pendingRestart: boolean;
+  recoveries: Recoveries;
 }
 
 export function toView(settings: Settings, record: InstanceRecord, observed: ObservedInstance): InstanceView {
@@ -74,5 +76,6 @@ export function toView(settings: Settings, record: InstanceRecord, observed: Obs
     updatedAt: record.updatedAt,
     lastError: record.lastError,
     lastRepair: record.lastRepair ?? null,
+    recoveries: observed.recoveries,
   };
 }

@@ -10,7 +10,19 @@ import { z } from 'zod';
  * left for the next read.
  */
 
-/** The fields every sample has; the rest (server, databases, ...) passes through as written. */
+/**
+ * The server's part of a sample, as far as dbaas reads it; the rest passes through. The
+ * crash-recovery fields are absent from lines written by older agents.
+ */
+const ServerSchema = z
+  .object({
+    crash_recoveries_total: z.number().int().nonnegative().optional(),
+    last_crash_recovery_at: z.string().nullable().optional(),
+    stats_discarded_at: z.string().nullable().optional(),
+  })
+  .passthrough();
+
+/** The fields every sample has; the rest (databases, connections, ...) passes through as written. */
 export const SampleSchema = z
   .object({
     ts: z.string(),
@@ -18,6 +30,7 @@ export const SampleSchema = z
     instance: z.string(),
     up: z.boolean(),
     error: z.string().optional(),
+    server: ServerSchema.optional(),
   })
   .passthrough();
 export type Sample = z.output<typeof SampleSchema> & Record<string, unknown>;

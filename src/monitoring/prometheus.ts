@@ -5,7 +5,8 @@ import type { Sample } from './metricsReader.js';
  * The Prometheus text exposition of every instance, built with prom-client (which handles names,
  * label escaping, HELP and TYPE). Counters of PostgreSQL are exposed as counters (`_total`), the
  * rest as gauges. A stale sample exports only `dbaas_instance_up 0` and its age: old numbers are
- * never presented as current.
+ * never presented as current. The crash-recovery count is not a figure of the present but a
+ * history the agent keeps: it is exported whatever the sample's age.
  */
 
 export interface InstanceMetrics {
@@ -16,6 +17,8 @@ export interface InstanceMetrics {
   current: boolean;
   ageSeconds: number | null;
   container: { cpuSecondsTotal: number; memoryUsed: number; memoryLimit: number } | null;
+  /** From the agent's state file; absent when no agent has counted yet. */
+  recoveries?: { total: number; lastAt: string | null };
 }
 
 interface DatabaseStats {
@@ -67,10 +70,17 @@ export async function renderPrometheus(instances: InstanceMetrics[]): Promise<{ 
   const cpu = counter('dbaas_container_cpu_seconds_total', 'CPU time used by the server container');
   const memUsed = gauge('dbaas_container_memory_used_bytes', 'Memory used by the server container, without page cache');
   const memLimit = gauge('dbaas_container_memory_limit_bytes', 'Memory limit of the server container');
+  const crashRecoveries = counter('dbaas_instance_crash_recoveries_total', 'Starts of the server with crash recovery (a backend or the postmaster killed, e.g. by the OOM killer)');
+  const lastCrash = gauge('dbaas_instance_last_crash_recovery_timestamp_seconds', 'When the last crash recovery began, in seconds since the epoch');
 
   for (const inst of instances) {
     const l = { instance: inst.id, name: inst.name };
     if (inst.ageSeconds !== null) age.set(l, inst.ageSeconds);
+    if (inst.recoveries) {
+      crashRecoveries.inc(l, inst.recoveries.total);
+      const at = inst.recoveries.lastAt === null ? NaN : Date.parse(inst.recoveries.lastAt);
+      if (Number.isFinite(at)) lastCrash.set(l, at / 1000);
+    }
     if (inst.container) {
       cpu.inc(l, inst.container.cpuSecondsTotal);
       memUsed.set(l, inst.container.memoryUsed);

@@ -1,28 +1,14 @@
-import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, type InstanceFiles } from '../provisioner/provisioner.js';
 import type { InstanceEngine, ResourceStats, ServiceState } from '../runtime/workload.js';
+import { readAgentState, type AgentState } from './agentState.js';
 import { MetricsReader, type Sample } from './metricsReader.js';
 import { renderPrometheus, type InstanceMetrics } from './prometheus.js';
 import { summarize, type Summary } from './summary.js';
 
 export const MAX_SAMPLES = 10_000;
-
-/** What the agent writes to `agent-state.json` after every sample. */
-const AgentStateSchema = z.object({
-  started_at: z.string(),
-  pid: z.number(),
-  interval_seconds: z.number(),
-  samples: z.number(),
-  failures: z.number(),
-  last_sample_at: z.string().nullable(),
-  last_ok_at: z.string().nullable(),
-  last_error: z.string().nullable(),
-});
-type AgentState = z.output<typeof AgentStateSchema>;
 
 export interface AgentStatus {
   instance: string;
@@ -95,13 +81,8 @@ export class MonitoringService {
     return new MetricsReader(this.instances.files(record).metricsPath);
   }
 
-  private async agentState(record: InstanceRecord): Promise<AgentState | null> {
-    try {
-      const parsed = AgentStateSchema.safeParse(JSON.parse(await readFile(this.instances.files(record).agentStatePath, 'utf8')));
-      return parsed.success ? parsed.data : null;
-    } catch {
-      return null;
-    }
+  private agentState(record: InstanceRecord): Promise<AgentState | null> {
+    return readAgentState(this.instances.files(record).agentStatePath);
   }
 
   async metrics(ref: string, query: { sinceMs?: number; untilMs?: number; limit: number }) {
@@ -204,7 +185,7 @@ export class MonitoringService {
     const instances: InstanceMetrics[] = await Promise.all(
       records.map(async (record) => {
         const mine = containers.filter((c) => c.instance === record.id);
-        const latest = await this.reader(record).latest();
+        const [latest, agent] = await Promise.all([this.reader(record).latest(), this.agentState(record)]);
         const view = this.toLatest(record, latest.sample, latest.corruptLines, bothRunning(mine));
         const stats = serviceRunning(mine, POSTGRES_SERVICE)
           ? await this.engine.stats(containerNameFor(record), { oneShot: true }).catch(() => null)
@@ -216,6 +197,9 @@ export class MonitoringService {
           current: view.current,
           ageSeconds: view.ageSeconds,
           container: stats ? { cpuSecondsTotal: stats.cpuSecondsTotal, memoryUsed: stats.memoryUsed, memoryLimit: stats.memoryLimit } : null,
+          ...(agent?.crash_recoveries_total !== undefined
+            ? { recoveries: { total: agent.crash_recoveries_total, lastAt: agent.last_crash_recovery_at ?? null } }
+            : {}),
         };
       }),
     );

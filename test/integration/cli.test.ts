@@ -66,6 +66,9 @@ describe('the CLI as a child process', () => {
     expect(table.stdout).toMatch(/cli-one .*running/);
     const info = await dbaas('info', 'cli-one');
     expect(info.stdout).toMatch(/memory\s+160m/);
+    // A new instance: no repair yet, and crash recoveries counted once its agent sampled (0).
+    expect(info.stdout).toMatch(/last repair\s+-/);
+    expect(info.stdout).toMatch(/crash recoveries\s+(0|not counted yet); container restarts 0/);
     const conn = await dbaas('connect', 'cli-two');
     expect(conn.stdout.trim()).toMatch(/^postgresql:\/\/app@127\.0\.0\.1:\d+\/app$/);
     const withPassword = await dbaas('connect', 'cli-two', '--show-password');

@@ -61,6 +61,17 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
   };
 }
 
+/** Polls until `check` returns a value (not undefined/false), or fails after `ms`. */
+export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Runs one query over a fresh connection and closes it. */
 export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(
   connectionString: string,

@@ -12,22 +12,11 @@ import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
 import { parseSampleLine, type Sample } from '../../src/monitoring/metricsReader.js';
 import { MonitoringService } from '../../src/monitoring/service.js';
-import { docker, makeHome, type TestHome } from './helpers.js';
+import { docker, makeHome, until, type TestHome } from './helpers.js';
 import parsePrometheus from 'parse-prometheus-text-format';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` returns a value (not undefined/false), or fails after `ms`. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 describe('the monitoring agent beside a real instance', () => {
   let t: TestHome;

@@ -97,7 +97,16 @@ const NEVER: InstanceMetrics = {
   container: null,
 };
 
-const ALL = [CURRENT, STALE, DOWN, METERED, NEVER];
+/** A server that went through crash recovery twice; its agent stopped writing samples since. */
+const RECOVERED: InstanceMetrics = {
+  ...STALE,
+  id: 'db_rec',
+  name: 'recovered',
+  sample: busySample('db_rec', { app: dbStats(6, 100) }, {}),
+  recoveries: { total: 2, lastAt: '2026-11-24T13:12:07.381715Z' },
+};
+
+const ALL = [CURRENT, STALE, DOWN, METERED, NEVER, RECOVERED];
 
 async function render(instances: InstanceMetrics[]): Promise<{ text: string; families: Family[] }> {
   const { text } = await renderPrometheus(instances);
@@ -201,8 +210,13 @@ describe('renderPrometheus', () => {
       'dbaas_pg_schema_views',
       'dbaas_container_memory_used_bytes',
       'dbaas_container_memory_limit_bytes',
+      'dbaas_instance_last_crash_recovery_timestamp_seconds',
     ];
-    const counters = [...DB_COUNTERS.map((c) => `dbaas_pg_${c}_total`), 'dbaas_container_cpu_seconds_total'];
+    const counters = [
+      ...DB_COUNTERS.map((c) => `dbaas_pg_${c}_total`),
+      'dbaas_container_cpu_seconds_total',
+      'dbaas_instance_crash_recoveries_total',
+    ];
     for (const g of gauges) expect(types[g], g).toBe('GAUGE');
     for (const c of counters) expect(types[c], c).toBe('COUNTER');
     expect(Object.keys(types).sort()).toEqual([...gauges, ...counters].sort());
@@ -365,6 +379,22 @@ describe('renderPrometheus', () => {
     expect(valueOf(families, 'dbaas_pg_database_size_bytes', { ...l, database: weird })).toBe(999);
     expect(valueOf(families, 'dbaas_pg_xact_commit_total', { ...l, database: weird })).toBe(500);
     expect(valueOf(families, 'dbaas_pg_schema_tables', { ...l, schema: 'my "schema"' })).toBe(1);
+  });
+
+  it('exports the crash-recovery count whatever the age of the sample, and the time of the last one', async () => {
+    const { families } = await render(ALL);
+    const r = { instance: 'db_rec', name: 'recovered' };
+    expect(valueOf(families, 'dbaas_instance_up', r)).toBe(0);
+    expect(valueOf(families, 'dbaas_instance_crash_recoveries_total', r)).toBe(2);
+    expect(valueOf(families, 'dbaas_instance_last_crash_recovery_timestamp_seconds', r)).toBe(Date.UTC(2026, 10, 24, 13, 12, 7, 381) / 1000);
+    expect(namesFor(families, 'db_rec')).not.toContain('dbaas_pg_uptime_seconds');
+  });
+
+  it('exports a count of 0 without a time, and nothing where no agent has counted', async () => {
+    const { families } = await render([{ ...CURRENT, recoveries: { total: 0, lastAt: null } }, NEVER]);
+    expect(valueOf(families, 'dbaas_instance_crash_recoveries_total', cur)).toBe(0);
+    expect(points(families, 'dbaas_instance_last_crash_recovery_timestamp_seconds', cur)).toEqual([]);
+    expect(points(families, 'dbaas_instance_crash_recoveries_total', { instance: 'db_never' })).toEqual([]);
   });
 
   it('renders an empty instance list as declarations only', async () => {

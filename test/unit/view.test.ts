@@ -142,6 +142,7 @@ describe('toView', () => {
       status: 'oomkilled',
       containers: [{ service: 'postgres', name: 'dbaas-orders-view0001', state: 'exited' }],
       pendingRestart: true,
+      recoveries: { crashRecoveries: 1, lastCrashRecoveryAt: '2026-11-24T13:11:56.113508Z', containerRestarts: 0, oomKilled: true },
     });
     expect(InstanceViewSchema.parse(view)).toEqual(view);
     expect(view).toMatchObject({

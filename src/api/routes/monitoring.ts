@@ -8,7 +8,8 @@ import { LogsQuery, StatsSchema } from './instances.js';
 const Sample = SampleSchema.meta({
   id: 'Sample',
   description:
-    'One agent sample: ts, ts_ms, instance, up, and when up: server, databases (pg_stat_database per database), ' +
+    'One agent sample: ts, ts_ms, instance, up, and when up: server (with crash_recoveries_total and last_crash_recovery_at), ' +
+    'databases (pg_stat_database per database), ' +
     'connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds), locks (by_mode, granted, waiting), ' +
     'schemas (tables and views per schema); when down: error',
 });

@@ -215,5 +215,14 @@ function printInstance(view: InstanceView): void {
     ['settings', Object.entries(view.pgSettings).map(([k, v]) => `${k}=${v}`).join(' ')],
     ['created', `${view.createdAt} (${formatAge(view.createdAt)})`],
     ['last error', view.lastError],
+    ['last repair', view.lastRepair ? `${view.lastRepair.at} ${view.lastRepair.kind}: ${view.lastRepair.detail}` : null],
+    ['crash recoveries', describeRecoveries(view.recoveries)],
   ]);
+}
+
+/** Crash recoveries as the agent counted them, and the engine's view of the server container. */
+function describeRecoveries(r: InstanceView['recoveries']): string {
+  const counted = r.crashRecoveries === null ? 'not counted yet' : `${r.crashRecoveries}${r.lastCrashRecoveryAt ? `, last at ${r.lastCrashRecoveryAt}` : ''}`;
+  const engine = `container restarts ${r.containerRestarts ?? '?'}${r.oomKilled ? '; last exit: killed for lack of memory' : ''}`;
+  return `${counted}; ${engine}`;
 }
