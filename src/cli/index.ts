@@ -6,6 +6,7 @@ import { registerInstanceCommands } from './commands/instances.js';
 import { registerMonitoringCommands } from './commands/monitoring.js';
 import { registerRowCommands } from './commands/rows.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerServiceCommands } from './commands/service.js';
 import { registerSqlCommands } from './commands/sql.js';
 import { registerTableCommands } from './commands/tables.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerMonitoringCommands(program);
   registerDoctorCommand(program);
   registerServeCommand(program);
+  registerServiceCommands(program);
   registerImageCommands(program);
   program.commands.forEach(function override(cmd: Command) {
     cmd.exitOverride();

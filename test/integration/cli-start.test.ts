@@ -77,7 +77,7 @@ export async function load(url, context, next) {
     expect(loaded('start', 'no-such-instance').packages).not.toContain('ora');
   });
 
-  it.each([[['--help']], [['serve', '--help']], [['doctor', '--help']]])('dbaas %j loads none of the heavy libraries', (args) => {
+  it.each([[['--help']], [['serve', '--help']], [['doctor', '--help']], [['service', 'install', '--help']]])('dbaas %j loads none of the heavy libraries', (args) => {
     const run = loaded(...args);
     expect(run.code).toBe(0);
     expect(run.packages.filter((p) => HEAVY.includes(p))).toEqual([]);
