@@ -12,5 +12,6 @@ export async function removeHome(home, homeId, extraContainers = []) {
   if (containers.length) await run('docker', ['rm', '-f', ...containers]).catch(() => undefined);
   const networks = await lines(['network', 'ls', '-q', '--filter', `label=dbaas.home=${homeId}`]);
   if (networks.length) await run('docker', ['network', 'rm', ...networks]).catch(() => undefined);
-  rmSync(home, { recursive: true, force: true });
+  // Retries: a spare data copy (instances/.spare-data) may still be being written.
+  rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }

@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { imageFor } from '../config/settings.js';
 import { runInitSql } from '../database/initSql.js';
 import { asDbaasError, DbaasError } from '../errors.js';
-import { containerNameFor, type PlainSecrets } from '../provisioner/provisioner.js';
-import { dataTemplateRequest, seedDataDir } from '../provisioner/dataSeed.js';
+import { containerNameFor, POSTGRES_SERVICE, type PlainSecrets } from '../provisioner/provisioner.js';
+import { dataTemplateRequest, replenishSpares, seedDataDir, sparesDirFor } from '../provisioner/dataSeed.js';
 import { allocatePort, assertHostAddress } from '../provisioner/ports.js';
 import { generatePassword } from '../registry/secrets.js';
 import { loadContainerSpecs } from '../runtime/composeSpec.js';
@@ -40,6 +40,12 @@ export interface CreatedRecord {
 function newId(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
   return 'db_' + Array.from(randomBytes(10), (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** Waits for every promise to settle, then rejects with the first failure (if any). */
+async function settleAll(work: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The fields of a partial input that were given (a spread must not copy explicit undefineds). */
@@ -165,29 +171,41 @@ export class InstanceCreation {
       return written;
     });
     const specs = loadContainerSpecs(files.composePath);
-    await step('container', 'create the container from docker-compose.yml', async () => {
-      for (const spec of specs) {
-        await engine.create(spec);
-        made.push(spec.name);
-      }
-    });
-    // The agent starts beside the server: it waits for its login (set in the access step) itself.
-    await step('start', 'start the server and its monitoring agent', () => Promise.all(specs.map((spec) => engine.start(spec.name))));
-    if (seeded) {
-      await step('bootstrap', "set the superuser's password and run the init scripts", () =>
-        bootstrapFromTemplate(this.deps, record, plain.adminPassword),
-      );
-    }
-    await step('ready', 'wait until the server accepts a login', () =>
-      waitForServer(this.deps, record, this.access.superuserTarget(record, plain.adminPassword), signal),
+    await step('container', 'create the containers from docker-compose.yml', () =>
+      // Together; the step ends when every create has ended, so the undo sees all that was made.
+      settleAll(
+        specs.map(async (spec) => {
+          await engine.create(spec);
+          made.push(spec.name);
+        }),
+      ),
     );
-    await step('access', "set the passwords and dbaas's own roles", () => this.access.ensure(record, plain.password));
-    if (input.initSql !== undefined && input.initSql.trim() !== '') {
-      const initSql = input.initSql;
-      await step('init-sql', 'run the init SQL as the application role', () =>
-        runInitSql(this.access.appTarget(record, plain.password), initSql, settings.readyTimeoutMs),
+    const server = specs.find((spec) => spec.service === POSTGRES_SERVICE) ?? specs[0];
+    await step('start', 'start the server', () => engine.start(containerNameFor(record)));
+    // The sidecars (the agent) start while the server gets ready; the agent waits for its login
+    // (set in the access step) itself.
+    const sidecars = settleAll(specs.filter((spec) => spec !== server).map((spec) => engine.start(spec.name)));
+    try {
+      if (seeded) {
+        await step('bootstrap', "set the superuser's password and run the init scripts", () =>
+          bootstrapFromTemplate(this.deps, record, plain.adminPassword),
+        );
+      }
+      await step('ready', 'wait until the server accepts a login', () =>
+        waitForServer(this.deps, record, this.access.superuserTarget(record, plain.adminPassword), signal),
       );
+      await step('access', "set the passwords and dbaas's own roles", () => this.access.ensure(record, plain.password));
+      if (input.initSql !== undefined && input.initSql.trim() !== '') {
+        const initSql = input.initSql;
+        await step('init-sql', 'run the init SQL as the application role', () =>
+          runInitSql(this.access.appTarget(record, plain.password), initSql, settings.readyTimeoutMs),
+        );
+      }
+    } finally {
+      // Never left running under an undo; a failed start fails the create below.
+      await sidecars.catch(() => undefined);
     }
+    await step('agent', 'start the monitoring agent', () => sidecars);
     const finished = await step('record', 'record the instance', () =>
       registry.update((doc) => {
         const rec = doc.instances.find((r) => r.id === record.id);
@@ -213,10 +231,15 @@ export class InstanceCreation {
     }
   }
 
-  /** Copies the template into the new data folder; false (an empty folder) when it could not. */
+  /**
+   * Fills the new data folder from the template (a spare copy when one is ready), and starts
+   * making the next spare; false (an empty folder) when it could not.
+   */
   private async seed(template: string, dataDir: string, record: InstanceRecord): Promise<boolean> {
+    const spares = sparesDirFor(this.deps.paths.instancesDir, template);
     try {
-      await seedDataDir(template, dataDir);
+      const how = await seedDataDir(template, dataDir, spares);
+      this.deps.logger.debug('data folder seeded', { instance: record.id, from: how });
       return true;
     } catch (err) {
       this.deps.logger.warn('could not copy the template data directory; the server initialises its own', {
@@ -224,6 +247,8 @@ export class InstanceCreation {
         error: (err as Error).message,
       });
       return false;
+    } finally {
+      replenishSpares(template, spares);
     }
   }
 

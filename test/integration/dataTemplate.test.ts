@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerNameFor } from '../../src/provisioner/provisioner.js';
-import { docker, makeHome, query, type TestHome } from './helpers.js';
+import { makeHome, query, until, type TestHome } from './helpers.js';
 
 /**
  * Instances made from the image's template data directory (runtime/dataTemplate.ts,
@@ -137,6 +137,21 @@ describe('the template data directory', () => {
       done = true;
       await hammer;
     }
+  });
+
+  it('keeps a spare copy ready and renames it into the next instance\'s data folder', async () => {
+    const image = readdirSync(templates).find((n) => !n.endsWith('.lock')) as string;
+    const spares = join(t.home, 'instances', '.spare-data', image);
+    const spare = await until('a spare copy', () => readdirSync(spares).find((n) => n.startsWith('spare-')), 60_000);
+    const inode = statSync(join(spares, spare)).ino;
+    const created = await t.manager.create({ name: 'from-spare', memory: '128m' });
+    expect(statSync(join(t.home, 'instances', created.id, 'data')).ino).toBe(inode); // renamed, not copied
+    expect(existsSync(join(spares, spare))).toBe(false);
+    expect((await query(created.connectionString, 'SELECT current_user AS u'))[0]).toEqual({ u: 'app' });
+    // And the next one is being made.
+    await until('the next spare copy', () => readdirSync(spares).find((n) => n.startsWith('spare-') && n !== spare), 60_000);
+    // The doctor does not take the spares' folder for an orphan instance folder.
+    expect((await t.services.doctor.examine()).filter((f) => f.kind === 'orphan-folder')).toEqual([]);
   });
 
   it('writes no password or verifier to the server log, even with log_statement = all', async () => {

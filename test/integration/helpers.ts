@@ -56,7 +56,8 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
       // The home's network too: the engine has only about thirty address pools for networks.
       const networks = await docker.listNetworks({ filters: { label: homeFilter(home) } });
       await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
-      rmSync(home, { recursive: true, force: true });
+      // Retries: a spare data copy (instances/.spare-data) may still be being written.
+      rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }

@@ -30,7 +30,7 @@ describe('instance lifecycle against the real engine', () => {
     const rows = await query(created.connectionString, 'SELECT current_user AS u, current_database() AS d');
     expect(rows[0]).toEqual({ u: 'shopper', d: 'shop' });
     expect(events).toEqual(
-      ['validate', 'engine', 'image', 'template', 'reserve', 'files', 'container', 'start', 'bootstrap', 'ready', 'access', 'record'].flatMap((s) => [
+      ['validate', 'engine', 'image', 'template', 'reserve', 'files', 'container', 'start', 'bootstrap', 'ready', 'access', 'agent', 'record'].flatMap((s) => [
         `${s}:start`,
         `${s}:done`,
       ]),
