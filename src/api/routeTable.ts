@@ -22,6 +22,7 @@ export interface RouteDef<
   P extends z.ZodType = z.ZodType,
   Q extends z.ZodType = z.ZodType,
   B extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
 > {
   method: 'get' | 'post' | 'patch' | 'delete';
   /** OpenAPI style: `/instances/{ref}`. */
@@ -38,15 +39,19 @@ export interface RouteDef<
   params?: P;
   query?: Q;
   body?: B;
-  success: { status: number; description: string; schema?: z.ZodType; contentType?: string };
+  /** The response; its schema is the producer's own (exported beside the code that builds the body). */
+  success: { status: number; description: string; schema?: R; contentType?: string };
   errors: ErrorCode[];
-  /** Returns the JSON to send; a handler that wrote the response itself returns undefined. */
-  handler: (ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown>;
+  /**
+   * Returns the JSON to send, typed by the success schema so that the body and its documentation
+   * cannot drift; a handler that wrote the response itself returns undefined.
+   */
+  handler: (ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>) => Promise<z.input<NoInfer<R>> | undefined>;
 }
 
 /** Declares a route with its types inferred from its schemas. */
-export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
-  def: RouteDef<P, Q, B>,
+export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType>(
+  def: RouteDef<P, Q, B, R>,
 ): RouteDef {
   return def as unknown as RouteDef;
 }

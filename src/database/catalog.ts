@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 
 /**
@@ -7,37 +8,34 @@ import { DbaasError } from '../errors.js';
  * only names the catalog returned ever reach SQL, always quoted.
  */
 
-export interface ColumnInfo {
-  name: string;
+/** A column as describeTable reports it (GET /database/{id}/tables/{table}). */
+const ColumnInfoSchema = z.object({
+  name: z.string(),
   /** As format_type prints it: `character varying(20)`, `integer[]`. */
-  type: string;
+  type: z.string(),
   /** pg_type.typname: `varchar`, `_int4`. */
-  udtName: string;
+  udtName: z.string(),
   /** pg_type.typcategory: N numeric, S string, B boolean, D date/time, A array, U user (json, bytea, uuid...). */
-  category: string;
+  category: z.string(),
   /** For arrays, the element's typname. */
-  elementType: string | null;
-  nullable: boolean;
-  default: string | null;
-  identity: boolean;
-  generated: boolean;
-  position: number;
-}
+  elementType: z.string().nullable(),
+  nullable: z.boolean(),
+  default: z.string().nullable(),
+  identity: z.boolean(),
+  generated: z.boolean(),
+  position: z.number(),
+});
+export type ColumnInfo = z.output<typeof ColumnInfoSchema>;
 
-export interface ForeignKey {
-  name: string;
-  columns: string[];
-  references: { schema: string; table: string; columns: string[] };
-  onUpdate: string;
-  onDelete: string;
-}
+const ForeignKeySchema = z.object({
+  name: z.string(),
+  columns: z.array(z.string()),
+  references: z.object({ schema: z.string(), table: z.string(), columns: z.array(z.string()) }),
+  onUpdate: z.string(),
+  onDelete: z.string(),
+});
 
-export interface IndexInfo {
-  name: string;
-  unique: boolean;
-  primary: boolean;
-  definition: string;
-}
+const IndexInfoSchema = z.object({ name: z.string(), unique: z.boolean(), primary: z.boolean(), definition: z.string() });
 
 export interface TableRef {
   schema: string;
@@ -46,20 +44,33 @@ export interface TableRef {
   kind: string;
 }
 
-export interface TableInfo extends Omit<TableRef, 'oid'> {
-  columns: ColumnInfo[];
-  primaryKey: string[];
-  foreignKeys: ForeignKey[];
-  indexes: IndexInfo[];
-}
+/** A table or view with its columns, keys and indexes: what describeTable builds. */
+export const TableInfoSchema = z
+  .object({
+    schema: z.string(),
+    name: z.string(),
+    kind: z.string(),
+    columns: z.array(ColumnInfoSchema),
+    primaryKey: z.array(z.string()),
+    foreignKeys: z.array(ForeignKeySchema),
+    indexes: z.array(IndexInfoSchema),
+  })
+  .meta({ id: 'Table' });
+export type TableInfo = z.output<typeof TableInfoSchema>;
 
-export interface TableSummary {
-  schema: string;
-  name: string;
-  kind: string;
-  estimatedRows: number | null;
-  sizeBytes: number;
-}
+/** One line of listTables. */
+const TableSummarySchema = z.object({
+  schema: z.string(),
+  name: z.string(),
+  kind: z.string(),
+  estimatedRows: z.number().nullable(),
+  sizeBytes: z.number(),
+});
+export type TableSummary = z.output<typeof TableSummarySchema>;
+
+/** listTables' lines as GET /database/{id}/tables and `dbaas tables list --json` answer them. */
+export const TableListSchema = z.object({ tables: z.array(TableSummarySchema) }).meta({ id: 'TableList' });
+export type TableList = z.output<typeof TableListSchema>;
 
 const KIND = `CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
   WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' END`;

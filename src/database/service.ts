@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
+import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import { CatalogCache, describeTable, listTables, resolveTable, type TableInfo, type TableSummary } from './catalog.js';
@@ -93,13 +94,47 @@ export function parseRowsQuery(
   };
 }
 
-export interface QueryResult {
-  command: string;
-  rowCount: number | null;
-  fields: Array<{ name: string; type: string }>;
-  rows: unknown[];
-  truncated: boolean;
-}
+/**
+ * A row: column name to value. Not a z.record: parsing copies keys into a new object, and a key
+ * named `__proto__` then vanishes (it sets the copy's prototype) instead of being refused as the
+ * unknown column it is. A row a client sends is passed on as JSON.parse made it.
+ */
+export const RowSchema = z
+  .custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), {
+    message: 'must be a JSON object of column: value',
+  })
+  .meta({ id: 'Row', type: 'object', additionalProperties: true, description: 'A row: column name to value' });
+export type Row = z.output<typeof RowSchema>;
+
+/** What listRows answers: a page of rows, with the total when asked for an exact count. */
+export const RowPageSchema = z
+  .object({ rows: z.array(RowSchema), count: z.number().optional(), limit: z.number(), offset: z.number() })
+  .meta({ id: 'RowPage' });
+export type RowPage = z.output<typeof RowPageSchema>;
+
+/** What a write of rows answers: how many, and the rows themselves unless `returning` is none. */
+export const WriteResultSchema = z.object({ count: z.number(), rows: z.array(RowSchema).optional() }).meta({ id: 'WriteResult' });
+export type WriteResult = z.output<typeof WriteResultSchema>;
+
+/** What dropTable answers: the qualified name of what it dropped. */
+export const DroppedTableSchema = z.object({ dropped: z.string() }).meta({ id: 'DroppedTable' });
+export type DroppedTable = z.output<typeof DroppedTableSchema>;
+
+/** One statement's result, as `execute` builds it. */
+export const QueryResultSchema = z
+  .object({
+    command: z.string().meta({ example: 'SELECT' }),
+    rowCount: z.number().nullable(),
+    fields: z.array(z.object({ name: z.string(), type: z.string() })),
+    rows: z.array(RowSchema),
+    truncated: z.boolean().meta({ description: 'More rows than the server returns at most' }),
+  })
+  .meta({ id: 'QueryResult' });
+export type QueryResult = z.output<typeof QueryResultSchema>;
+
+/** What a transaction answers: one result per statement, in order. */
+export const TransactionResultSchema = z.object({ results: z.array(QueryResultSchema) }).meta({ id: 'TransactionResult' });
+export type TransactionResult = z.output<typeof TransactionResultSchema>;
 
 export interface Statement {
   sql: string;
@@ -180,7 +215,7 @@ export class DataService {
     });
   }
 
-  async dropTable(ref: string, name: string, options: { confirm: boolean; cascade: boolean }): Promise<{ dropped: string }> {
+  async dropTable(ref: string, name: string, options: { confirm: boolean; cascade: boolean }): Promise<DroppedTable> {
     if (!options.confirm) {
       throw new DbaasError('CONFIRMATION_REQUIRED', `dropping ${name} deletes its rows: repeat with confirm=true`, { table: name });
     }
@@ -194,7 +229,7 @@ export class DataService {
 
   // ---- rows ---------------------------------------------------------------------------------
 
-  async listRows(ref: string, name: string, q: RowsQuery): Promise<{ rows: unknown[]; count?: number; limit: number; offset: number }> {
+  async listRows(ref: string, name: string, q: RowsQuery): Promise<RowPage> {
     // With a count, rows and count come from one snapshot.
     return this.run(ref, { readOnly: true, transaction: q.count }, async (client, record) => {
       const table = await this.table(record, client, name);
@@ -207,7 +242,7 @@ export class DataService {
     });
   }
 
-  async getRow(ref: string, name: string, key: string, select: string[] | '*'): Promise<unknown> {
+  async getRow(ref: string, name: string, key: string, select: string[] | '*'): Promise<Row> {
     return this.run(ref, { readOnly: true }, async (client, record) => {
       const table = await this.table(record, client, name);
       const q = buildSelect(table, { filters: primaryKeyFilters(table, key), select, order: [], limit: 1, offset: 0 });
@@ -217,7 +252,7 @@ export class DataService {
     });
   }
 
-  async insertRows(ref: string, name: string, body: unknown, q: Pick<RowsQuery, 'onConflict' | 'returning'>) {
+  async insertRows(ref: string, name: string, body: unknown, q: Pick<RowsQuery, 'onConflict' | 'returning'>): Promise<WriteResult> {
     const many = Array.isArray(body);
     const rows = many ? (body as unknown[]) : [body];
     if (rows.length === 0) throw invalid('body', 'give at least one row');
@@ -230,7 +265,7 @@ export class DataService {
     return this.run(ref, { transaction: batches.length > 1 }, async (client, record) => {
       const table = await this.table(record, client, name);
       let count = 0;
-      const written: unknown[] = [];
+      const written: Row[] = [];
       for (const batch of batches) {
         const insert = buildInsert(table, batch as Array<Record<string, unknown>>, q);
         const result = await client.query(insert.text, insert.values);
@@ -241,7 +276,7 @@ export class DataService {
     });
   }
 
-  async updateRows(ref: string, name: string, body: unknown, q: Pick<RowsQuery, 'filters' | 'returning' | 'force'>) {
+  async updateRows(ref: string, name: string, body: unknown, q: Pick<RowsQuery, 'filters' | 'returning' | 'force'>): Promise<WriteResult> {
     assertRowObject(body);
     if (q.filters.length === 0 && !q.force) {
       throw new DbaasError('FILTER_REQUIRED', 'an update without a filter changes every row: add a filter or force=true');
@@ -254,7 +289,7 @@ export class DataService {
     });
   }
 
-  async deleteRows(ref: string, name: string, q: Pick<RowsQuery, 'filters' | 'returning' | 'force'>) {
+  async deleteRows(ref: string, name: string, q: Pick<RowsQuery, 'filters' | 'returning' | 'force'>): Promise<WriteResult> {
     if (q.filters.length === 0 && !q.force) {
       throw new DbaasError('FILTER_REQUIRED', 'a delete without a filter removes every row: add a filter or force=true');
     }
@@ -266,7 +301,7 @@ export class DataService {
     });
   }
 
-  async updateRow(ref: string, name: string, key: string, body: unknown, returning: string[] | '*' | null) {
+  async updateRow(ref: string, name: string, key: string, body: unknown, returning: string[] | '*' | null): Promise<Row> {
     assertRowObject(body);
     return this.run(ref, {}, async (client, record) => {
       const table = await this.table(record, client, name);
@@ -277,7 +312,7 @@ export class DataService {
     });
   }
 
-  async deleteRow(ref: string, name: string, key: string, returning: string[] | '*' | null) {
+  async deleteRow(ref: string, name: string, key: string, returning: string[] | '*' | null): Promise<Row> {
     return this.run(ref, {}, async (client, record) => {
       const table = await this.table(record, client, name);
       const del = buildDelete(table, primaryKeyFilters(table, key), returning ?? '*');
@@ -312,7 +347,7 @@ export class DataService {
     // A cursor never calls back when its connection dies under it (the backend was terminated,
     // the server killed): the loss of the connection settles the wait instead.
     const lost = connectionLoss(client);
-    let read: { rows: unknown[]; result: pg.QueryResult };
+    let read: { rows: Row[]; result: pg.QueryResult };
     try {
       read = await Promise.race([
         new Promise<typeof read>((resolve, reject) => {
@@ -349,7 +384,7 @@ export class DataService {
   }
 
   /** Statements that commit together or not at all; a failure names the statement. */
-  async transaction(ref: string, input: { statements: Statement[] } & RequestOptions): Promise<{ results: QueryResult[] }> {
+  async transaction(ref: string, input: { statements: Statement[] } & RequestOptions): Promise<TransactionResult> {
     // Every statement is checked before the first runs: a refused one leaves nothing done.
     const context = { inTransaction: true, readOnly: Boolean(input.readOnly) };
     for (const [index, statement] of input.statements.entries()) await checkStatement(statement.sql, context, index);

@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger.js';
 import { readAgentState } from '../monitoring/agentState.js';
 import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, type InstanceFiles } from '../provisioner/provisioner.js';
 import { homeNetwork } from '../runtime/labels.js';
-import type { ResourceStats, ServiceState } from '../runtime/workload.js';
+import type { ServiceState } from '../runtime/workload.js';
 import { parseInput } from '../validate.js';
 import { InstanceAccess } from './access.js';
 import { definedOnly, InstanceCreation } from './createInstance.js';
@@ -18,13 +18,21 @@ import { withOperation } from './operations.js';
 import { stepWithProgress, type ProgressEvent, type ProgressFn } from './progress.js';
 import { Reconciler } from './reconciler.js';
 import { recoveriesOf } from './recoveries.js';
-import { updateInstanceSchema, type ConnectionInfo, type InstanceRecord, type InstanceView, type UpdateInstanceInput } from './schema.js';
+import {
+  updateInstanceSchema,
+  type ConnectionInfo,
+  type CreatedInstance,
+  type DeletedInstance,
+  type InstanceRecord,
+  type InstanceStats,
+  type InstanceView,
+  type UpdateInstanceInput,
+} from './schema.js';
 import { waitForServer } from './serverReady.js';
 import { mayBeOomKilled, mergeStatus, ownerAlive, type ObservedContainer } from './status.js';
 import { connectionInfo, toView } from './view.js';
 
-export type { ProgressEvent, ProgressFn };
-export type CreatedInstance = InstanceView & { password: string; connectionString: string };
+export type { CreatedInstance, ProgressEvent, ProgressFn };
 
 /** What the manager tells in-process listeners (the data API's pools) about an instance. */
 export interface ManagerEvents {
@@ -134,7 +142,7 @@ export class Manager {
     return this.engine.followLogs(containerNameFor(await this.find(ref)), tail);
   }
 
-  async stats(ref: string): Promise<ResourceStats & { instance: string; name: string }> {
+  async stats(ref: string): Promise<InstanceStats> {
     const record = await this.find(ref);
     const name = containerNameFor(record);
     if (!(await this.engine.state(name))?.running) {
@@ -255,7 +263,7 @@ export class Manager {
     await this.startAndWait(record, progress);
   }
 
-  async delete(ref: string, options: { keepData?: boolean } = {}, progress?: ProgressFn): Promise<{ id: string; name: string; keptData: string | null }> {
+  async delete(ref: string, options: { keepData?: boolean } = {}, progress?: ProgressFn): Promise<DeletedInstance> {
     const record = await this.find(ref);
     if (record.status === 'provisioning' && ownerAlive(record.owner)) {
       throw new DbaasError('INVALID_STATE', `cannot delete ${record.name} while it is being created`, { status: record.status });

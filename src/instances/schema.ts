@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { SUPPORTED_VERSIONS } from '../config/settings.js';
+import type { ResourceStats } from '../runtime/workload.js';
 import { RecoveriesSchema } from './recoveries.js';
 import { formatSize, MIN_MEMORY, parseSize } from './size.js';
 
 /**
  * The instance model: the schemas that validate input (REST bodies and CLI flags go through the
- * same ones), the stored record, and the public view. The OpenAPI document is generated from these.
+ * same ones), the stored record, the public view, and the other answers the manager gives
+ * (created, deleted, logs, stats). The OpenAPI document and the CLI's --json use these.
  */
 
 export { MIN_MEMORY };
@@ -299,6 +301,47 @@ export const CreatedInstanceSchema = InstanceViewSchema.extend({
   password: z.string().meta({ description: 'Shown once, here, and later only on explicit request' }),
   connectionString: z.string().meta({ description: 'postgresql:// URL with the password' }),
 }).meta({ id: 'CreatedInstance' });
+export type CreatedInstance = z.output<typeof CreatedInstanceSchema>;
+
+export const InstanceListSchema = z.object({ instances: z.array(InstanceViewSchema) }).meta({ id: 'InstanceList' });
+export type InstanceList = z.output<typeof InstanceListSchema>;
+
+/** What a delete answers: the instance it removed, and where its data stays when it was kept. */
+export const DeletedInstanceSchema = z
+  .object({ id: z.string(), name: z.string(), keptData: z.string().nullable() })
+  .meta({ id: 'DeletedInstance' });
+export type DeletedInstance = z.output<typeof DeletedInstanceSchema>;
+
+/** Log lines of one of an instance's containers, oldest first; `instance` is the ref as asked. */
+export const LogLinesSchema = z.object({ instance: z.string(), lines: z.array(z.string()) });
+export type LogLines = z.output<typeof LogLinesSchema>;
+export const InstanceLogsSchema = LogLinesSchema.meta({ id: 'InstanceLogs' });
+
+/** How an answer about one instance names it: by its id (`instance`) and its name. */
+export const InstanceNamesShape = { instance: z.string(), name: z.string() };
+
+/** CPU, memory, processes and network of a container, as the engine reports them (ResourceStats). */
+export const ResourceStatsSchema = z.object({
+  cpuPercent: z.number().meta({ description: 'CPU use in percent of one core (as docker stats)' }),
+  cpuSecondsTotal: z.number().meta({ description: 'CPU time used since the container started, in seconds (a counter)' }),
+  memoryUsed: z.number().meta({ description: 'Bytes used, without the page cache' }),
+  memoryLimit: z.number(),
+  memoryPercent: z.number(),
+  pids: z.number(),
+  networkRxBytes: z.number(),
+  networkTxBytes: z.number(),
+  readAt: z.string(),
+});
+// The engine's type and this schema are one shape: a field added to either alone (the
+// undocumented cpuSecondsTotal of issue 8) fails to compile here.
+type SameShape<A, B> = [A, B] extends [B, A] ? true : false;
+true satisfies SameShape<ResourceStats, z.output<typeof ResourceStatsSchema>>;
+
+/** The server container's stats, as GET /instances/{id}/stats and `dbaas stats --json` answer them. */
+export const InstanceStatsSchema = z
+  .object({ ...InstanceNamesShape, ...ResourceStatsSchema.shape })
+  .meta({ id: 'ContainerStats' });
+export type InstanceStats = z.output<typeof InstanceStatsSchema>;
 
 export const ConnectionInfoSchema = z
   .object({

@@ -22,7 +22,11 @@ const ServerSchema = z
   })
   .passthrough();
 
-/** The fields every sample has; the rest (databases, connections, ...) passes through as written. */
+/**
+ * The fields every sample has; the rest (databases, connections, ...) passes through as written,
+ * so a field a newer agent adds reaches the API without a change here. The one definition both
+ * for reading the files and for the API's document.
+ */
 export const SampleSchema = z
   .object({
     ts: z.string(),
@@ -32,7 +36,15 @@ export const SampleSchema = z
     error: z.string().optional(),
     server: ServerSchema.optional(),
   })
-  .passthrough();
+  .passthrough()
+  .meta({
+    id: 'Sample',
+    description:
+      'One agent sample: ts, ts_ms, instance, up, and when up: server (with crash_recoveries_total and last_crash_recovery_at), ' +
+      'databases (pg_stat_database per database), ' +
+      'connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds), locks (by_mode, granted, waiting), ' +
+      'schemas (tables and views per schema); when down: error',
+  });
 export type Sample = z.output<typeof SampleSchema> & Record<string, unknown>;
 
 export interface RangeQuery {

@@ -1,42 +1,77 @@
+import { z } from 'zod';
 import { DbaasError } from '../errors.js';
-import type { InstanceRecord } from '../instances/schema.js';
+import { InstanceNamesShape, LogLinesSchema, ResourceStatsSchema, type InstanceRecord } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, type InstanceFiles } from '../provisioner/provisioner.js';
-import type { InstanceEngine, ResourceStats, ServiceState } from '../runtime/workload.js';
+import type { InstanceEngine, ServiceState } from '../runtime/workload.js';
 import { readAgentState, type AgentState } from './agentState.js';
-import { MetricsReader, type Sample } from './metricsReader.js';
+import { MetricsReader, SampleSchema, type Sample } from './metricsReader.js';
 import { renderPrometheus, type InstanceMetrics } from './prometheus.js';
-import { summarize, type Summary } from './summary.js';
+import { summarize, SummarySchema } from './summary.js';
 
 export const MAX_SAMPLES = 10_000;
 
-export interface AgentStatus {
-  instance: string;
-  name: string;
-  container: string;
-  state: string | null;
-  running: boolean;
-  healthy: boolean;
-  intervalSec: number;
-  startedAt: string | null;
-  samplesWritten: number | null;
-  failedSamples: number | null;
-  lastSampleAt: string | null;
-  lastSampleAgeSeconds: number | null;
-  lastOkAt: string | null;
-  lastError: string | null;
-  file: { path: string; bytes: number; rotatedFiles: number };
-}
+const NullableNumber = z.number().nullable();
 
-export interface LatestSample {
-  instance: string;
-  name: string;
-  sample: Sample | null;
-  ageSeconds: number | null;
-  /** False when the sample is too old, or the server or agent is not running: not the present. */
-  current: boolean;
-  corruptLines: number;
-}
+/** The monitoring agent's state, as agentStatus reads it from the engine and its state file. */
+export const AgentStatusSchema = z
+  .object({
+    ...InstanceNamesShape,
+    container: z.string(),
+    state: z.string().nullable(),
+    running: z.boolean(),
+    healthy: z.boolean().meta({ description: 'Running, sampling on time, last sample good' }),
+    intervalSec: z.number(),
+    startedAt: z.string().nullable(),
+    samplesWritten: NullableNumber.meta({ description: 'Samples written since the agent started' }),
+    failedSamples: NullableNumber,
+    lastSampleAt: z.string().nullable(),
+    lastSampleAgeSeconds: NullableNumber,
+    lastOkAt: z.string().nullable(),
+    lastError: z.string().nullable(),
+    file: z.object({ path: z.string(), bytes: z.number(), rotatedFiles: z.number() }),
+  })
+  .meta({ id: 'AgentStatus' });
+export type AgentStatus = z.output<typeof AgentStatusSchema>;
+
+/** What `metrics` answers: the samples of a range, and how many matched before the limit. */
+export const MetricsRangeSchema = z
+  .object({
+    ...InstanceNamesShape,
+    samples: z.array(SampleSchema),
+    count: z.number(),
+    matched: z.number(),
+    truncated: z.boolean(),
+    corruptLines: z.number(),
+  })
+  .meta({ id: 'MetricsRange' });
+export type MetricsRange = z.output<typeof MetricsRangeSchema>;
+
+/** What `latest` answers: the newest sample, its age, and whether it describes the present. */
+export const LatestSampleSchema = z
+  .object({
+    ...InstanceNamesShape,
+    sample: SampleSchema.nullable(),
+    ageSeconds: NullableNumber,
+    /** False when the sample is too old, or the server or agent is not running: not the present. */
+    current: z.boolean(),
+    corruptLines: z.number(),
+  })
+  .meta({ id: 'LatestSample' });
+export type LatestSample = z.output<typeof LatestSampleSchema>;
+
+/** summarize's rates for one instance, with its server container's stats now. */
+export const MetricsSummarySchema = z
+  .object({
+    ...InstanceNamesShape,
+    ...SummarySchema.shape,
+    container: ResourceStatsSchema.nullable().meta({ description: 'CPU and memory of the server container now; null when it is not running' }),
+  })
+  .meta({ id: 'MetricsSummary' });
+export type MetricsSummary = z.output<typeof MetricsSummarySchema>;
+
+/** The agent's own log, as agentLogs reads it. */
+export const AgentLogsSchema = LogLinesSchema.meta({ id: 'AgentLogs' });
 
 /** A sample is current while younger than three intervals (and a little slack). */
 export function freshnessLimitSeconds(intervalSec: number): number {
@@ -85,7 +120,7 @@ export class MonitoringService {
     return readAgentState(this.instances.files(record).agentStatePath);
   }
 
-  async metrics(ref: string, query: { sinceMs?: number; untilMs?: number; limit: number }) {
+  async metrics(ref: string, query: { sinceMs?: number; untilMs?: number; limit: number }): Promise<MetricsRange> {
     const record = await this.instances.record(ref);
     const result = await this.reader(record).range({ ...query, limit: Math.min(query.limit, MAX_SAMPLES) });
     return {
@@ -115,7 +150,7 @@ export class MonitoringService {
     return { instance: record.id, name: record.name, sample, ageSeconds, current, corruptLines };
   }
 
-  async summary(ref: string, windowMs: number): Promise<Summary & { instance: string; name: string; container: ResourceStats | null }> {
+  async summary(ref: string, windowMs: number): Promise<MetricsSummary> {
     const record = await this.instances.record(ref);
     const now = Date.now();
     const { samples } = await this.reader(record).range({ sinceMs: now - windowMs, untilMs: now, limit: MAX_SAMPLES });

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Sample } from './metricsReader.js';
 
 /**
@@ -56,27 +57,42 @@ export function counterDeltas(first: Sample, last: Sample): Record<Counter, numb
   return totals;
 }
 
-export interface Summary {
-  windowSeconds: number;
-  from: string | null;
-  to: string | null;
-  samples: number;
-  failedSamples: number;
+const NullableNumber = z.number().nullable();
+
+/** What summarize computes over a window (GET /monitoring/{id}/summary adds the instance and its container). */
+export const SummarySchema = z.object({
+  windowSeconds: z.number(),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  samples: z.number(),
+  failedSamples: z.number(),
   /** Share of samples in the window that found the server up. */
-  availability: number | null;
-  transactionsPerSecond: number | null;
-  commitsPerSecond: number | null;
-  rollbacksPerSecond: number | null;
-  rowsReadPerSecond: number | null;
-  rowsWrittenPerSecond: number | null;
-  cacheHitRatio: number | null;
-  deadlocks: number | null;
-  tempBytes: number | null;
-  latest: {
-    connections: unknown;
-    locks: unknown;
-    databaseSizes: Record<string, number>;
-  } | null;
+  availability: NullableNumber,
+  transactionsPerSecond: NullableNumber,
+  commitsPerSecond: NullableNumber,
+  rollbacksPerSecond: NullableNumber,
+  rowsReadPerSecond: NullableNumber,
+  rowsWrittenPerSecond: NullableNumber,
+  cacheHitRatio: NullableNumber,
+  deadlocks: NullableNumber,
+  tempBytes: NullableNumber,
+  latest: z
+    .object({
+      connections: z
+        .record(z.string(), z.unknown())
+        .nullable()
+        .meta({ description: "The newest good sample's connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds)" }),
+      locks: z.record(z.string(), z.unknown()).nullable().meta({ description: "The newest good sample's locks (by_mode, granted, waiting)" }),
+      databaseSizes: z.record(z.string(), z.number()).meta({ description: 'Bytes per database' }),
+    })
+    .nullable()
+    .meta({ description: 'From the newest good sample of the window; null when the window holds none' }),
+});
+export type Summary = z.output<typeof SummarySchema>;
+
+/** A part of a sample the agent writes as an object, or null when it is absent. */
+function objectOrNull(value: unknown): Record<string, unknown> | null {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
 }
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -102,8 +118,8 @@ export function summarize(samples: Sample[], windowSeconds: number): Summary {
     tempBytes: null,
     latest: last
       ? {
-          connections: last.connections ?? null,
-          locks: last.locks ?? null,
+          connections: objectOrNull(last.connections),
+          locks: objectOrNull(last.locks),
           databaseSizes: Object.fromEntries(Object.entries(databasesOf(last)).map(([n, d]) => [n, d.size_bytes ?? 0])),
         }
       : null,

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { candidateNames } from '../../src/database/catalog.js';
 import { parseRowsQuery, RESERVED_PARAMS } from '../../src/database/service.js';
 import { caught } from './fixtures/errors.js';
 
-/** The query string of row routes (PostgREST style) and how table references are read. */
+/** The query string of row routes (PostgREST style). */
 
 const LIMITS = { defaultLimit: 100, maxLimit: 1000 };
 
@@ -152,39 +151,5 @@ describe('parseRowsQuery', () => {
       expect(err.code).toBe('VALIDATION_FAILED');
       expect(err.details).toMatchObject({ issues: [{ field: 'force', message: 'must be true or false' }] });
     }
-  });
-});
-
-describe('candidateNames', () => {
-  it('a plain name is in public', () => {
-    expect(candidateNames('items')).toEqual([{ schema: 'public', name: 'items' }]);
-  });
-
-  it('schema.table is tried first, then the whole text as a name in public', () => {
-    expect(candidateNames('shop.orders')).toEqual([
-      { schema: 'shop', name: 'orders' },
-      { schema: 'public', name: 'shop.orders' },
-    ]);
-  });
-
-  it('splits at the first dot only', () => {
-    expect(candidateNames('a.b.c')).toEqual([
-      { schema: 'a', name: 'b.c' },
-      { schema: 'public', name: 'a.b.c' },
-    ]);
-  });
-
-  it('a leading or trailing dot is part of a plain name', () => {
-    expect(candidateNames('.items')).toEqual([{ schema: 'public', name: '.items' }]);
-    expect(candidateNames('items.')).toEqual([{ schema: 'public', name: 'items.' }]);
-    expect(candidateNames('.')).toEqual([{ schema: 'public', name: '.' }]);
-  });
-
-  it('hostile text is only ever a name to look up', () => {
-    expect(candidateNames("x'; DROP TABLE y; --")).toEqual([{ schema: 'public', name: "x'; DROP TABLE y; --" }]);
-    expect(candidateNames('public.t"; --')).toEqual([
-      { schema: 'public', name: 't"; --' },
-      { schema: 'public', name: 'public.t"; --' },
-    ]);
   });
 });

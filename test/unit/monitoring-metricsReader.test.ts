@@ -615,3 +615,19 @@ describe('fixed edge cases', () => {
     }
   });
 });
+
+describe('a sample with the crash-recovery fields', () => {
+  const sampleLine = (server: string) =>
+    `{"ts" : "2026-11-24T13:12:10.763Z", "ts_ms" : 1795525930763, "instance" : "db_x", "up" : true, "server" : {"up" : true, ${server}}}`;
+
+  it('parses, with or without them (older agents)', () => {
+    const s = parseSampleLine(sampleLine('"crash_recoveries_total" : 2, "last_crash_recovery_at" : null, "stats_discarded_at" : "2026-11-24T13:12:07.381715Z"'));
+    expect(s?.server).toMatchObject({ up: true, crash_recoveries_total: 2, last_crash_recovery_at: null });
+    expect(parseSampleLine(sampleLine('"uptime_seconds" : 3'))?.server).toEqual({ up: true, uptime_seconds: 3 });
+  });
+
+  it('is not a sample when a count is not a count', () => {
+    expect(parseSampleLine(sampleLine('"crash_recoveries_total" : -1'))).toBeNull();
+    expect(parseSampleLine(sampleLine('"crash_recoveries_total" : 1.5'))).toBeNull();
+  });
+});

@@ -1,7 +1,17 @@
 import type { Request } from 'express';
 import { z } from 'zod';
+import { TableInfoSchema, TableListSchema } from '../../database/catalog.js';
 import { CreateTableSchema } from '../../database/ddl.js';
-import { parseRowsQuery, type DataService } from '../../database/service.js';
+import {
+  DroppedTableSchema,
+  parseRowsQuery,
+  QueryResultSchema,
+  RowPageSchema,
+  RowSchema,
+  TransactionResultSchema,
+  WriteResultSchema,
+  type DataService,
+} from '../../database/service.js';
 import { InstanceRefParams, queryFlag, route, type RouteDef } from '../routeTable.js';
 
 const TableParams = InstanceRefParams.extend({
@@ -30,27 +40,6 @@ const RowsQuerySchema = z
       'Any other parameter filters on a column: col=eq.5, neq, gt, gte, lt, lte, like (* or % wildcards), ilike, in.(a,b), is.null|true|false, each with an optional not. prefix; repeat a parameter to AND several filters',
   });
 
-/**
- * A row as the client sent it. Not a z.record: parsing copies keys into a new object, and a key
- * named `__proto__` then vanishes (it sets the copy's prototype) instead of being refused as the
- * unknown column it is. The body is passed on as JSON.parse made it.
- */
-const Row = z
-  .custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), {
-    message: 'must be a JSON object of column: value',
-  })
-  .meta({ id: 'Row', type: 'object', additionalProperties: true, description: 'A row: column name to value' });
-const WriteResult = z.object({ count: z.number(), rows: z.array(Row).optional() }).meta({ id: 'WriteResult' });
-const QueryResultSchema = z
-  .object({
-    command: z.string().meta({ example: 'SELECT' }),
-    rowCount: z.number().nullable(),
-    fields: z.array(z.object({ name: z.string(), type: z.string() })),
-    rows: z.array(Row),
-    truncated: z.boolean().meta({ description: 'More rows than the server returns at most' }),
-  })
-  .meta({ id: 'QueryResult' });
-
 const timeoutMs = z.number().int().min(1).optional().meta({ description: 'statement_timeout in ms (capped by the server)' });
 const StatementSchema = z
   .object({
@@ -72,38 +61,6 @@ const TransactionBodySchema = z
   })
   .strict()
   .meta({ id: 'TransactionRequest' });
-
-const ColumnInfoSchema = z.object({
-  name: z.string(),
-  type: z.string(),
-  udtName: z.string(),
-  category: z.string(),
-  elementType: z.string().nullable(),
-  nullable: z.boolean(),
-  default: z.string().nullable(),
-  identity: z.boolean(),
-  generated: z.boolean(),
-  position: z.number(),
-});
-const TableInfoSchema = z
-  .object({
-    schema: z.string(),
-    name: z.string(),
-    kind: z.string(),
-    columns: z.array(ColumnInfoSchema),
-    primaryKey: z.array(z.string()),
-    foreignKeys: z.array(
-      z.object({
-        name: z.string(),
-        columns: z.array(z.string()),
-        references: z.object({ schema: z.string(), table: z.string(), columns: z.array(z.string()) }),
-        onUpdate: z.string(),
-        onDelete: z.string(),
-      }),
-    ),
-    indexes: z.array(z.object({ name: z.string(), unique: z.boolean(), primary: z.boolean(), definition: z.string() })),
-  })
-  .meta({ id: 'Table' });
 
 /**
  * The query string as express parsed it. Row routes read their filters from it rather than from
@@ -134,13 +91,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       success: {
         status: 200,
         description: 'Tables and views outside the system schemas',
-        schema: z
-          .object({
-            tables: z.array(
-              z.object({ schema: z.string(), name: z.string(), kind: z.string(), estimatedRows: z.number().nullable(), sizeBytes: z.number() }),
-            ),
-          })
-          .meta({ id: 'TableList' }),
+        schema: TableListSchema,
       },
       errors: [...DATABASE_ERRORS],
       handler: async ({ params, query }) => ({ tables: await data.listTables(params.ref, query.schema) }),
@@ -179,7 +130,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
         confirm: queryFlag.meta({ description: 'Required: true' }),
         cascade: queryFlag.meta({ description: 'Also drop what depends on it' }),
       }),
-      success: { status: 200, description: 'Dropped', schema: z.object({ dropped: z.string() }).meta({ id: 'DroppedTable' }) },
+      success: { status: 200, description: 'Dropped', schema: DroppedTableSchema },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'CONFIRMATION_REQUIRED', 'SQL_ERROR'],
       handler: ({ params, query }) => data.dropTable(params.ref, params.table, { confirm: query.confirm, cascade: query.cascade }),
     }),
@@ -194,9 +145,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       success: {
         status: 200,
         description: 'Rows; int8/numeric beyond 2^53 as strings, timestamps as ISO strings, bytea as base64',
-        schema: z
-          .object({ rows: z.array(Row), count: z.number().optional(), limit: z.number(), offset: z.number() })
-          .meta({ id: 'RowPage' }),
+        schema: RowPageSchema,
       },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE'],
       handler: async ({ params, req, res }) => {
@@ -215,8 +164,8 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       summary: 'Insert one row or an array of rows in one statement; upsert with on_conflict',
       params: TableParams,
       query: RowsQuerySchema,
-      body: z.union([Row, z.array(Row)]),
-      success: { status: 201, description: 'Rows written, and the rows themselves unless returning=none', schema: WriteResult },
+      body: z.union([RowSchema, z.array(RowSchema)]),
+      success: { status: 201, description: 'Rows written, and the rows themselves unless returning=none', schema: WriteResultSchema },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION'],
       handler: ({ params, req, body }) => data.insertRows(params.ref, params.table, body, parseRowsQuery(rawQuery(req), limits())),
     }),
@@ -228,8 +177,8 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       summary: 'Update the rows that match the filters (refused without a filter unless force=true)',
       params: TableParams,
       query: RowsQuerySchema,
-      body: Row,
-      success: { status: 200, description: 'Rows updated', schema: WriteResult },
+      body: RowSchema,
+      success: { status: 200, description: 'Rows updated', schema: WriteResultSchema },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'FILTER_REQUIRED', 'UNIQUE_VIOLATION'],
       handler: ({ params, req, body }) => data.updateRows(params.ref, params.table, body, parseRowsQuery(rawQuery(req), limits())),
     }),
@@ -241,7 +190,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       summary: 'Delete the rows that match the filters (refused without a filter unless force=true)',
       params: TableParams,
       query: RowsQuerySchema,
-      success: { status: 200, description: 'Rows deleted', schema: WriteResult },
+      success: { status: 200, description: 'Rows deleted', schema: WriteResultSchema },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'COLUMN_NOT_FOUND', 'FILTER_REQUIRED', 'FOREIGN_KEY_VIOLATION'],
       handler: ({ params, req }) => data.deleteRows(params.ref, params.table, parseRowsQuery(rawQuery(req), limits())),
     }),
@@ -253,7 +202,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       summary: 'One row by primary key',
       params: RowParams,
       query: z.object({ select: z.string().optional() }),
-      success: { status: 200, description: 'The row', schema: Row },
+      success: { status: 200, description: 'The row', schema: RowSchema },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'ROW_NOT_FOUND', 'NO_PRIMARY_KEY', 'INVALID_VALUE'],
       handler: ({ params, query }) => data.getRow(params.ref, params.table, params.pk, parseRowsQuery({ select: query.select }, limits()).select),
     }),
@@ -265,8 +214,8 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       summary: 'Update one row by primary key',
       params: RowParams,
       query: z.object({ returning: z.string().optional() }),
-      body: Row,
-      success: { status: 200, description: 'The updated row', schema: Row },
+      body: RowSchema,
+      success: { status: 200, description: 'The updated row', schema: RowSchema },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'ROW_NOT_FOUND', 'NO_PRIMARY_KEY', 'COLUMN_NOT_FOUND', 'INVALID_VALUE', 'UNIQUE_VIOLATION'],
       handler: ({ params, query, body }) =>
         data.updateRow(params.ref, params.table, params.pk, body, parseRowsQuery({ returning: query.returning }, limits()).returning),
@@ -279,7 +228,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       summary: 'Delete one row by primary key',
       params: RowParams,
       query: z.object({ returning: z.string().optional() }),
-      success: { status: 200, description: 'The deleted row', schema: Row },
+      success: { status: 200, description: 'The deleted row', schema: RowSchema },
       errors: [...DATABASE_ERRORS, 'TABLE_NOT_FOUND', 'ROW_NOT_FOUND', 'NO_PRIMARY_KEY', 'FOREIGN_KEY_VIOLATION'],
       handler: ({ params, query }) =>
         data.deleteRow(params.ref, params.table, params.pk, parseRowsQuery({ returning: query.returning }, limits()).returning),
@@ -307,7 +256,7 @@ export function databaseRoutes(data: DataService): RouteDef[] {
       success: {
         status: 200,
         description: 'One result per statement',
-        schema: z.object({ results: z.array(QueryResultSchema) }).meta({ id: 'TransactionResult' }),
+        schema: TransactionResultSchema,
       },
       errors: [...DATABASE_ERRORS, 'SQL_ERROR', 'INVALID_VALUE', 'UNIQUE_VIOLATION', 'FOREIGN_KEY_VIOLATION', 'PERMISSION_DENIED', 'TABLE_NOT_FOUND', 'TRANSACTION_CONFLICT'],
       handler: ({ params, body }) => data.transaction(params.ref, body),

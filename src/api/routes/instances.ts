@@ -4,35 +4,18 @@ import {
   ConnectionInfoSchema,
   CreatedInstanceSchema,
   createInstanceSchema,
+  DeletedInstanceSchema,
+  InstanceListSchema,
+  InstanceLogsSchema,
+  InstanceStatsSchema,
   InstanceViewSchema,
   updateInstanceSchema,
 } from '../../instances/schema.js';
 import { InstanceRefParams, queryFlag, route, type RouteDef } from '../routeTable.js';
 
-export const StatsSchema = z
-  .object({
-    instance: z.string(),
-    name: z.string(),
-    cpuPercent: z.number().meta({ description: 'CPU use in percent of one core (as docker stats)' }),
-    cpuSecondsTotal: z.number().meta({ description: 'CPU time used since the container started, in seconds (a counter)' }),
-    memoryUsed: z.number().meta({ description: 'Bytes used, without the page cache' }),
-    memoryLimit: z.number(),
-    memoryPercent: z.number(),
-    pids: z.number(),
-    networkRxBytes: z.number(),
-    networkTxBytes: z.number(),
-    readAt: z.string(),
-  })
-  .meta({ id: 'ContainerStats' });
-
 export const LogsQuery = z.object({
   tail: z.coerce.number().int().min(1).max(10_000).default(100).meta({ description: 'Number of lines from the end' }),
 });
-
-const InstanceListSchema = z.object({ instances: z.array(InstanceViewSchema) }).meta({ id: 'InstanceList' });
-const DeletedSchema = z
-  .object({ id: z.string(), name: z.string(), keptData: z.string().nullable() })
-  .meta({ id: 'DeletedInstance' });
 
 /** The instance routes of DESIGN.md; each validates, calls the manager, returns JSON. */
 export function instanceRoutes(manager: Manager): RouteDef[] {
@@ -98,7 +81,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
       summary: 'Delete an instance: its container, files and record',
       params: InstanceRefParams,
       query: z.object({ keepData: queryFlag.meta({ description: 'Keep instances/<id>/data on disk' }) }),
-      success: { status: 200, description: 'Deleted', schema: DeletedSchema },
+      success: { status: 200, description: 'Deleted', schema: DeletedInstanceSchema },
       errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'ENGINE_UNAVAILABLE'],
       handler: ({ params, query }) => manager.delete(params.ref, { keepData: query.keepData }),
     }),
@@ -126,7 +109,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
       success: {
         status: 200,
         description: 'Log lines, oldest first',
-        schema: z.object({ instance: z.string(), lines: z.array(z.string()) }).meta({ id: 'InstanceLogs' }),
+        schema: InstanceLogsSchema,
       },
       errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
       handler: async ({ params, query }) => ({ instance: params.ref, lines: await manager.logs(params.ref, query.tail) }),
@@ -138,7 +121,7 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
       tag,
       summary: 'CPU and memory of the container, from the engine',
       params: InstanceRefParams,
-      success: { status: 200, description: 'A stats sample', schema: StatsSchema },
+      success: { status: 200, description: 'A stats sample', schema: InstanceStatsSchema },
       errors: ['INSTANCE_NOT_FOUND', 'INSTANCE_NOT_RUNNING', 'ENGINE_UNAVAILABLE'],
       handler: ({ params }) => manager.stats(params.ref),
     }),

@@ -1,18 +1,16 @@
 import { z } from 'zod';
-import { MAX_SAMPLES, type MonitoringService } from '../../monitoring/service.js';
-import { SampleSchema } from '../../monitoring/metricsReader.js';
+import {
+  AgentLogsSchema,
+  AgentStatusSchema,
+  LatestSampleSchema,
+  MAX_SAMPLES,
+  MetricsRangeSchema,
+  MetricsSummarySchema,
+  type MonitoringService,
+} from '../../monitoring/service.js';
 import { parseDurationMs, parseRange } from '../../monitoring/timeRange.js';
 import { InstanceRefParams, route, type RouteDef } from '../routeTable.js';
-import { LogsQuery, StatsSchema } from './instances.js';
-
-const Sample = SampleSchema.meta({
-  id: 'Sample',
-  description:
-    'One agent sample: ts, ts_ms, instance, up, and when up: server (with crash_recoveries_total and last_crash_recovery_at), ' +
-    'databases (pg_stat_database per database), ' +
-    'connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds), locks (by_mode, granted, waiting), ' +
-    'schemas (tables and views per schema); when down: error',
-});
+import { LogsQuery } from './instances.js';
 
 const MetricsQuery = z.object({
   since: z.string().optional().meta({ description: 'ISO time, epoch ms, or a duration ago (15m)', example: '15m' }),
@@ -31,28 +29,6 @@ const SummaryQuery = z.object({
     .meta({ description: 'How far back the rates look', example: '5m' }),
 });
 
-const NullableNumber = z.number().nullable();
-
-const AgentStatusSchema = z
-  .object({
-    instance: z.string(),
-    name: z.string(),
-    container: z.string(),
-    state: z.string().nullable(),
-    running: z.boolean(),
-    healthy: z.boolean().meta({ description: 'Running, sampling on time, last sample good' }),
-    intervalSec: z.number(),
-    startedAt: z.string().nullable(),
-    samplesWritten: NullableNumber.meta({ description: 'Samples written since the agent started' }),
-    failedSamples: NullableNumber,
-    lastSampleAt: z.string().nullable(),
-    lastSampleAgeSeconds: NullableNumber,
-    lastOkAt: z.string().nullable(),
-    lastError: z.string().nullable(),
-    file: z.object({ path: z.string(), bytes: z.number(), rotatedFiles: z.number() }),
-  })
-  .meta({ id: 'AgentStatus' });
-
 /** The monitoring routes of DESIGN.md. */
 export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
   const tag = 'monitoring';
@@ -68,17 +44,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       success: {
         status: 200,
         description: 'Samples; corrupt lines in the files are skipped and counted',
-        schema: z
-          .object({
-            instance: z.string(),
-            name: z.string(),
-            samples: z.array(Sample),
-            count: z.number(),
-            matched: z.number(),
-            truncated: z.boolean(),
-            corruptLines: z.number(),
-          })
-          .meta({ id: 'MetricsRange' }),
+        schema: MetricsRangeSchema,
       },
       errors: ['INSTANCE_NOT_FOUND'],
       handler: ({ params, query }) => {
@@ -96,16 +62,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       success: {
         status: 200,
         description: 'The newest sample; current is false when it is stale or the server or agent is not running',
-        schema: z
-          .object({
-            instance: z.string(),
-            name: z.string(),
-            sample: Sample.nullable(),
-            ageSeconds: NullableNumber,
-            current: z.boolean(),
-            corruptLines: z.number(),
-          })
-          .meta({ id: 'LatestSample' }),
+        schema: LatestSampleSchema,
       },
       errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
       handler: ({ params }) => monitoring.latest(params.ref),
@@ -121,40 +78,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       success: {
         status: 200,
         description: 'Rates from counter deltas; null where the window holds fewer than two good samples',
-        schema: z
-          .object({
-            instance: z.string(),
-            name: z.string(),
-            windowSeconds: z.number(),
-            from: z.string().nullable(),
-            to: z.string().nullable(),
-            samples: z.number(),
-            failedSamples: z.number(),
-            availability: NullableNumber,
-            transactionsPerSecond: NullableNumber,
-            commitsPerSecond: NullableNumber,
-            rollbacksPerSecond: NullableNumber,
-            rowsReadPerSecond: NullableNumber,
-            rowsWrittenPerSecond: NullableNumber,
-            cacheHitRatio: NullableNumber,
-            deadlocks: NullableNumber,
-            tempBytes: NullableNumber,
-            latest: z
-              .object({
-                connections: z
-                  .record(z.string(), z.unknown())
-                  .nullable()
-                  .meta({ description: "The newest good sample's connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds)" }),
-                locks: z.record(z.string(), z.unknown()).nullable().meta({ description: "The newest good sample's locks (by_mode, granted, waiting)" }),
-                databaseSizes: z.record(z.string(), z.number()).meta({ description: 'Bytes per database' }),
-              })
-              .nullable()
-              .meta({ description: 'From the newest good sample of the window; null when the window holds none' }),
-            container: StatsSchema.omit({ instance: true, name: true })
-              .nullable()
-              .meta({ description: 'CPU and memory of the server container now; null when it is not running' }),
-          })
-          .meta({ id: 'MetricsSummary' }),
+        schema: MetricsSummarySchema,
       },
       errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
       handler: ({ params, query }) => monitoring.summary(params.ref, parseDurationMs(query.window) as number),
@@ -192,7 +116,7 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       success: {
         status: 200,
         description: 'Log lines, oldest first',
-        schema: z.object({ instance: z.string(), lines: z.array(z.string()) }).meta({ id: 'AgentLogs' }),
+        schema: AgentLogsSchema,
       },
       errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
       handler: async ({ params, query }) => ({ instance: params.ref, lines: await monitoring.agentLogs(params.ref, query.tail) }),

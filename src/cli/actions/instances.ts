@@ -1,4 +1,4 @@
-import type { InstanceView } from '../../instances/schema.js';
+import type { InstanceList, InstanceView, LogLines } from '../../instances/schema.js';
 import { formatSize } from '../../instances/size.js';
 import { runtimePaths } from '../../config/settings.js';
 import { servicesOf, withManager, withSettings, type CommonOptions } from '../context.js';
@@ -81,7 +81,7 @@ export async function list(opts: CommonOptions): Promise<void> {
 }
 
 function printViews(views: InstanceView[], opts: CommonOptions): void {
-  if (opts.json) return printJson({ instances: views });
+  if (opts.json) return printJson({ instances: views } satisfies InstanceList);
   if (views.length === 0) {
     process.stdout.write('no instances; create one with `dbaas create <name>`\n');
     return;
@@ -162,7 +162,7 @@ export async function logs(ref: string, opts: CommonOptions & { tail: number; fo
       return;
     }
     const lines = await manager.logs(ref, tail);
-    if (opts.json) printJson({ instance: ref, lines });
+    if (opts.json) printJson({ instance: ref, lines } satisfies LogLines);
     else process.stdout.write(lines.map((l) => l + '\n').join(''));
   });
 }

@@ -1,8 +1,9 @@
 import asciichart from 'asciichart';
 import { DbaasError } from '../../errors.js';
+import type { LogLines } from '../../instances/schema.js';
 import { formatSize } from '../../instances/size.js';
 import type { Sample } from '../../monitoring/metricsReader.js';
-import type { MonitoringService } from '../../monitoring/service.js';
+import type { LatestSample, MetricsSummary } from '../../monitoring/service.js';
 import { series, type SeriesPoint } from '../../monitoring/summary.js';
 import { parseDurationMs, parseRange } from '../../monitoring/timeRange.js';
 import { withServices, type CommonOptions } from '../context.js';
@@ -86,7 +87,7 @@ export async function restartAgent(ref: string, opts: CommonOptions): Promise<vo
 export async function agentLogs(ref: string, opts: CommonOptions & { tail: number }): Promise<void> {
   await withServices(opts, async ({ monitoring }) => {
     const lines = await monitoring.agentLogs(ref, opts.tail);
-    if (opts.json) printJson({ instance: ref, lines });
+    if (opts.json) printJson({ instance: ref, lines } satisfies LogLines);
     else process.stdout.write(lines.map((l) => l + '\n').join(''));
   });
 }
@@ -119,7 +120,7 @@ function printSeries(points: SeriesPoint[], rows = 15): void {
   chart('connections', points.map((p) => p.connections));
 }
 
-function printLatest(latest: Awaited<ReturnType<MonitoringService['latest']>>): void {
+function printLatest(latest: LatestSample): void {
   const s = latest.sample as (Sample & Record<string, any>) | null; // eslint-disable-line @typescript-eslint/no-explicit-any
   if (!s) {
     process.stdout.write(`${latest.name}: no sample yet\n`);
@@ -145,7 +146,7 @@ function printLatest(latest: Awaited<ReturnType<MonitoringService['latest']>>): 
   ]);
 }
 
-function printSummary(summary: Awaited<ReturnType<MonitoringService['summary']>>): void {
+function printSummary(summary: MetricsSummary): void {
   printFields([
     ['instance', `${summary.name} (${summary.instance})`],
     ['window', `${summary.windowSeconds} s, ${summary.samples} samples (${summary.failedSamples} failed)`],

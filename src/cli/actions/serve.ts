@@ -43,15 +43,20 @@ export async function serve(opts: { host?: string; port?: number }): Promise<voi
         else reject(err);
       });
       server.listen(port, host);
+      let closing = false;
       const shutdown = (signal: string) => {
+        if (closing) return;
+        closing = true;
         logger.info(`received ${signal}; closing the API`);
         stopWatchdog();
         void data.close();
         server.close(() => resolve());
         server.closeAllConnections();
       };
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      // `on`, not `once`: a library's exit handler (the lock library's signal-exit) kills the
+      // process when it finds itself the only listener left, before the API has closed.
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
     });
   });
 }

@@ -37,12 +37,13 @@ export async function transaction(ref: string, opts: SqlOptions & { file: string
     const format = formatOf(opts);
     const doc = parseJson(readFileArg(opts.file, 'statements file'), `statements file ${opts.file}`);
     const input = parseInput(TransactionFileSchema, Array.isArray(doc) ? { statements: doc } : doc);
-    const { results } = await data.transaction(ref, {
+    const done = await data.transaction(ref, {
       statements: input.statements as Statement[],
       readOnly: opts.readOnly || input.readOnly,
       timeoutMs: opts.timeout ?? input.timeoutMs,
     });
-    if (format === 'json') return printJson({ results });
+    if (format === 'json') return printJson(done);
+    const { results } = done;
     const last = results[results.length - 1];
     if (last?.fields.length) printRows(format, last.rows, last.fields.map((f) => f.name));
     results.forEach((r, i) => note(format, `${results.length > 1 ? `${i + 1}: ` : ''}${tag(r)}${r.truncated ? ' (truncated)' : ''}`));

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { TableInfo, TableSummary } from '../../database/catalog.js';
+import type { TableInfo, TableList, TableSummary } from '../../database/catalog.js';
 import { CreateTableSchema } from '../../database/ddl.js';
 import { DbaasError } from '../../errors.js';
 import { formatSize } from '../../instances/size.js';
@@ -149,7 +149,7 @@ function printTableInfo(info: TableInfo): void {
 }
 
 function printTables(format: Format, tables: TableSummary[]): void {
-  if (format === 'json') return printJson({ tables });
+  if (format === 'json') return printJson({ tables } satisfies TableList);
   if (format === 'csv') {
     process.stdout.write(
       toCsv(
