@@ -9,7 +9,11 @@ const run = promisify(execFile);
 export async function removeHome(home, homeId, extraContainers = []) {
   const lines = async (args) => (await run('docker', args)).stdout.split('\n').filter(Boolean);
   const containers = (await lines(['ps', '-aq', '--filter', `label=dbaas.home=${homeId}`])).concat(extraContainers);
-  if (containers.length) await run('docker', ['rm', '-f', ...containers]).catch(() => undefined);
+  // A few at a time: Docker 20.10 loses count of a network's endpoints when many of its
+  // containers go at once (moby/moby#42119), and then keeps the network until dockerd restarts.
+  for (let i = 0; i < containers.length; i += 4) {
+    await run('docker', ['rm', '-f', ...containers.slice(i, i + 4)]).catch(() => undefined);
+  }
   const networks = await lines(['network', 'ls', '-q', '--filter', `label=dbaas.home=${homeId}`]);
   if (networks.length) await run('docker', ['network', 'rm', ...networks]).catch(() => undefined);
   // Retries: a spare data copy (instances/.spare-data) may still be being written.

@@ -284,6 +284,8 @@ main() {
 		else
 			printf '\nPostgreSQL Database directory appears to contain a database; Skipping initialization\n\n'
 		fi
+		# The server and every backend would inherit it: the password is needed for initdb only.
+		unset POSTGRES_PASSWORD
 	fi
 
 	exec "$@"

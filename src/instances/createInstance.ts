@@ -91,11 +91,13 @@ export class InstanceCreation {
     try {
       const { finished, seeded } = await this.build(record, input, plain, template, made, step, signal);
       logger.info('instance created', { instance: record.id, name: record.name, ms: Date.now() - started, data: seeded ? 'template' : 'initdb' });
+      this.replenish(template);
       return { record: finished, password: plain.password };
     } catch (err) {
       const error = asDbaasError(err);
       logger.error('create failed; undoing it', { instance: record.id, name: record.name, error: error.message });
       await this.undo(record, made, progress);
+      this.replenish(template);
       if (error.code === 'INTERNAL' || error.code === 'OPERATION_FAILED') {
         throw new DbaasError('PROVISIONING_FAILED', `creating ${record.name} failed: ${error.message}`, error.details, { cause: err });
       }
@@ -220,6 +222,14 @@ export class InstanceCreation {
     return { finished, seeded };
   }
 
+  /**
+   * Starts making the next spare copy of the template, once the create is over: its thousand
+   * file creations would otherwise compete with the new server's start for the disk.
+   */
+  private replenish(template: string | null): void {
+    if (template) replenishSpares(template, sparesDirFor(this.deps.paths.instancesDir, template));
+  }
+
   /** The image's template data directory, or null (then the entrypoint initialises the data). */
   private async template(image: string): Promise<string | null> {
     const { engine, paths, settings, logger } = this.deps;
@@ -231,10 +241,7 @@ export class InstanceCreation {
     }
   }
 
-  /**
-   * Fills the new data folder from the template (a spare copy when one is ready), and starts
-   * making the next spare; false (an empty folder) when it could not.
-   */
+  /** Fills the new data folder from the template (a spare copy when one is ready); false (an empty folder) when it could not. */
   private async seed(template: string, dataDir: string, record: InstanceRecord): Promise<boolean> {
     const spares = sparesDirFor(this.deps.paths.instancesDir, template);
     try {
@@ -247,8 +254,6 @@ export class InstanceCreation {
         error: (err as Error).message,
       });
       return false;
-    } finally {
-      replenishSpares(template, spares);
     }
   }
 

@@ -1,10 +1,18 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import writeFileAtomic from 'write-file-atomic';
+import { z } from 'zod';
 import { POSTGRES_SERVICE } from '../provisioner/provisioner.js';
 import { loadContainerSpecs, type ContainerSpec } from '../runtime/composeSpec.js';
 import type { ServiceState } from '../runtime/workload.js';
 import type { InstanceDeps } from './deps.js';
 import { stepWithProgress, type ProgressFn } from './progress.js';
 import type { InstanceRecord } from './schema.js';
+
+const HashCacheSchema = z.object({ key: z.string(), hashes: z.record(z.string(), z.string()) });
+
+function hashesOf(specs: ContainerSpec[]): Record<string, string> {
+  return Object.fromEntries(specs.map((spec) => [spec.service, spec.configHash]));
+}
 
 /**
  * Keeps what runs equal to what an instance's compose file says: its services exist and were
@@ -21,17 +29,12 @@ export class Reconciler {
    * instance from them, so they are kept while the compose file (and old env files) are unchanged.
    */
   specs(record: Pick<InstanceRecord, 'id'>): ContainerSpec[] {
-    const files = this.deps.provisioner.files(record.id);
-    const key = [files.composePath, ...files.legacyEnvFiles]
-      .map((path) => {
-        const s = statSync(path, { throwIfNoEntry: false });
-        return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-';
-      })
-      .join('|');
+    const key = this.filesKey(record);
     const hit = this.specCache.get(record.id);
     if (hit?.key === key) return hit.specs;
-    const specs = loadContainerSpecs(files.composePath);
+    const specs = loadContainerSpecs(this.deps.provisioner.files(record.id).composePath);
     this.specCache.set(record.id, { key, specs });
+    this.saveHashes(record, key, specs);
     return specs;
   }
 
@@ -40,10 +43,52 @@ export class Reconciler {
     const main = containers.find((c) => c.service === POSTGRES_SERVICE);
     if (!main) return false;
     try {
-      const spec = this.specs(record).find((s) => s.service === POSTGRES_SERVICE);
-      return spec !== undefined && main.configHash !== spec.configHash;
+      const hash = this.configHashes(record)[POSTGRES_SERVICE];
+      return hash !== undefined && main.configHash !== hash;
     } catch {
       return false;
+    }
+  }
+
+  /** The stat of the compose file (and old env files): what the caches below are valid for. */
+  private filesKey(record: Pick<InstanceRecord, 'id'>): string {
+    const files = this.deps.provisioner.files(record.id);
+    return [files.composePath, ...files.legacyEnvFiles]
+      .map((path) => {
+        const s = statSync(path, { throwIfNoEntry: false });
+        return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-';
+      })
+      .join('|');
+  }
+
+  /**
+   * Each service's config hash. A listing needs only these, and a CLI process has no warm cache:
+   * parsing every compose file cost about 6.5 ms an instance (2 s for `dbaas list` of 100), so
+   * the hashes are also kept on disk beside the compose file, valid for the stat they were made
+   * from (a derived cache: deleting it costs one parse).
+   */
+  private configHashes(record: Pick<InstanceRecord, 'id'>): Record<string, string> {
+    const key = this.filesKey(record);
+    const hit = this.specCache.get(record.id);
+    if (hit?.key === key) return hashesOf(hit.specs);
+    try {
+      const saved = HashCacheSchema.parse(JSON.parse(readFileSync(this.hashCachePath(record), 'utf8')));
+      if (saved.key === key) return saved.hashes;
+    } catch {
+      // Missing or unreadable: parse the compose file.
+    }
+    return hashesOf(this.specs(record));
+  }
+
+  private hashCachePath(record: Pick<InstanceRecord, 'id'>): string {
+    return this.deps.provisioner.files(record.id).configHashesPath;
+  }
+
+  private saveHashes(record: Pick<InstanceRecord, 'id'>, key: string, specs: ContainerSpec[]): void {
+    try {
+      writeFileAtomic.sync(this.hashCachePath(record), JSON.stringify({ key, hashes: hashesOf(specs) }) + '\n', { mode: 0o644 });
+    } catch {
+      // Only a cache.
     }
   }
 

@@ -25,6 +25,8 @@ export function instanceFiles(instancesDir: string, id: string) {
     scriptsDir: join(dir, 'scripts'),
     backupsDir: join(dir, 'backups'),
     composePath: join(dir, 'docker-compose.yml'),
+    /** Each service's config hash, for the stat of the compose file it was read from (a cache). */
+    configHashesPath: join(dir, '.config-hashes.json'),
     secretsDir: join(dir, 'secrets'),
     /** The superuser's password, read by the image's entrypoint (POSTGRES_PASSWORD_FILE). */
     postgresPasswordPath: join(dir, 'secrets', 'postgres-password'),
@@ -178,7 +180,7 @@ export class Provisioner {
       rmSync(files.dir, { recursive: true, force: true });
       return;
     }
-    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.secretsDir, ...files.legacyEnvFiles]) {
+    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.configHashesPath, files.secretsDir, ...files.legacyEnvFiles]) {
       rmSync(path, { recursive: true, force: true });
     }
   }

@@ -1,4 +1,5 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,13 @@ describe('the CLI as a child process', () => {
     expect(json(await dbaas('restart', 'cli-two', '--json')).status).toBe('running');
     const updated = json(await dbaas('update', 'cli-two', '--memory', '256m', '--cpus', '1', '--monitor-interval', '5', '--json'));
     expect(updated).toMatchObject({ memoryHuman: '256m', cpus: 1, pendingRestart: true, monitoring: { intervalSec: 5 } });
+    // Each `dbaas list` is a new process: the first reads the changed compose file (the hashes
+    // kept beside it from an earlier listing are stale), the second the hashes it kept.
+    for (let i = 0; i < 2; i++) {
+      const listed = json(await dbaas('list', '--json')).instances.find((v: { name: string }) => v.name === 'cli-two');
+      expect(listed.pendingRestart).toBe(true);
+    }
+    expect(existsSync(join(t.home, 'instances', updated.id, '.config-hashes.json'))).toBe(true);
     const logs = await dbaas('logs', 'cli-two', '--tail', '3');
     expect(logs.code).toBe(0);
     expect(logs.stdout.trim().split('\n').length).toBeLessThanOrEqual(3);

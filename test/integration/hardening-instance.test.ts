@@ -320,6 +320,17 @@ describe('no secret in a container\'s environment (item 7)', () => {
       expect(info).not.toMatch(/PASSWORD=/);
     }
   });
+
+  it('leaves no password in the environment of the running server processes either', async () => {
+    const admin = readFileSync(join(t.home, 'instances', created.id, 'secrets', 'postgres-password'), 'utf8').trim();
+    const server = created.containers.find((c) => c.service === 'postgres')!.name;
+    // The postmaster is PID 1; every backend inherits its environment (read as its own user:
+    // root in the container may not read another user's environ without CAP_SYS_PTRACE).
+    const environ = (await run('docker', ['exec', '-u', 'postgres', server, 'cat', '/proc/1/environ'])).stdout;
+    expect(environ).toContain('PGDATA=/var/lib/postgresql/data');
+    expect(environ).not.toContain('POSTGRES_PASSWORD=');
+    expect(environ).not.toContain(admin);
+  });
 });
 
 describe('one operation at a time per instance (item 8)', () => {

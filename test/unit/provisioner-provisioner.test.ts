@@ -383,11 +383,20 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     });
   });
 
+  it('copies the application database by files on 15 and later, and leaves older versions to their only way', () => {
+    const sql = readFileSync(join(files.scriptsDir, '01-init-users.sql'), 'utf8');
+    expect(record.version).toBe(15);
+    expect(sql).toMatch(/CREATE DATABASE "shop" OWNER postgres STRATEGY = FILE_COPY;/);
+    const renderer = createRenderer(join(PROJECT_ROOT, 'templates'));
+    const old = renderer.render('init-scripts/01-init-users.sql.njk', { ...record, version: 13 });
+    expect(old).toContain('CREATE DATABASE "shop" OWNER postgres;');
+  });
+
   it('renders init-user SQL: the role without a password, the database owned by postgres, least privilege', () => {
     const sql = readFileSync(join(files.scriptsDir, '01-init-users.sql'), 'utf8');
     expect(sql).toContain('\\set ON_ERROR_STOP on');
     expect(sql).toContain('CREATE ROLE "shop_app" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;');
-    expect(sql).toContain('CREATE DATABASE "shop" OWNER postgres;');
+    expect(sql).toContain('CREATE DATABASE "shop" OWNER postgres STRATEGY = FILE_COPY;');
     expect(sql).toContain('REVOKE ALL ON DATABASE "shop" FROM PUBLIC;');
     expect(sql).toContain('GRANT CONNECT, TEMPORARY, CREATE ON DATABASE "shop" TO "shop_app";');
     expect(sql).toContain('REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;');
@@ -478,7 +487,7 @@ describe('Provisioner.prepare variants', () => {
     const files = provisioner.prepare(makeRecord({ id: 'db_weirddb01', database }), SECRETS);
     expect(envOf(agentSpec(files.composePath)).PGDATABASE).toBe(database);
     const sql = readFileSync(join(files.scriptsDir, '01-init-users.sql'), 'utf8');
-    expect(sql).toContain('CREATE DATABASE "we""ird: db #1" OWNER postgres;');
+    expect(sql).toContain('CREATE DATABASE "we""ird: db #1" OWNER postgres STRATEGY = FILE_COPY;');
     expect(initStatements(sql)).toHaveLength(7);
   });
 
@@ -680,11 +689,12 @@ describe('quoteIdent and the template renderer', () => {
     const evil = 'evil"; DROP DATABASE x; --';
     const sql = renderer.render('init-scripts/01-init-users.sql.njk', {
       name: 'x',
+      version: 15,
       username: evil,
       database: 'd"b',
     });
     expect(sql).toContain('CREATE ROLE "evil""; DROP DATABASE x; --" LOGIN');
-    expect(sql).toContain('CREATE DATABASE "d""b" OWNER postgres;');
+    expect(sql).toContain('CREATE DATABASE "d""b" OWNER postgres STRATEGY = FILE_COPY;');
     expect(sql).toContain('GRANT CONNECT, TEMPORARY, CREATE ON DATABASE "d""b" TO "evil""; DROP DATABASE x; --";');
     expect(sql).toContain('\\connect "d""b"');
     expect(sql).toContain('ALTER SCHEMA public OWNER TO "evil""; DROP DATABASE x; --";');
