@@ -16,12 +16,6 @@ import { localDialHost } from './view.js';
 export class InstanceAccess {
   constructor(private readonly deps: Pick<InstanceDeps, 'settings' | 'registry' | 'secrets' | 'engine' | 'logger'>) {}
 
-  private async find(id: string): Promise<InstanceRecord> {
-    const record = (await this.deps.registry.list()).find((r) => r.id === id);
-    if (!record) throw notFound(id);
-    return record;
-  }
-
   /**
    * The superuser, into the maintenance database, which the application role can neither enter
    * nor change. `adminPassword` is the plain one at create (the record holds it sealed).
@@ -68,15 +62,15 @@ export class InstanceAccess {
 
   /** The data API's login into an instance: dbaas_api, made on the server if it is not yet. */
   async apiLogin(record: InstanceRecord): Promise<{ user: string; password: string }> {
-    const current = await this.find(record.id);
+    const current = await this.deps.registry.find(record.id);
     if (!current.apiPassword) await this.ensure(current);
-    return { user: API_ROLE, password: await this.apiPassword(await this.find(record.id)) };
+    return { user: API_ROLE, password: await this.apiPassword(await this.deps.registry.find(record.id)) };
   }
 
   /** Restores dbaas's access after the application role took some of it away. */
   async repair(record: InstanceRecord): Promise<void> {
     this.deps.logger.warn('repairing dbaas access to the instance', { instance: record.id });
-    await this.ensure(await this.find(record.id));
+    await this.ensure(await this.deps.registry.find(record.id));
   }
 
   /** Whether the instance's server runs now. */

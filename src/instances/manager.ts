@@ -68,10 +68,8 @@ export class Manager {
 
   // ---- reading -------------------------------------------------------------------------------
 
-  private async find(ref: string): Promise<InstanceRecord> {
-    const record = (await this.deps.registry.list()).find((r) => r.id === ref || r.name === ref);
-    if (!record) throw notFound(ref);
-    return record;
+  private find(ref: string): Promise<InstanceRecord> {
+    return this.deps.registry.find(ref);
   }
 
   /** The stored record of an instance (secrets sealed), for services built on the manager. */

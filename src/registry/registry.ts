@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { lockPath } from '../fileLock.js';
 import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
-import { DbaasError } from '../errors.js';
+import { DbaasError, notFound } from '../errors.js';
 import { InstanceRecordSchema, type InstanceRecord } from '../instances/schema.js';
 
 /**
@@ -79,6 +79,13 @@ export class Registry {
 
   async list(): Promise<InstanceRecord[]> {
     return (await this.read()).instances;
+  }
+
+  /** The record of an instance addressed by id or by name; INSTANCE_NOT_FOUND otherwise. */
+  async find(ref: string): Promise<InstanceRecord> {
+    const record = (await this.list()).find((r) => r.id === ref || r.name === ref);
+    if (!record) throw notFound(ref);
+    return record;
   }
 
   /** Runs `change` on the current document under the lock and persists what it leaves. */

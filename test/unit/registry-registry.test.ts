@@ -70,6 +70,18 @@ describe('Registry', () => {
     expect(onDisk.instances.map((r) => r.id)).toEqual(['db_unit0001']);
   });
 
+  it('finds an instance by id or by name, and answers INSTANCE_NOT_FOUND for any other reference', async () => {
+    const registry = new Registry(file);
+    await registry.update((doc) => {
+      doc.instances.push(record(1), record(2));
+    });
+    expect((await registry.find('db_unit0002')).name).toBe('inst-unit0002');
+    expect((await registry.find('inst-unit0001')).id).toBe('db_unit0001');
+    const missing = await rejection(registry.find('unit0001'));
+    expect(missing).toBeInstanceOf(DbaasError);
+    expect((missing as DbaasError).code).toBe('INSTANCE_NOT_FOUND');
+  });
+
   it('applies successive updates on top of each other', async () => {
     const registry = new Registry(file);
     await registry.update((doc) => void doc.instances.push(record(1), record(2)));
