@@ -1,4 +1,4 @@
-import { loadModule, parseSync } from 'libpg-query';
+import type { parseSync } from 'libpg-query';
 import { DbaasError } from '../errors.js';
 
 /**
@@ -32,13 +32,18 @@ export interface StatementContext {
   readOnly: boolean;
 }
 
-let loading: Promise<void> | undefined;
+let loading: Promise<typeof parseSync> | undefined;
 
-/** The parser is WebAssembly, loaded once on first use (a few ms). */
-async function parser(): Promise<typeof parseSync> {
-  loading ??= loadModule();
-  await loading;
-  return parseSync;
+/**
+ * The parser is WebAssembly, imported and loaded once on first use (a few ms, and its
+ * protobuf runtime): commands that never check SQL (dbaas list) never load it.
+ */
+function parser(): Promise<typeof parseSync> {
+  loading ??= import('libpg-query').then(async (lib) => {
+    await lib.loadModule();
+    return lib.parseSync;
+  });
+  return loading;
 }
 
 interface ParsedStatement {

@@ -1,4 +1,3 @@
-import { Counter, Gauge, Registry } from 'prom-client';
 import type { Sample } from './metricsReader.js';
 
 /**
@@ -44,6 +43,8 @@ const DATABASE_COUNTERS: Array<[string, string]> = [
 ];
 
 export async function renderPrometheus(instances: InstanceMetrics[]): Promise<{ contentType: string; text: string }> {
+  // Loaded for a scrape only: every CLI command builds the monitoring service, few render metrics.
+  const { Counter, Gauge, Registry } = await import('prom-client');
   const registry = new Registry();
   const gauge = (name: string, help: string, labelNames: string[] = []) =>
     new Gauge({ name, help, labelNames: ['instance', 'name', ...labelNames], registers: [registry] });

@@ -1,4 +1,5 @@
-import nunjucks from 'nunjucks';
+import { createRequire } from 'node:module';
+import type nunjucksType from 'nunjucks';
 
 /** Quotes a PostgreSQL identifier: wraps in double quotes and doubles any inside. */
 export function quoteIdent(name: string): string {
@@ -20,6 +21,14 @@ export interface TemplateRenderer {
  * templates escape explicitly with `yaml` and `sqlident`, and undefined variables are errors.
  */
 export function createRenderer(templatesDir: string): TemplateRenderer {
+  let env: nunjucksType.Environment | undefined;
+  // nunjucks is loaded on the first render: most commands render nothing.
+  const environment = () => (env ??= makeEnvironment(templatesDir));
+  return { render: (template, context) => environment().render(template, context) };
+}
+
+function makeEnvironment(templatesDir: string): nunjucksType.Environment {
+  const nunjucks = createRequire(import.meta.url)('nunjucks') as typeof nunjucksType;
   const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(templatesDir, { noCache: true }), {
     autoescape: false,
     throwOnUndefined: true,
@@ -27,5 +36,5 @@ export function createRenderer(templatesDir: string): TemplateRenderer {
   });
   env.addFilter('yaml', yamlScalar);
   env.addFilter('sqlident', quoteIdent);
-  return { render: (template, context) => env.render(template, context) };
+  return env;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type Dockerode from 'dockerode';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 
@@ -93,7 +93,9 @@ export type ComposeFile = z.output<typeof ComposeFileSchema>;
 export function parseComposeText(text: string, source: string): ComposeFile {
   let data: unknown;
   try {
-    data = parseYaml(text);
+    // Loaded when a compose file is parsed (listings read cached config hashes instead).
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    data = parse(text);
   } catch (err) {
     throw new DbaasError('OPERATION_FAILED', `${source} is not valid YAML: ${(err as Error).message}`);
   }
