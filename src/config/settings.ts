@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DbaasError } from '../errors.js';
 import { MIN_MEMORY, parseSize } from '../instances/size.js';
+import { configFileOf, homeOf, registryFileOf } from './home.js';
 import { PROJECT_ROOT } from './root.js';
 
 export { PROJECT_ROOT };
@@ -163,8 +164,8 @@ export interface LoadOptions {
  */
 export function loadSettings(options: LoadOptions = {}): Settings {
   const env = options.env ?? process.env;
-  const home = resolve(env.DBAAS_HOME ?? PROJECT_ROOT);
-  const configFile = env.DBAAS_CONFIG ? resolve(env.DBAAS_CONFIG) : join(home, 'config', 'dbaas.yaml');
+  const home = homeOf(env);
+  const configFile = configFileOf(env, home);
 
   const fromFile = readConfigFile(configFile);
   const origin = new Map<string, string>();
@@ -234,7 +235,7 @@ export function runtimePaths(settings: Settings) {
   return {
     home,
     instancesDir: join(home, 'instances'),
-    registryFile: join(home, 'config', 'instances.json'),
+    registryFile: registryFileOf(home),
     keyFile: join(home, 'config', 'master.key'),
     /** pg_settings of each image's server, cached per image id (see runtime/pgSettingsCatalog.ts). */
     settingsCatalogDir: join(home, 'config', 'pg-settings'),

@@ -5,6 +5,7 @@ import { lockPath } from '../fileLock.js';
 import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 import { DbaasError, notFound } from '../errors.js';
+import { REGISTRY_VERSION } from './version.js';
 import { InstanceRecordSchema, type InstanceRecord } from '../instances/schema.js';
 
 /**
@@ -13,7 +14,7 @@ import { InstanceRecordSchema, type InstanceRecord } from '../instances/schema.j
  * (temp file, fsync, rename) followed by an fsync of the folder, so a crash leaves either the old
  * or the new file, never a torn one. A file that fails to parse is reported, never overwritten.
  */
-export const REGISTRY_VERSION = 1;
+export { REGISTRY_VERSION };
 
 export const RegistryFileSchema = z.object({
   version: z.literal(REGISTRY_VERSION),

@@ -15,13 +15,18 @@ import { PROJECT_ROOT } from '../../src/config/settings.js';
 const BIN = join(PROJECT_ROOT, 'bin', 'dbaas');
 const HEAVY = ['dockerode', 'pg', 'express', 'nunjucks', 'winston', 'zod', 'yaml', 'ora'];
 
+/** The environment without DBAAS_ variables, so each run gives exactly the settings it means to. */
+function withoutDbaasVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('DBAAS_')));
+}
+
 describe('dbaas start', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dbaas-cli-start-'));
   writeFileSync(
     join(dir, 'hooks.mjs'),
     `import { appendFileSync } from 'node:fs';
 export async function load(url, context, next) {
-  appendFileSync(process.env.DBAAS_TEST_LOADED, url + '\\n');
+  appendFileSync(process.env.TEST_LOADED_LOG, url + '\\n');
   return next(url, context);
 }`,
   );
@@ -29,17 +34,21 @@ export async function load(url, context, next) {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Runs `dbaas ...args` and returns its exit code and the modules it loaded. */
-  function loaded(...args: string[]): { code: number | null; packages: string[]; modules: string[] } {
+  function loaded(...args: string[]): { code: number | null; packages: string[]; modules: string[]; stdout: string; stderr: string } {
+    return loadedWith({}, ...args);
+  }
+
+  function loadedWith(extraEnv: Record<string, string>, ...args: string[]): { code: number | null; packages: string[]; modules: string[]; stdout: string; stderr: string } {
     const log = join(dir, `loaded-${args.join('_').replace(/\W/g, '')}.txt`);
     writeFileSync(log, '');
     const run = spawnSync(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, BIN, ...args], {
-      env: { ...process.env, DBAAS_HOME: dir, DBAAS_TEST_LOADED: log },
+      env: { ...withoutDbaasVars(process.env), DBAAS_HOME: dir, TEST_LOADED_LOG: log, ...extraEnv },
       encoding: 'utf8',
     });
     const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     const packages = [...new Set(urls.map((u) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => Boolean(p)))];
     const modules = urls.filter((u) => u.includes('/dist/')).map((u) => u.slice(u.indexOf('/dist/') + 6));
-    return { code: run.status, packages, modules };
+    return { code: run.status, packages, modules, stdout: run.stdout, stderr: run.stderr };
   }
 
   it.each([
@@ -63,14 +72,28 @@ export async function load(url, context, next) {
     expect(run.modules.filter((m) => m.startsWith('cli/actions/')).sort()).toEqual(['cli/actions/data.js', 'cli/actions/sql.js']);
   });
 
-  it('dbaas list of an installation without instances reads the registry only: no engine client, no services', () => {
+  it('dbaas list of an installation given no settings and without instances loads no schema and no service', () => {
     for (const args of [['list'], ['list', '--json']]) {
       const run = loaded(...args);
       expect(run.code).toBe(0);
-      expect(run.packages.filter((p) => ['dockerode', 'pg', 'express', 'nunjucks', 'winston', 'ora', 'yaml'].includes(p))).toEqual([]);
-      expect(run.modules).not.toContain('services.js');
-      expect(run.modules).toContain('registry/registry.js');
+      expect(run.packages).toEqual(['commander']);
+      expect(run.modules).toContain('registry/emptiness.js');
+      expect(run.modules).not.toContain('config/settings.js');
     }
+    expect(loaded('list').stdout).toContain('no instances');
+    expect(JSON.parse(loaded('list', '--json').stdout)).toEqual({ instances: [] });
+  });
+
+  it('dbaas list with settings given checks them first (and still loads no service without instances)', () => {
+    const bad = loadedWith({ DBAAS_PORT_RANGE: 'nonsense' }, 'list');
+    expect(bad.code).toBe(1); // CONFIG_INVALID, as for every command
+    expect(bad.stderr).toMatch(/DBAAS_PORT_RANGE.*\[CONFIG_INVALID\]/);
+    const good = loadedWith({ DBAAS_PORT_RANGE: '23000-23010' }, 'list', '--json');
+    expect(good.code).toBe(0);
+    expect(good.packages).toContain('zod');
+    expect(good.packages.filter((p) => ['dockerode', 'pg', 'express', 'nunjucks', 'winston', 'ora', 'yaml'].includes(p))).toEqual([]);
+    expect(good.modules).toContain('registry/registry.js');
+    expect(good.modules).not.toContain('services.js');
   });
 
   it('loads no spinner library when stderr is not a terminal', () => {

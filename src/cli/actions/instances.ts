@@ -1,7 +1,6 @@
 import type { InstanceList, InstanceView, LogLines } from '../../instances/schema.js';
 import { formatSize } from '../../instances/size.js';
-import { runtimePaths } from '../../config/settings.js';
-import { servicesOf, withManager, withSettings, type CommonOptions } from '../context.js';
+import { withManager, type CommonOptions } from '../context.js';
 import { confirm, readFileArg } from '../input.js';
 import { formatAge, printFields, printJson, printTable } from '../output.js';
 import { createProgress } from '../progress.js';
@@ -64,33 +63,6 @@ export async function create(name: string, opts: CreateOptions): Promise<void> {
     process.stderr.write('The password is shown once; `dbaas connect ' + created.name + ' --show-password` shows it again.\n\n');
     process.stdout.write(created.connectionString + '\n');
   });
-}
-
-/**
- * An installation without instances answers from its registry file alone, without the engine
- * or the services (the first command people run is quick); otherwise the manager observes each
- * instance's containers in one engine call.
- */
-export async function list(opts: CommonOptions): Promise<void> {
-  await withSettings(opts, async (settings) => {
-    const { Registry } = await import('../../registry/registry.js');
-    const records = await new Registry(runtimePaths(settings).registryFile).list();
-    if (records.length === 0) return printViews([], opts);
-    await servicesOf(settings, async ({ manager }) => printViews(await manager.list(), opts));
-  });
-}
-
-function printViews(views: InstanceView[], opts: CommonOptions): void {
-  if (opts.json) return printJson({ instances: views } satisfies InstanceList);
-  if (views.length === 0) {
-    process.stdout.write('no instances; create one with `dbaas create <name>`\n');
-    return;
-  }
-  printTable(
-    ['NAME', 'ID', 'STATUS', 'VERSION', 'MEMORY', 'CPUS', 'PORT', 'CREATED'],
-    views.map((v) => [v.name, v.id, v.status + (v.pendingRestart ? '*' : ''), v.version, v.memoryHuman, v.cpus, `${v.bindAddress}:${v.port}`, formatAge(v.createdAt)]),
-  );
-  if (views.some((v) => v.pendingRestart)) process.stdout.write('* settings change pending a restart\n');
 }
 
 export async function info(ref: string, opts: CommonOptions): Promise<void> {

@@ -5,6 +5,7 @@ import { decimalFlag, portFlag, wholeFlag } from '../numbers.js';
 /** The instance commands (create, list, info, start, stop, restart, delete, update, logs, stats, connect): their flags and help. */
 
 const run = actionsOf(() => import('../actions/instances.js'));
+const runList = actionsOf(() => import('../actions/list.js'));
 
 /** `--pg-setting work_mem=8MB` (repeatable) into a settings object. */
 function collectSetting(value: string, previous: Record<string, string> = {}): Record<string, string> {
@@ -42,7 +43,7 @@ export function registerInstanceCommands(program: Command): void {
     .alias('ls')
     .description('list instances with their observed status')
     .option('--json', 'print JSON')
-    .action(run('list'));
+    .action(runList('list'));
 
   program
     .command('info')
