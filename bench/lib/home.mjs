@@ -1,7 +1,8 @@
 // Removes what a benchmark's throw-away dbaas home made on the engine and on disk: every
 // container labelled with the home (and any extra ones given), the home's network, the folder.
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -16,6 +17,18 @@ export async function removeHome(home, homeId, extraContainers = []) {
   }
   const networks = await lines(['network', 'ls', '-q', '--filter', `label=dbaas.home=${homeId}`]);
   if (networks.length) await run('docker', ['network', 'rm', ...networks]).catch(() => undefined);
-  // Retries: a spare data copy (instances/.spare-data) may still be being written.
-  rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  // A spare data copy (instances/.spare-data) may still be being written: wait for it first.
+  await sparesSettled(home);
+  rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 });
+}
+
+/**
+ * Waits (at most 30 s) until no spare data copy is being made in a home (a .tmp- folder in
+ * instances/.spare-data): a create starts the next spare when it ends, and its disk writes
+ * would otherwise land in whatever is timed next.
+ */
+export async function sparesSettled(home) {
+  const dir = join(home, 'instances', '.spare-data');
+  const busy = () => existsSync(dir) && readdirSync(dir).some((image) => readdirSync(join(dir, image)).some((n) => n.startsWith('.tmp-')));
+  for (let i = 0; i < 300 && busy(); i++) await new Promise((r) => setTimeout(r, 100));
 }

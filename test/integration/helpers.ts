@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -56,8 +56,10 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
       // The home's network too: the engine has only about thirty address pools for networks.
       const networks = await docker.listNetworks({ filters: { label: homeFilter(home) } });
       await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
-      // Retries: a spare data copy (instances/.spare-data) may still be being written.
-      rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      // A spare data copy (instances/.spare-data, made by a detached cp after each create) may
+      // still be being written: wait for it, then remove, with retries for one that starts late.
+      await sparesSettled(home);
+      rmSync(home, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 });
     },
   };
 }
@@ -71,6 +73,13 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** Waits (at most 60 s) until no spare data copy of a home is being made. */
+export async function sparesSettled(home: string): Promise<void> {
+  const dir = join(home, 'instances', '.spare-data');
+  const busy = () => existsSync(dir) && readdirSync(dir).some((image) => readdirSync(join(dir, image)).some((n) => n.startsWith('.tmp-')));
+  for (let i = 0; i < 600 && busy(); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Runs one query over a fresh connection and closes it. */
