@@ -1,9 +1,10 @@
 // Removes what a benchmark's throw-away dbaas home made on the engine and on disk: every
 // container labelled with the home (and any extra ones given), the home's network, the folder.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { spareCopiesInProgress } from '../../dist/provisioner/dataSeed.js';
 
 const run = promisify(execFile);
 
@@ -28,7 +29,6 @@ export async function removeHome(home, homeId, extraContainers = []) {
  * would otherwise land in whatever is timed next.
  */
 export async function sparesSettled(home) {
-  const dir = join(home, 'instances', '.spare-data');
-  const busy = () => existsSync(dir) && readdirSync(dir).some((image) => readdirSync(join(dir, image)).some((n) => n.startsWith('.tmp-')));
-  for (let i = 0; i < 300 && busy(); i++) await new Promise((r) => setTimeout(r, 100));
+  const instances = join(home, 'instances');
+  for (let i = 0; i < 300 && spareCopiesInProgress(instances); i++) await new Promise((r) => setTimeout(r, 100));
 }

@@ -14,8 +14,8 @@ import { serverErrorLines } from './serverReady.js';
  * password until this is done, since no role has one): wait until the server accepts local
  * connections, set the superuser's password (a SCRAM verifier computed here, sent on the
  * command's standard input in a session that logs no statement, so neither the password nor
- * its verifier reaches the server's log or an argument list), then run the instance's init scripts in order, each in its own session on the
- * `postgres` database, as the entrypoint does.
+ * its verifier reaches the server's log or an argument list), then run the instance's init
+ * scripts in order, each in its own session on the `postgres` database, as the entrypoint does.
  */
 const SCRIPT = `set -euo pipefail
 deadline=$((SECONDS + $1))

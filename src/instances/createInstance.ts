@@ -27,8 +27,9 @@ import { parseSize } from './size.js';
  * the compose file; on a copied folder, set the superuser's password and run the init scripts
  * (bootstrap.ts); wait for a real login; set the passwords and dbaas's roles; run the user's
  * init SQL; record "running". Without a template the image's entrypoint initialises the data
- * folder on the first start, as a bare `docker run` would. Each step reports progress. A failure at any step after the reservation (and an
- * abort: Ctrl-C) undoes every step made: services, files, record.
+ * folder on the first start, as a bare `docker run` would. Each step reports progress. A
+ * failure at any step after the reservation (and an abort: Ctrl-C) undoes every step made:
+ * services, files, record.
  */
 
 export interface CreatedRecord {
@@ -182,11 +183,10 @@ export class InstanceCreation {
         }),
       ),
     );
-    const server = specs.find((spec) => spec.service === POSTGRES_SERVICE) ?? specs[0];
     await step('start', 'start the server', () => engine.start(containerNameFor(record)));
     // The sidecars (the agent) start while the server gets ready; the agent waits for its login
     // (set in the access step) itself.
-    const sidecars = settleAll(specs.filter((spec) => spec !== server).map((spec) => engine.start(spec.name)));
+    const sidecars = settleAll(specs.filter((spec) => spec.service !== POSTGRES_SERVICE).map((spec) => engine.start(spec.name)));
     try {
       if (seeded) {
         await step('bootstrap', "set the superuser's password and run the init scripts", () =>

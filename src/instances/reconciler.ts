@@ -29,7 +29,11 @@ export class Reconciler {
    * instance from them, so they are kept while the compose file (and old env files) are unchanged.
    */
   specs(record: Pick<InstanceRecord, 'id'>): ContainerSpec[] {
-    const key = this.filesKey(record);
+    return this.specsFor(record, this.filesKey(record));
+  }
+
+  /** The specs for the compose file whose stat is `key`: cached, else parsed (and hashes saved). */
+  private specsFor(record: Pick<InstanceRecord, 'id'>, key: string): ContainerSpec[] {
     const hit = this.specCache.get(record.id);
     if (hit?.key === key) return hit.specs;
     const specs = loadContainerSpecs(this.deps.provisioner.files(record.id).composePath);
@@ -69,24 +73,20 @@ export class Reconciler {
    */
   private configHashes(record: Pick<InstanceRecord, 'id'>): Record<string, string> {
     const key = this.filesKey(record);
-    const hit = this.specCache.get(record.id);
-    if (hit?.key === key) return hashesOf(hit.specs);
-    try {
-      const saved = HashCacheSchema.parse(JSON.parse(readFileSync(this.hashCachePath(record), 'utf8')));
-      if (saved.key === key) return saved.hashes;
-    } catch {
-      // Missing or unreadable: parse the compose file.
+    if (this.specCache.get(record.id)?.key !== key) {
+      try {
+        const saved = HashCacheSchema.parse(JSON.parse(readFileSync(this.deps.provisioner.files(record.id).configHashesPath, 'utf8')));
+        if (saved.key === key) return saved.hashes;
+      } catch {
+        // Missing or unreadable: parse the compose file.
+      }
     }
-    return hashesOf(this.specs(record));
-  }
-
-  private hashCachePath(record: Pick<InstanceRecord, 'id'>): string {
-    return this.deps.provisioner.files(record.id).configHashesPath;
+    return hashesOf(this.specsFor(record, key));
   }
 
   private saveHashes(record: Pick<InstanceRecord, 'id'>, key: string, specs: ContainerSpec[]): void {
     try {
-      writeFileAtomic.sync(this.hashCachePath(record), JSON.stringify({ key, hashes: hashesOf(specs) }) + '\n', { mode: 0o644 });
+      writeFileAtomic.sync(this.deps.provisioner.files(record.id).configHashesPath, JSON.stringify({ key, hashes: hashesOf(specs) }) + '\n', { mode: 0o644 });
     } catch {
       // Only a cache.
     }

@@ -41,13 +41,14 @@ export function dataTemplateRequest(cacheDir: string, timeoutMs: number): DataTe
  * folder) so that the rename never crosses file systems. A copy in progress has a `.tmp-` name
  * and is renamed when complete, so only whole copies are ever taken.
  */
+const SPARES_ROOT = '.spare-data';
 const SPARE = 'spare-';
 const IN_PROGRESS = '.tmp-';
 /** A copy older than this is left over from a process that died; it is removed. */
 const STALE_MS = 10 * 60_000;
 
 export function sparesDirFor(instancesDir: string, template: string): string {
-  return join(instancesDir, '.spare-data', basename(dirname(template)));
+  return join(instancesDir, SPARES_ROOT, basename(dirname(template)));
 }
 
 export type Seeding = 'spare' | 'copy';
@@ -105,6 +106,19 @@ export function replenishSpares(template: string, spares: string, want = 1): voi
   } catch {
     // Spares only save time; without them a create copies the template itself.
   }
+}
+
+/**
+ * Whether a spare copy is being made anywhere under an instances folder (a detached `cp` after a
+ * create): what must end before the folder is removed, or before a timed run starts.
+ */
+export function spareCopiesInProgress(instancesDir: string): boolean {
+  const root = join(instancesDir, SPARES_ROOT);
+  if (!existsSync(root)) return false;
+  return readdirSync(root).some((image) => {
+    const dir = join(root, image);
+    return existsSync(dir) && readdirSync(dir).some((n) => n.startsWith(IN_PROGRESS));
+  });
 }
 
 function listSpares(spares: string): string[] {

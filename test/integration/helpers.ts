@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -8,6 +8,7 @@ import { loadSettings, PROJECT_ROOT, type Settings } from '../../src/config/sett
 import type { Manager } from '../../src/instances/manager.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createLogger } from '../../src/log/logger.js';
+import { spareCopiesInProgress } from '../../src/provisioner/dataSeed.js';
 import { homeFilter } from '../../src/runtime/labels.js';
 
 export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
@@ -77,9 +78,8 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
 
 /** Waits (at most 60 s) until no spare data copy of a home is being made. */
 export async function sparesSettled(home: string): Promise<void> {
-  const dir = join(home, 'instances', '.spare-data');
-  const busy = () => existsSync(dir) && readdirSync(dir).some((image) => readdirSync(join(dir, image)).some((n) => n.startsWith('.tmp-')));
-  for (let i = 0; i < 600 && busy(); i++) await new Promise((r) => setTimeout(r, 100));
+  const instances = join(home, 'instances');
+  for (let i = 0; i < 600 && spareCopiesInProgress(instances); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** Runs one query over a fresh connection and closes it. */
