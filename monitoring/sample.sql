@@ -133,6 +133,18 @@ schemas AS (
       AND n.nspname NOT LIKE 'pg_temp_%'
     GROUP BY n.nspname
   ) x
+),
+archiver AS (
+  -- Continuous archiving into dbaas's repository: what it archived last and what failed.
+  SELECT json_build_object(
+    'archived_count', archived_count,
+    'last_archived_wal', last_archived_wal,
+    'last_archived_at', to_char(last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'failed_count', failed_count,
+    'last_failed_wal', last_failed_wal,
+    'last_failed_at', to_char(last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+  ) AS v
+  FROM pg_stat_archiver
 )
 SELECT json_build_object(
   'ts', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
@@ -150,6 +162,7 @@ SELECT json_build_object(
   'databases', databases.v,
   'connections', connections.v,
   'locks', locks.v,
-  'schemas', schemas.v
+  'schemas', schemas.v,
+  'archiver', archiver.v
 )
-FROM server, databases, connections, locks, schemas;
+FROM server, databases, connections, locks, schemas, archiver;

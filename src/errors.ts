@@ -40,6 +40,12 @@ export const ERROR_CODES = [
   'SQL_ERROR', // any other error of SQL the user sent
   'STATEMENT_NOT_ALLOWED', // SQL refused before it ran: transaction control inside /transaction, several statements
   'INIT_SQL_FAILED', // the initSql of a create failed (the create was undone)
+  // Backups and restores
+  'BACKUP_NOT_FOUND',
+  'BACKUP_FAILED', // taking a backup failed; nothing of it is listed
+  'BACKUP_CORRUPT', // a backup's files do not match its manifest, or WAL it needs is missing
+  'RESTORE_TARGET_UNREACHABLE', // no backup and archived WAL reach the asked point in time
+  'OPERATION_NOT_FOUND',
   'REGISTRY_CORRUPT',
   'CONFIG_INVALID',
   'INTERNAL',

@@ -1,3 +1,5 @@
+import { BackupService } from './backups/service.js';
+import { OperationStore } from './operations/store.js';
 import { runtimePaths, type RuntimePaths, type Settings } from './config/settings.js';
 import { DataService } from './database/service.js';
 import { Doctor } from './instances/doctor.js';
@@ -28,6 +30,9 @@ export interface Services {
   data: DataService;
   monitoring: MonitoringService;
   doctor: Doctor;
+  backups: BackupService;
+  /** The API's long operations (backups, restores), polled at GET /operations/{id}. */
+  operations: OperationStore;
   /** Closes what holds connections (the data API's pools). */
   close(): Promise<void>;
 }
@@ -48,7 +53,8 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
   const provisioner = new Provisioner(paths, settings);
   const manager = new Manager({ settings, paths, logger, registry, engine, provisioner, secrets });
   const data = new DataService(manager);
-  const monitoring = new MonitoringService(manager, logger);
+  const backups = new BackupService(manager, provisioner, logger);
+  const monitoring = new MonitoringService(manager, logger, (record) => backups.facts(record));
   const doctor = new Doctor({ registry, engine, paths, logger }, manager);
-  return { settings, paths, logger, registry, engine, secrets, provisioner, manager, data, monitoring, doctor, close: () => data.close() };
+  return { settings, paths, logger, registry, engine, secrets, provisioner, manager, data, monitoring, doctor, backups, operations: new OperationStore(paths.operationsDir), close: () => data.close() };
 }

@@ -1,3 +1,6 @@
+import type { BackupService } from '../backups/service.js';
+import type { OperationStore } from '../operations/store.js';
+import { backupRoutes } from './routes/backups.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import express, { type Express } from 'express';
@@ -22,6 +25,8 @@ import type { DataService } from '../database/service.js';
 /** What the routes call: the instance manager, the monitoring service, the data API, the doctor. */
 export interface ApiServices {
   manager: Manager;
+  backups: BackupService;
+  operations: OperationStore;
   monitoring: MonitoringService;
   data: DataService;
   doctor: Doctor;
@@ -102,8 +107,14 @@ const REDOC_PAGE = `<!DOCTYPE html>
  * Every route the API serves, in the order of the document. Building them calls no service, so
  * tests iterate this list (and the OpenAPI document made from it) without an engine.
  */
-export function apiRoutes({ manager, monitoring, data, doctor }: ApiServices): RouteDef[] {
-  return [...systemRoutes(manager, doctor), ...instanceRoutes(manager), ...databaseRoutes(data), ...monitoringRoutes(monitoring)];
+export function apiRoutes({ manager, monitoring, data, doctor, backups, operations }: ApiServices): RouteDef[] {
+  return [
+    ...systemRoutes(manager, doctor),
+    ...instanceRoutes(manager, backups),
+    ...backupRoutes(backups, operations),
+    ...databaseRoutes(data),
+    ...monitoringRoutes(monitoring),
+  ];
 }
 
 /** The express app: JSON routes, the generated OpenAPI document, Swagger UI and ReDoc. */

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config/version.js';
+import { registerBackupCommands } from './commands/backups.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerInstanceCommands } from './commands/instances.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerRowCommands(program);
   registerSqlCommands(program);
   registerMonitoringCommands(program);
+  registerBackupCommands(program);
   registerDoctorCommand(program);
   registerServeCommand(program);
   registerServiceCommands(program);

@@ -71,6 +71,17 @@ const SettingsShape = {
   dataTemplatesDir: z.string().min(1).optional(),
   /** Where the nunjucks templates are read; copy templates/ to customise them. */
   templatesDir: z.string().min(1).optional(),
+  /**
+   * The backup repository: base backups, logical dumps and the WAL archive of every instance, in
+   * `<repository>/<instance id>/`. Absent: each instance's own `instances/<id>/backups/`. Point it
+   * at another disk (or an NFS mount) so that backups survive the loss of the instance folder.
+   */
+  backupRepository: z.string().min(1).optional(),
+  /**
+   * Seconds after which a WAL segment with committed data is archived even if it is not full
+   * (PostgreSQL's archive_timeout): the recovery point objective of an idle-ish instance.
+   */
+  archiveTimeoutSec: z.number().int().min(10).max(3600).default(60),
 };
 
 export const SettingsSchema = z.object(SettingsShape).superRefine((s, ctx) => {
@@ -122,6 +133,8 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_ROWS_DEFAULT_LIMIT: { key: 'rowsDefaultLimit', convert: toNumber },
   DBAAS_ROWS_MAX_LIMIT: { key: 'rowsMaxLimit', convert: toNumber },
   DBAAS_QUERY_MAX_ROWS: { key: 'queryMaxRows', convert: toNumber },
+  DBAAS_BACKUP_REPOSITORY: { key: 'backupRepository', convert: (t) => t },
+  DBAAS_ARCHIVE_TIMEOUT: { key: 'archiveTimeoutSec', convert: toNumber },
 };
 
 const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;
@@ -241,9 +254,13 @@ export function runtimePaths(settings: Settings) {
     settingsCatalogDir: join(home, 'config', 'pg-settings'),
     /** Template data directories, one per image id (see runtime/dataTemplate.ts). */
     dataTemplatesDir: settings.dataTemplatesDir ? resolve(settings.dataTemplatesDir) : join(home, 'config', 'data-templates'),
+    /** The API's long operations, one JSON file each (see operations/store.ts). */
+    operationsDir: join(home, 'config', 'operations'),
     logDir: join(home, 'logs'),
     provisioningLog: join(home, 'logs', 'provisioning.log'),
     templatesDir: settings.templatesDir ? resolve(settings.templatesDir) : join(PROJECT_ROOT, 'templates'),
+    /** The shared backup repository, or null: then each instance keeps its own in instances/<id>/backups/. */
+    backupRepository: settings.backupRepository ? resolve(settings.backupRepository) : null,
     scriptsDir: join(PROJECT_ROOT, 'scripts'),
     monitoringDir: join(PROJECT_ROOT, 'monitoring'),
   };

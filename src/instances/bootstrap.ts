@@ -16,6 +16,7 @@ import { serverErrorLines } from './serverReady.js';
  * command's standard input in a session that logs no statement, so neither the password nor
  * its verifier reaches the server's log or an argument list), then run the instance's init
  * scripts in order, each in its own session on the `postgres` database, as the entrypoint does.
+ * A restored data folder has its roles and database already: it gets the password only.
  */
 const SCRIPT = `set -euo pipefail
 deadline=$((SECONDS + $1))
@@ -24,6 +25,7 @@ until pg_isready -q; do
   sleep 0.05
 done
 PGOPTIONS="$2" psql -X -q -v ON_ERROR_STOP=1 -d postgres -f -
+[ "$3" = scripts ] || exit 0
 for f in ${SERVER_INIT_DIR}/*.sql; do
   [ -e "$f" ] || continue
   psql -X -q -v ON_ERROR_STOP=1 -d postgres -f "$f"
@@ -33,12 +35,13 @@ export async function bootstrapFromTemplate(
   deps: Pick<InstanceDeps, 'engine' | 'settings'>,
   record: InstanceRecord,
   adminPassword: string,
+  options: { initScripts: boolean } = { initScripts: true },
 ): Promise<void> {
   const name = containerNameFor(record);
   const waitSec = Math.max(1, Math.ceil(deps.settings.readyTimeoutMs / 1000));
   const sql = `ALTER ROLE postgres PASSWORD '${scramVerifier(adminPassword)}';\n`;
   const result = await deps.engine.execute(name, {
-    argv: ['bash', '-c', SCRIPT, 'bootstrap', String(waitSec), UNLOGGED_SESSION_OPTIONS],
+    argv: ['bash', '-c', SCRIPT, 'bootstrap', String(waitSec), UNLOGGED_SESSION_OPTIONS, options.initScripts ? 'scripts' : 'no-scripts'],
     user: 'postgres',
     stdin: sql,
     timeoutMs: deps.settings.readyTimeoutMs + 30_000,

@@ -3,13 +3,14 @@ import { hostname } from 'node:os';
 import { imageFor } from '../config/settings.js';
 import { runInitSql } from '../database/initSql.js';
 import { asDbaasError, DbaasError } from '../errors.js';
-import { containerNameFor, POSTGRES_SERVICE, type PlainSecrets } from '../provisioner/provisioner.js';
+import { containerNameFor, POSTGRES_SERVICE, type InstanceFiles, type PlainSecrets } from '../provisioner/provisioner.js';
 import { dataTemplateRequest, replenishSpares, seedDataDir, sparesDirFor } from '../provisioner/dataSeed.js';
 import { allocatePort, assertHostAddress } from '../provisioner/ports.js';
 import { generatePassword } from '../registry/secrets.js';
 import { loadContainerSpecs } from '../runtime/composeSpec.js';
 import { parseInput } from '../validate.js';
 import type { InstanceAccess } from './access.js';
+import { giveArchiveToServer } from '../backups/archiveOwner.js';
 import { bootstrapFromTemplate } from './bootstrap.js';
 import { nowIso, type InstanceDeps } from './deps.js';
 import { checkSettings, ensureImage } from './imageCheck.js';
@@ -31,6 +32,17 @@ import { parseSize } from './size.js';
  * failure at any step after the reservation (and an abort: Ctrl-C) undoes every step made:
  * services, files, record.
  */
+
+/**
+ * Where a new instance's data comes from when it is not a fresh cluster: a restore fills the
+ * empty data folder (recovering a backup into it) after the reservation, and the first start
+ * then only sets dbaas's passwords: the roles and the database exist already.
+ */
+export interface DataSource {
+  /** The progress line of the fill step. */
+  message: string;
+  fill(record: InstanceRecord, files: InstanceFiles, signal?: AbortSignal): Promise<void>;
+}
 
 export interface CreatedRecord {
   record: InstanceRecord;
@@ -60,7 +72,7 @@ export class InstanceCreation {
     private readonly access: InstanceAccess,
   ) {}
 
-  async run(raw: unknown, progress?: ProgressFn, signal?: AbortSignal): Promise<CreatedRecord> {
+  async run(raw: unknown, progress?: ProgressFn, signal?: AbortSignal, source?: DataSource): Promise<CreatedRecord> {
     const { settings, engine, logger } = this.deps;
     const started = Date.now();
     const step = <T>(name: string, message: string, work: () => Promise<T> | T) => stepWithProgress(progress, name, message, work, signal);
@@ -76,7 +88,7 @@ export class InstanceCreation {
       const overrides = input.pgSettings;
       await step('settings', "check the settings against the server's pg_settings", () => checkSettings(this.deps, image, overrides, memory));
     }
-    const template = settings.dataTemplates
+    const template = settings.dataTemplates && !source
       ? await step('template', `prepare the template data directory of ${image} (made once per image)`, () => this.template(image))
       : null;
 
@@ -90,7 +102,7 @@ export class InstanceCreation {
 
     const made: string[] = [];
     try {
-      const { finished, seeded } = await this.build(record, input, plain, template, made, step, signal);
+      const { finished, seeded } = await this.build(record, input, plain, template, made, step, signal, source);
       logger.info('instance created', { instance: record.id, name: record.name, ms: Date.now() - started, data: seeded ? 'template' : 'initdb' });
       this.replenish(template);
       return { record: finished, password: plain.password };
@@ -165,6 +177,7 @@ export class InstanceCreation {
     made: string[],
     step: <T>(name: string, message: string, work: () => Promise<T> | T) => Promise<T>,
     signal?: AbortSignal,
+    source?: DataSource,
   ): Promise<{ finished: InstanceRecord; seeded: boolean }> {
     const { engine, provisioner, registry, settings } = this.deps;
     let seeded = false;
@@ -173,6 +186,10 @@ export class InstanceCreation {
       if (template) seeded = await this.seed(template, written.dataDir, record);
       return written;
     });
+    if (source) {
+      await step('restore', source.message, () => source.fill(record, files, signal));
+      seeded = true;
+    }
     const specs = loadContainerSpecs(files.composePath);
     await step('container', 'create the containers from docker-compose.yml', () =>
       // Together; the step ends when every create has ended, so the undo sees all that was made.
@@ -190,13 +207,16 @@ export class InstanceCreation {
     try {
       if (seeded) {
         await step('bootstrap', "set the superuser's password and run the init scripts", () =>
-          bootstrapFromTemplate(this.deps, record, plain.adminPassword),
+          bootstrapFromTemplate(this.deps, record, plain.adminPassword, { initScripts: !source }),
         );
       }
       await step('ready', 'wait until the server accepts a login', () =>
         waitForServer(this.deps, record, this.access.superuserTarget(record, plain.adminPassword), signal),
       );
-      await step('access', "set the passwords and dbaas's own roles", () => this.access.ensure(record, plain.password));
+      await step('access', "set the passwords and dbaas's own roles", async () => {
+        await this.access.ensure(record, plain.password);
+        await giveArchiveToServer(this.deps, record);
+      });
       if (input.initSql !== undefined && input.initSql.trim() !== '') {
         const initSql = input.initSql;
         await step('init-sql', 'run the init SQL as the application role', () =>
@@ -264,7 +284,7 @@ export class InstanceCreation {
       const problems: string[] = [];
       for (const name of made) await engine.remove(name).catch((e: unknown) => problems.push(asDbaasError(e).message));
       try {
-        provisioner.remove(record.id);
+        provisioner.remove(record.id, { purgeBackups: true });
       } catch (e) {
         problems.push(asDbaasError(e).message);
       }

@@ -85,6 +85,8 @@ export class Doctor {
     const folders = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && /^db_[a-z0-9]+$/.test(d.name)) : [];
     for (const folder of folders) {
       if (known.has(folder.name)) continue;
+      // A deleted instance's kept backups (and WAL archive) are not an orphan.
+      if (readdirSync(join(dir, folder.name)).every((entry) => entry === 'backups')) continue;
       findings.push({
         kind: 'orphan-folder',
         instance: folder.name,

@@ -7,10 +7,12 @@ import type { Logger } from '../log/logger.js';
 import { readAgentState } from '../monitoring/agentState.js';
 import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, type InstanceFiles } from '../provisioner/provisioner.js';
 import { homeNetwork } from '../runtime/labels.js';
+import type { LoginTarget } from '../runtime/readiness.js';
 import type { ServiceState } from '../runtime/workload.js';
 import { parseInput } from '../validate.js';
+import { giveArchiveToServer } from '../backups/archiveOwner.js';
 import { InstanceAccess } from './access.js';
-import { definedOnly, InstanceCreation } from './createInstance.js';
+import { definedOnly, InstanceCreation, type DataSource } from './createInstance.js';
 import { nowIso, type InstanceDeps } from './deps.js';
 import { checkHealth, type Health } from './health.js';
 import { checkSettings } from './imageCheck.js';
@@ -169,6 +171,16 @@ export class Manager {
     return this.access.repair(record);
   }
 
+  /** The superuser's login into the maintenance database (backups take their snapshot with it). */
+  superuserTarget(record: InstanceRecord): LoginTarget {
+    return this.access.superuserTarget(record);
+  }
+
+  /** Runs `work` holding the instance's operation claim (one operation at a time per instance). */
+  withOperation<T>(ref: string, name: string, work: (record: InstanceRecord) => Promise<T>): Promise<T> {
+    return withOperation(this.deps.registry, ref, name, work);
+  }
+
   /** Starts the sidecars that do not run (the monitoring watchdog uses it). */
   startSidecars(record: InstanceRecord): Promise<string[]> {
     return this.reconciler.startSidecars(record);
@@ -177,8 +189,8 @@ export class Manager {
   // ---- operations ----------------------------------------------------------------------------
 
   /** Creates an instance; aborting `signal` (Ctrl-C in the CLI) stops it and undoes what it made. */
-  async create(raw: unknown, progress?: ProgressFn, signal?: AbortSignal): Promise<CreatedInstance> {
-    const { record, password } = await this.creation.run(raw, progress, signal);
+  async create(raw: unknown, progress?: ProgressFn, signal?: AbortSignal, source?: DataSource): Promise<CreatedInstance> {
+    const { record, password } = await this.creation.run(raw, progress, signal, source);
     const view = await this.get(record.id);
     return { ...view, password, connectionString: connectionInfo(this.settings, record, password).connectionString };
   }
@@ -223,7 +235,10 @@ export class Manager {
       await stepWithProgress(progress, 'ready', 'wait until the server accepts a login', () =>
         waitForServer(this.deps, record, this.access.superuserTarget(record)),
       );
-      await stepWithProgress(progress, 'access', "check dbaas's own roles and grants", () => this.access.ensure(record));
+      await stepWithProgress(progress, 'access', "check dbaas's own roles and grants", async () => {
+        await this.access.ensure(record);
+        await giveArchiveToServer(this.deps, record);
+      });
       await stepWithProgress(progress, 'agent', 'start the monitoring agent', () => this.reconciler.startSidecars(record));
       await this.setStored(record.id, { status: 'running', lastError: null });
       this.logger.info('instance started', { instance: record.id });
@@ -261,7 +276,7 @@ export class Manager {
     await this.startAndWait(record, progress);
   }
 
-  async delete(ref: string, options: { keepData?: boolean } = {}, progress?: ProgressFn): Promise<DeletedInstance> {
+  async delete(ref: string, options: { keepData?: boolean; purgeBackups?: boolean } = {}, progress?: ProgressFn): Promise<DeletedInstance> {
     const record = await this.find(ref);
     if (record.status === 'provisioning' && ownerAlive(record.owner)) {
       throw new DbaasError('INVALID_STATE', `cannot delete ${record.name} while it is being created`, { status: record.status });
@@ -275,7 +290,7 @@ export class Manager {
         const names = new Set([...current.containers.map((c) => c.name), containerNameFor(current), ...strays.map((c) => c.name)]);
         for (const name of names) await this.engine.remove(name);
       });
-      await stepWithProgress(progress, 'files', options.keepData ? 'remove the files, keeping data/' : 'remove the files', () =>
+      await stepWithProgress(progress, 'files', `remove the files${options.keepData ? ', keeping data/' : ''}${options.purgeBackups ? ' and the backups' : ', keeping the backups'}`, () =>
         this.deps.provisioner.remove(current.id, options),
       );
       const left = await stepWithProgress(progress, 'record', 'remove the registry record', () =>

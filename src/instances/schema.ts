@@ -1,3 +1,4 @@
+import { InstanceBackupStatusSchema } from '../backups/schema.js';
 import { z } from 'zod';
 import { SUPPORTED_VERSIONS } from '../config/settings.js';
 import type { ResourceStats } from '../runtime/workload.js';
@@ -293,6 +294,7 @@ export const InstanceViewSchema = z
       .nullable()
       .meta({ description: 'The last repair dbaas made on its own (dbaas doctor, dbaas serve): when, what, why' }),
     recoveries: RecoveriesSchema,
+    backups: InstanceBackupStatusSchema.optional().meta({ description: 'Its WAL archive and backups (one instance\'s view only)' }),
   })
   .meta({ id: 'Instance' });
 export type InstanceView = z.output<typeof InstanceViewSchema>;

@@ -43,7 +43,7 @@ export const SampleSchema = z
       'One agent sample: ts, ts_ms, instance, up, and when up: server (with crash_recoveries_total and last_crash_recovery_at), ' +
       'databases (pg_stat_database per database), ' +
       'connections (by_state, waiting, longest_transaction_seconds, longest_query_seconds), locks (by_mode, granted, waiting), ' +
-      'schemas (tables and views per schema); when down: error',
+      'schemas (tables and views per schema), archiver (pg_stat_archiver: archived and failed counts, last WAL of each); when down: error',
   });
 export type Sample = z.output<typeof SampleSchema> & Record<string, unknown>;
 

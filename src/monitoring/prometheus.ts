@@ -18,6 +18,8 @@ export interface InstanceMetrics {
   container: { cpuSecondsTotal: number; memoryUsed: number; memoryLimit: number } | null;
   /** From the agent's state file; absent when no agent has counted yet. */
   recoveries?: { total: number; lastAt: string | null };
+  /** From the backup repository (src/backups): the newest backup and archived WAL segment. */
+  backups?: { lastBackupAt: number | null; lastBackupSizeBytes: number | null; lastArchivedAt: number | null };
 }
 
 interface DatabaseStats {
@@ -72,6 +74,10 @@ export async function renderPrometheus(instances: InstanceMetrics[]): Promise<{ 
   const memUsed = gauge('dbaas_container_memory_used_bytes', 'Memory used by the server container, without page cache');
   const memLimit = gauge('dbaas_container_memory_limit_bytes', 'Memory limit of the server container');
   const crashRecoveries = counter('dbaas_instance_crash_recoveries_total', 'Starts of the server with crash recovery (a backend or the postmaster killed, e.g. by the OOM killer)');
+  const backupAt = gauge('dbaas_backup_last_success_timestamp_seconds', 'When the newest complete backup finished, in seconds since the epoch');
+  const backupSize = gauge('dbaas_backup_last_size_bytes', 'Size of the newest complete backup');
+  const archivedAt = gauge('dbaas_wal_archive_last_success_timestamp_seconds', 'When the newest WAL segment reached the archive, in seconds since the epoch');
+  const archiveFailures = counter('dbaas_wal_archive_failures_total', 'Failed attempts to archive a WAL segment since the server started (pg_stat_archiver)');
   const lastCrash = gauge('dbaas_instance_last_crash_recovery_timestamp_seconds', 'When the last crash recovery began, in seconds since the epoch');
 
   for (const inst of instances) {
@@ -82,6 +88,10 @@ export async function renderPrometheus(instances: InstanceMetrics[]): Promise<{ 
       const at = inst.recoveries.lastAt === null ? NaN : Date.parse(inst.recoveries.lastAt);
       if (Number.isFinite(at)) lastCrash.set(l, at / 1000);
     }
+    const b = inst.backups;
+    if (b?.lastBackupAt != null) backupAt.set(l, b.lastBackupAt);
+    if (b?.lastBackupSizeBytes != null) backupSize.set(l, b.lastBackupSizeBytes);
+    if (b?.lastArchivedAt != null) archivedAt.set(l, b.lastArchivedAt);
     if (inst.container) {
       cpu.inc(l, inst.container.cpuSecondsTotal);
       memUsed.set(l, inst.container.memoryUsed);
@@ -118,6 +128,8 @@ export async function renderPrometheus(instances: InstanceMetrics[]): Promise<{ 
         if (value !== undefined) metric.inc(dl, value);
       }
     }
+    const archiver = (s.archiver ?? {}) as { failed_count?: number };
+    if (archiver.failed_count !== undefined) archiveFailures.inc(l, archiver.failed_count);
     for (const [schema, counts] of Object.entries((s.schemas ?? {}) as Record<string, { tables?: number; views?: number }>)) {
       tables.set({ ...l, schema }, counts.tables ?? 0);
       views.set({ ...l, schema }, counts.views ?? 0);

@@ -4,6 +4,7 @@ import { InstanceNamesShape, LogLinesSchema, ResourceStatsSchema, type InstanceR
 import type { Logger } from '../log/logger.js';
 import { AGENT_SERVICE, containerNameFor, POSTGRES_SERVICE, type InstanceFiles } from '../provisioner/provisioner.js';
 import type { InstanceEngine, ServiceState } from '../runtime/workload.js';
+import type { BackupFacts } from '../backups/service.js';
 import { readAgentState, type AgentState } from './agentState.js';
 import { MetricsReader, SampleSchema, type Sample } from './metricsReader.js';
 import { renderPrometheus, type InstanceMetrics } from './prometheus.js';
@@ -106,6 +107,8 @@ export class MonitoringService {
   constructor(
     private readonly instances: MonitoredInstances,
     private readonly logger: Logger,
+    /** The backup figures of an instance for /metrics (from the backup repository). */
+    private readonly backupFacts?: (record: InstanceRecord) => BackupFacts,
   ) {}
 
   private get engine(): InstanceEngine {
@@ -232,6 +235,7 @@ export class MonitoringService {
           current: view.current,
           ageSeconds: view.ageSeconds,
           container: stats ? { cpuSecondsTotal: stats.cpuSecondsTotal, memoryUsed: stats.memoryUsed, memoryLimit: stats.memoryLimit } : null,
+          ...(this.backupFacts ? { backups: this.backupFacts(record) } : {}),
           ...(agent?.crash_recoveries_total !== undefined
             ? { recoveries: { total: agent.crash_recoveries_total, lastAt: agent.last_crash_recovery_at ?? null } }
             : {}),

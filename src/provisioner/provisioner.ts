@@ -1,11 +1,19 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimePaths, Settings } from '../config/settings.js';
 import { effectiveSettings } from '../instances/pgSettings.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import { MONITOR_ROLE } from '../database/controlAccess.js';
 import { homeId, homeNetwork, LABELS } from '../runtime/labels.js';
-import { SERVER_DATA_PATH, SERVER_ENV, SERVER_INIT_DIR, SERVER_PASSWORD_FILE } from './serverContract.js';
+import { BackupRepository } from '../backups/repository.js';
+import {
+  SERVER_ARCHIVE_PATH,
+  SERVER_DATA_PATH,
+  SERVER_ENV,
+  SERVER_INIT_DIR,
+  SERVER_PASSWORD_FILE,
+  walArchiveSettings,
+} from './serverContract.js';
 import { createRenderer, type TemplateRenderer } from './templates.js';
 
 export { MONITOR_ROLE };
@@ -70,12 +78,14 @@ function writeSecret(path: string, text: string): void {
  */
 export class Provisioner {
   private readonly renderer: TemplateRenderer;
+  readonly backups: BackupRepository;
 
   constructor(
     private readonly paths: RuntimePaths,
     private readonly settings: Settings,
   ) {
     this.renderer = createRenderer(paths.templatesDir);
+    this.backups = new BackupRepository(paths.instancesDir, paths.backupRepository);
   }
 
   files(id: string): InstanceFiles {
@@ -91,6 +101,7 @@ export class Provisioner {
     mkdirSync(files.scriptsDir, { recursive: true, mode: 0o755 });
     chmodSync(files.scriptsDir, 0o755);
     this.writeSecrets(record, secrets);
+    this.ensureBackupArea(record);
 
     const context = { ...record, monitorRole: MONITOR_ROLE };
     writeFileSync(join(files.scriptsDir, '01-init-users.sql'), this.renderer.render('init-scripts/01-init-users.sql.njk', context), {
@@ -115,14 +126,20 @@ export class Provisioner {
     for (const path of files.legacyEnvFiles) rmSync(path, { force: true });
   }
 
-  /** Whether the instance's files are of the current layout (secret files, no env files). */
+  /** The instance's backup area with its WAL archive folder, and who the instance is. */
+  ensureBackupArea(record: InstanceRecord): string {
+    const { id, name, version, image, database, username, createdAt } = record;
+    return this.backups.ensureArea({ id, name, version, image, database, username, createdAt, deletedAt: null });
+  }
+
+  /** Whether the instance's files are of the current layout (secret files, no env files, WAL archiving). */
   hasCurrentLayout(id: string): boolean {
     const files = this.files(id);
     if (!existsSync(files.postgresPasswordPath) || !existsSync(files.agentPgpassPath)) return false;
     if (files.legacyEnvFiles.some((p) => existsSync(p))) return false;
     // A compose file of the older layout names env files instead of the mounted secret files.
     const compose = existsSync(files.composePath) ? readFileSync(files.composePath, 'utf8') : '';
-    return compose.includes('/run/secrets/postgres-password') && !/^\s*env_file:/m.test(compose);
+    return compose.includes('/run/secrets/postgres-password') && !/^\s*env_file:/m.test(compose) && compose.includes(SERVER_ARCHIVE_PATH);
   }
 
   /** (Re-)renders docker-compose.yml from the record; the file is what the runtime creates. */
@@ -152,7 +169,9 @@ export class Provisioner {
       dataPath: SERVER_DATA_PATH,
       initDir: SERVER_INIT_DIR,
       passwordFile: SERVER_PASSWORD_FILE,
-      pgSettings: effectiveSettings(record.memory, record.cpus, record.pgSettings),
+      pgSettings: { ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...walArchiveSettings(this.settings.archiveTimeoutSec) },
+      archiveDir: this.archiveMount(record.id, files),
+      archivePath: SERVER_ARCHIVE_PATH,
       bindAddress: record.bindAddress,
       port: String(record.port),
       memory: record.memory,
@@ -172,16 +191,37 @@ export class Provisioner {
     };
   }
 
-  /** Removes an instance's folder; with keepData, `data/` (and backups) stay where they are. */
-  remove(id: string, options: { keepData?: boolean } = {}): void {
+  /** The WAL archive as the compose file mounts it: relative when it is inside the instance folder. */
+  private archiveMount(id: string, files: InstanceFiles): string {
+    const wal = this.backups.walDir(id);
+    return wal.startsWith(`${files.dir}/`) ? `./${wal.slice(files.dir.length + 1)}` : wal;
+  }
+
+  /**
+   * Removes an instance's folder. Its backups and WAL archive stay (the instance's identity
+   * marked deleted, so `backup list` and restores still know it) unless `purgeBackups`; with
+   * `keepData`, `data/` stays too.
+   */
+  remove(id: string, options: { keepData?: boolean; purgeBackups?: boolean } = {}): void {
     const files = this.files(id);
+    const area = this.backups.areaOf(id);
+    if (options.purgeBackups) {
+      this.backups.purge(id);
+    } else if (existsSync(area)) {
+      const identity = this.backups.identity(area);
+      if (identity && identity.deletedAt === null) this.backups.writeIdentity(area, { ...identity, deletedAt: new Date().toISOString() });
+    }
     if (!existsSync(files.dir)) return;
-    if (!options.keepData) {
+    const keep = new Set(
+      [...(options.keepData ? [files.dataDir] : []), ...(options.purgeBackups ? [] : [files.backupsDir])].filter((path) => existsSync(path)),
+    );
+    if (keep.size === 0) {
       rmSync(files.dir, { recursive: true, force: true });
       return;
     }
-    for (const path of [files.logsDir, files.scriptsDir, files.composePath, files.configHashesPath, files.secretsDir, ...files.legacyEnvFiles]) {
-      rmSync(path, { recursive: true, force: true });
+    for (const entry of readdirSync(files.dir)) {
+      const path = join(files.dir, entry);
+      if (!keep.has(path)) rmSync(path, { recursive: true, force: true });
     }
   }
 }

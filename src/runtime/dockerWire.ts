@@ -1,3 +1,4 @@
+import { Transform, type TransformCallback } from 'node:stream';
 import { DbaasError } from '../errors.js';
 
 /**
@@ -37,4 +38,56 @@ export function demuxBuffer(buffer: Buffer): string {
     offset += 8 + size;
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Docker's multiplexed stream (an exec's output, framed by 8-byte headers) as a stream of its
+ * stdout, with backpressure: a gigabyte of backup passes through without piling up in memory.
+ * Its stderr goes to `onStderr`.
+ */
+export class StdoutDemux extends Transform {
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly onStderr: (chunk: Buffer) => void) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let offset = 0;
+    while (offset + 8 <= this.pending.length) {
+      const type = this.pending[offset];
+      const size = this.pending.readUInt32BE(offset + 4);
+      if (offset + 8 + size > this.pending.length) break;
+      const payload = this.pending.subarray(offset + 8, offset + 8 + size);
+      if (type === 1) this.push(payload);
+      else if (type === 2) this.onStderr(payload);
+      offset += 8 + size;
+    }
+    this.pending = this.pending.subarray(offset);
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(this.pending.length ? new Error(`the engine's stream ended inside a frame (${this.pending.length} bytes left)`) : null);
+  }
+}
+
+/** Keeps the last `limit` bytes written to it (a command's stderr), as text. */
+export class TailBuffer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly limit: number) {}
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) this.size -= this.chunks.shift()?.length ?? 0;
+  }
+
+  text(): string {
+    const all = Buffer.concat(this.chunks);
+    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+  }
 }

@@ -1,16 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DbaasError } from '../errors.js';
 import Dockerode from 'dockerode';
 import { lockPath } from '../fileLock.js';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
 import type { ContainerSpec } from './composeSpec.js';
-import { demuxBuffer, engineError, statusOf } from './dockerWire.js';
+import { demuxBuffer, engineError, statusOf, StdoutDemux, TailBuffer } from './dockerWire.js';
+import { resolveImageId, runThrowaway } from './throwaway.js';
 import { fromInspect, fromListRow, fromStats } from './dockerState.js';
 import { homeFilter, LABELS } from './labels.js';
 import { readSettingsCatalog } from './pgSettingsCatalog.js';
 import { ensureDataTemplate, type DataTemplateRequest } from './dataTemplate.js';
-import type { ExecCommand, ExecResult, InstanceEngine, ResourceStats, ServiceState } from './workload.js';
+import type { ExecCommand, ExecResult, InstanceEngine, JobSpec, ResourceStats, ServiceState, StreamCommand, StreamResult } from './workload.js';
 
 /**
  * The single-host Docker engine, through dockerode, behind dbaas's engine seam (workload.ts).
@@ -73,28 +76,31 @@ export class DockerEngine implements InstanceEngine {
     return ensureDataTemplate(this.docker, image, request);
   }
 
-  async execute(name: string, command: ExecCommand): Promise<ExecResult> {
-    const withInput = command.stdin !== undefined;
-    let stream: NodeJS.ReadWriteStream;
-    let exec: Dockerode.Exec;
+  /** Starts a command in a running container; its exec (for the exit code) and its raw multiplexed stream. */
+  private async openExec(name: string, command: { argv: string[]; user?: string }, withInput: boolean): Promise<{ exec: Dockerode.Exec; raw: Duplex }> {
     try {
-      exec = await this.docker.getContainer(name).exec({
+      const exec = await this.docker.getContainer(name).exec({
         Cmd: command.argv,
         User: command.user ?? '',
         AttachStdin: withInput,
         AttachStdout: true,
         AttachStderr: true,
       });
-      stream = (await exec.start({ hijack: true, stdin: withInput })) as unknown as NodeJS.ReadWriteStream;
+      const raw = (await exec.start({ hijack: true, stdin: withInput })) as unknown as Duplex;
+      return { exec, raw };
     } catch (err) {
       throw engineError(err, `run ${command.argv[0]} in ${name}`);
     }
+  }
+
+  async execute(name: string, command: ExecCommand): Promise<ExecResult> {
+    const { exec, raw: stream } = await this.openExec(name, command, command.stdin !== undefined);
     const chunks: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         timer = setTimeout(() => {
-          (stream as unknown as Readable).destroy();
+          stream.destroy();
           reject(new Error(`took longer than ${command.timeoutMs / 1000} s`));
         }, command.timeoutMs);
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -111,6 +117,62 @@ export class DockerEngine implements InstanceEngine {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  async stream(name: string, command: StreamCommand): Promise<StreamResult> {
+    const { exec, raw } = await this.openExec(name, command, command.stdin !== undefined);
+    const stderr = new TailBuffer(64 * 1024);
+    const stdoutText = new TailBuffer(64 * 1024);
+    const demux = new StdoutDemux((chunk) => stderr.add(chunk));
+    const sink =
+      command.stdout ??
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          stdoutText.add(chunk);
+          done();
+        },
+      });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`took longer than ${command.timeoutMs / 1000} s`)), command.timeoutMs);
+    const onAbort = () => controller.abort(command.signal?.reason ?? new Error('cancelled'));
+    command.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      // pipe(), not pipeline(): ending the input half-closes the engine's socket (the command
+      // sees the end of its stdin) while its output keeps coming; pipeline would destroy it.
+      const feeding = new Promise<void>((resolve, reject) => {
+        if (!command.stdin) return resolve();
+        command.stdin.once('error', reject);
+        command.stdin.once('end', resolve);
+        command.stdin.pipe(raw);
+      });
+      // The engine's stream ends when the command exits; a half-closed input does not end it.
+      await Promise.all([pipeline(raw, demux, sink, { signal: controller.signal }), feeding]);
+      const info = await exec.inspect();
+      return { exitCode: info.ExitCode ?? -1, output: stdoutText.text(), stderr: stderr.text() };
+    } catch (err) {
+      raw.destroy();
+      if (controller.signal.aborted) {
+        throw new DbaasError('OPERATION_FAILED', `${command.argv[0]} in ${name} was stopped: ${(controller.signal.reason as Error).message}`);
+      }
+      throw engineError(err, `run ${command.argv[0]} in ${name}`);
+    } finally {
+      clearTimeout(timer);
+      command.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async runJob(image: string, job: JobSpec): Promise<string> {
+    const imageId = await resolveImageId(this.docker, image);
+    return runThrowaway(this.docker, {
+      imageId,
+      purpose: job.purpose,
+      label: job.label,
+      entrypoint: job.argv,
+      user: job.user ?? 'root',
+      binds: job.mounts.map((m) => `${m.host}:${m.container}${m.readOnly ? ':ro' : ''}`),
+      ...(job.memory !== undefined ? { memory: job.memory } : {}),
+      timeoutMs: job.timeoutMs,
+    });
   }
 
   /** Network creations of this process, one at a time per name (see ensureNetwork). */

@@ -21,6 +21,8 @@ export interface ThrowawayRun {
   user?: string;
   env?: string[];
   binds?: string[];
+  /** Its memory limit; 256 MiB by default. */
+  memory?: number;
   timeoutMs: number;
 }
 
@@ -66,8 +68,8 @@ export async function runThrowaway(docker: Dockerode, run: ThrowawayRun): Promis
       HostConfig: {
         NetworkMode: 'none',
         Binds: run.binds ?? [],
-        Memory: 256 * 1024 * 1024,
-        MemorySwap: 256 * 1024 * 1024,
+        Memory: run.memory ?? 256 * 1024 * 1024,
+        MemorySwap: run.memory ?? 256 * 1024 * 1024,
         PidsLimit: 128,
       },
     });

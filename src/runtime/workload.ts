@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
 import type { ContainerSpec } from './composeSpec.js';
 import type { DataTemplateRequest } from './dataTemplate.js';
@@ -68,6 +68,40 @@ export interface ExecResult {
   output: string;
 }
 
+/** A command whose input and output are streams (a backup written to a file, a dump fed back). */
+export interface StreamCommand {
+  argv: string[];
+  user?: string;
+  /** Fed to the command's stdin, which is closed at its end. */
+  stdin?: Readable;
+  /** Receives the command's stdout, with backpressure; without it stdout is kept as text (the last 64 KiB). */
+  stdout?: Writable;
+  timeoutMs: number;
+  /** Ends the command (its stream is closed; the command sees a broken pipe). */
+  signal?: AbortSignal;
+}
+
+export interface StreamResult {
+  exitCode: number;
+  /** stdout as text when no stream took it, else empty. */
+  output: string;
+  /** The last 64 KiB of its stderr. */
+  stderr: string;
+}
+
+/** A one-off container of an image, run to its exit for dbaas's own work (a restore, a check). */
+export interface JobSpec {
+  /** What it is for, in its label and in error messages ("restore bk_..."). */
+  purpose: string;
+  label: string;
+  argv: string[];
+  user?: string;
+  /** Host folders or files mounted into it. */
+  mounts: Array<{ host: string; container: string; readOnly?: boolean }>;
+  memory?: number;
+  timeoutMs: number;
+}
+
 export interface InstanceEngine {
   /** Answers when the engine is reachable (ENGINE_UNAVAILABLE otherwise). */
   ping(): Promise<{ version: string; apiVersion: string }>;
@@ -107,6 +141,15 @@ export interface InstanceEngine {
    * output (stdout and stderr together), or OPERATION_FAILED after `timeoutMs`.
    */
   execute(name: string, command: ExecCommand): Promise<ExecResult>;
+
+  /** Like execute, with streams for stdin and stdout (gigabytes of backup), its stderr apart. */
+  stream(name: string, command: StreamCommand): Promise<StreamResult>;
+
+  /**
+   * Runs a one-off container of an image without network to its exit, and removes it whatever
+   * happened: its output when it exits 0, OPERATION_FAILED with its last lines otherwise.
+   */
+  runJob(image: string, job: JobSpec): Promise<string>;
 
   /** Removes a network no service uses any more; true when it did. */
   removeNetworkIfUnused(name: string): Promise<boolean>;

@@ -72,7 +72,9 @@ describe('loadSettings defaults', () => {
       hostMemory: totalmem(),
       diskMinFreeBytes: 1024 ** 3,
       dataTemplates: true,
+      archiveTimeoutSec: 60,
     });
+    expect(s.backupRepository).toBeUndefined();
     expect(s.connectHost).toBeUndefined();
     expect(s.masterKey).toBeUndefined();
   });
@@ -120,6 +122,8 @@ describe('loadSettings defaults', () => {
       keyFile: join(home, 'config', 'master.key'),
       settingsCatalogDir: join(home, 'config', 'pg-settings'),
       dataTemplatesDir: join(home, 'config', 'data-templates'),
+      operationsDir: join(home, 'config', 'operations'),
+      backupRepository: null,
       logDir: join(home, 'logs'),
       provisioningLog: join(home, 'logs', 'provisioning.log'),
       templatesDir: join(PROJECT_ROOT, 'templates'),

@@ -106,7 +106,16 @@ const RECOVERED: InstanceMetrics = {
   recoveries: { total: 2, lastAt: '2026-11-24T13:12:07.381715Z' },
 };
 
-const ALL = [CURRENT, STALE, DOWN, METERED, NEVER, RECOVERED];
+/** An instance with backups and a WAL archive whose server failed to archive three times. */
+const BACKED_UP: InstanceMetrics = {
+  ...METERED,
+  id: 'db_bak',
+  name: 'backed-up',
+  sample: { ...busySample('db_bak', { app: dbStats(4, 4096) }, {}), archiver: { archived_count: 12, failed_count: 3, last_failed_wal: '000000010000000000000007' } },
+  backups: { lastBackupAt: 1_795_000_000.5, lastBackupSizeBytes: 48_234_496, lastArchivedAt: 1_795_000_100.25 },
+};
+
+const ALL = [CURRENT, STALE, DOWN, METERED, NEVER, RECOVERED, BACKED_UP];
 
 async function render(instances: InstanceMetrics[]): Promise<{ text: string; families: Family[] }> {
   const { text } = await renderPrometheus(instances);
@@ -211,15 +220,31 @@ describe('renderPrometheus', () => {
       'dbaas_container_memory_used_bytes',
       'dbaas_container_memory_limit_bytes',
       'dbaas_instance_last_crash_recovery_timestamp_seconds',
+      'dbaas_backup_last_success_timestamp_seconds',
+      'dbaas_backup_last_size_bytes',
+      'dbaas_wal_archive_last_success_timestamp_seconds',
     ];
     const counters = [
       ...DB_COUNTERS.map((c) => `dbaas_pg_${c}_total`),
       'dbaas_container_cpu_seconds_total',
       'dbaas_instance_crash_recoveries_total',
+      'dbaas_wal_archive_failures_total',
     ];
     for (const g of gauges) expect(types[g], g).toBe('GAUGE');
     for (const c of counters) expect(types[c], c).toBe('COUNTER');
     expect(Object.keys(types).sort()).toEqual([...gauges, ...counters].sort());
+  });
+
+  it('exports the newest backup, the newest archived segment and the archive failures of an instance that has them', async () => {
+    const { families } = await render(ALL);
+    const l = { instance: 'db_bak', name: 'backed-up' };
+    expect(valueOf(families, 'dbaas_backup_last_success_timestamp_seconds', l)).toBe(1_795_000_000.5);
+    expect(valueOf(families, 'dbaas_backup_last_size_bytes', l)).toBe(48_234_496);
+    expect(valueOf(families, 'dbaas_wal_archive_last_success_timestamp_seconds', l)).toBe(1_795_000_100.25);
+    expect(valueOf(families, 'dbaas_wal_archive_failures_total', l)).toBe(3);
+    // Instances without backups export none of them (no zero that would read as "1970").
+    expect(points(families, 'dbaas_backup_last_success_timestamp_seconds', { instance: 'db_met' })).toEqual([]);
+    expect(points(families, 'dbaas_wal_archive_failures_total', { instance: 'db_met' })).toEqual([]);
   });
 
   it('names every counter with _total and types every _total metric as a counter', async () => {

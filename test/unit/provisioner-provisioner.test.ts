@@ -1,3 +1,4 @@
+import { walArchiveSettings } from '../../src/provisioner/serverContract.js';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -316,10 +317,11 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     expect(spec.options.HostConfig?.PortBindings).toEqual({ '5432/tcp': [{ HostIp: '127.0.0.1', HostPort: '5444' }] });
   });
 
-  it('resolves the binds to the instance folder: data read-write, scripts and the password file read-only', () => {
+  it('resolves the binds to the instance folder: data and the WAL archive read-write, scripts and the password file read-only', () => {
     expect(spec.options.HostConfig?.Binds).toEqual([
       `${files.dataDir}:/var/lib/postgresql/data`,
       `${files.scriptsDir}:/docker-entrypoint-initdb.d:ro`,
+      `${join(files.backupsDir, 'wal')}:/var/lib/dbaas/wal-archive`,
       `${files.postgresPasswordPath}:/run/secrets/postgres-password:ro`,
     ]);
   });
@@ -352,13 +354,18 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
 
   it('runs postgres with the effective settings, overrides included and quoted intact', () => {
     const expected = ['postgres'];
-    for (const [k, v] of Object.entries(effectiveSettings(record.memory, record.cpus, record.pgSettings))) {
+    const archiving = walArchiveSettings(60);
+    for (const [k, v] of Object.entries({ ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...archiving })) {
       expected.push('-c', `${k}=${v}`);
     }
     expect(spec.options.Cmd).toEqual(expected);
     expect(spec.options.Cmd).toContain('work_mem=8MB');
     expect(spec.options.Cmd).toContain('log_line_prefix=%m [%p] "%u"@%d: ');
     expect(spec.options.Cmd).toContain('shared_buffers=192MB');
+    // Continuous archiving into the instance's own archive, on by default.
+    expect(spec.options.Cmd).toContain('archive_mode=on');
+    expect(spec.options.Cmd).toContain('archive_timeout=60s');
+    expect(spec.options.Cmd).toContain(`archive_command=${archiving.archive_command}`);
   });
 
   it('drops an override that is not the user\u2019s to set (a record from before the allowlist)', () => {
@@ -368,7 +375,9 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     );
     const cmd = onlySpec(files.composePath).options.Cmd ?? [];
     expect(cmd).toContain('work_mem=8MB');
-    expect(cmd.some((arg) => arg.startsWith('search_path=') || arg.startsWith('archive_command='))).toBe(false);
+    expect(cmd.some((arg) => arg.startsWith('search_path='))).toBe(false);
+    // The archive_command is dbaas's own, never the record's.
+    expect(cmd.filter((arg) => arg.startsWith('archive_command='))).toEqual([`archive_command=${walArchiveSettings(60).archive_command}`]);
   });
 
   it('stops gracefully with SIGINT and the configured grace period, and health-checks with pg_isready', () => {
@@ -654,14 +663,23 @@ describe('Provisioner.remove', () => {
     expect(readdirSync(files.dir).sort()).toEqual(['backups', 'data']);
   });
 
-  it('without keepData removes the whole folder', () => {
+  it('without keepData removes everything but the backups, and marks the instance deleted beside them', () => {
     const id = 'db_gone00001';
     const files = provisioner.prepare(makeRecord({ id }), SECRETS);
     writeFileSync(join(files.dataDir, 'PG_VERSION'), '15\n');
     provisioner.remove(id);
-    expect(existsSync(files.dir)).toBe(false);
+    expect(readdirSync(files.dir)).toEqual(['backups']);
+    expect(readdirSync(files.backupsDir).sort()).toEqual(['instance.json', 'wal']);
+    expect(provisioner.backups.identity(files.backupsDir)?.deletedAt).toMatch(/^\d{4}-/);
     // Other instances are untouched.
     expect(existsSync(provisioner.files('db_keep00001').dataDir)).toBe(true);
+  });
+
+  it('with purgeBackups removes the whole folder, backups included', () => {
+    const id = 'db_gone00002';
+    const files = provisioner.prepare(makeRecord({ id }), SECRETS);
+    provisioner.remove(id, { purgeBackups: true });
+    expect(existsSync(files.dir)).toBe(false);
   });
 
   it('is a no-op for an instance that has no folder', () => {

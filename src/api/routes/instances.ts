@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BackupService } from '../../backups/service.js';
 import type { Manager } from '../../instances/manager.js';
 import {
   ConnectionInfoSchema,
@@ -18,7 +19,7 @@ export const LogsQuery = z.object({
 });
 
 /** The instance routes of DESIGN.md; each validates, calls the manager, returns JSON. */
-export function instanceRoutes(manager: Manager): RouteDef[] {
+export function instanceRoutes(manager: Manager, backups: BackupService): RouteDef[] {
   const limits = manager.settings;
   const tag = 'instances';
   return [
@@ -51,11 +52,11 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
       path: '/instances/{ref}',
       operationId: 'getInstance',
       tag,
-      summary: 'Show one instance',
+      summary: 'Show one instance, with the state of its WAL archive and backups',
       params: InstanceRefParams,
       success: { status: 200, description: 'The instance', schema: InstanceViewSchema },
       errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
-      handler: ({ params }) => manager.get(params.ref),
+      handler: async ({ params }) => ({ ...(await manager.get(params.ref)), backups: await backups.status(params.ref) }),
     }),
     route({
       method: 'patch',
@@ -80,10 +81,14 @@ export function instanceRoutes(manager: Manager): RouteDef[] {
       tag,
       summary: 'Delete an instance: its container, files and record',
       params: InstanceRefParams,
-      query: z.object({ keepData: queryFlag.meta({ description: 'Keep instances/<id>/data on disk' }) }),
+      description: "The instance's backups and WAL archive are kept (restorable, listed by GET /backups) unless purgeBackups.",
+      query: z.object({
+        keepData: queryFlag.meta({ description: 'Keep instances/<id>/data on disk' }),
+        purgeBackups: queryFlag.meta({ description: "Remove the instance's backups and WAL archive too" }),
+      }),
       success: { status: 200, description: 'Deleted', schema: DeletedInstanceSchema },
       errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'ENGINE_UNAVAILABLE'],
-      handler: ({ params, query }) => manager.delete(params.ref, { keepData: query.keepData }),
+      handler: ({ params, query }) => manager.delete(params.ref, { keepData: query.keepData, purgeBackups: query.purgeBackups }),
     }),
     ...(['start', 'stop', 'restart'] as const).map((action) =>
       route({

@@ -1,6 +1,7 @@
 import type { InstanceList, InstanceView, LogLines } from '../../instances/schema.js';
 import { formatSize } from '../../instances/size.js';
-import { withManager, type CommonOptions } from '../context.js';
+import { withManager, withServices, type CommonOptions } from '../context.js';
+import { backupFields } from './backups.js';
 import { confirm, readFileArg } from '../input.js';
 import { formatAge, printFields, printJson, printTable } from '../output.js';
 import { createProgress } from '../progress.js';
@@ -66,8 +67,8 @@ export async function create(name: string, opts: CreateOptions): Promise<void> {
 }
 
 export async function info(ref: string, opts: CommonOptions): Promise<void> {
-  await withManager(opts, async (manager) => {
-    const view = await manager.get(ref);
+  await withServices(opts, async ({ manager, backups }) => {
+    const view = { ...(await manager.get(ref)), backups: await backups.status(ref) };
     if (opts.json) printJson(view);
     else printInstance(view);
   });
@@ -89,12 +90,12 @@ export const start = lifecycle('start');
 export const stop = lifecycle('stop');
 export const restart = lifecycle('restart');
 
-export async function remove(ref: string, opts: CommonOptions & { yes?: boolean; keepData?: boolean }): Promise<void> {
+export async function remove(ref: string, opts: CommonOptions & { yes?: boolean; keepData?: boolean; purgeBackups?: boolean }): Promise<void> {
   await withManager(opts, async (manager) => {
     const view = await manager.get(ref);
-    if (!opts.yes) await confirm(view.name, 'delete', opts.keepData ? '(its data folder is kept)' : 'and all its data');
+    if (!opts.yes) await confirm(view.name, 'delete', opts.keepData ? '(its data folder is kept)' : opts.purgeBackups ? 'and all its data and backups' : 'and all its data (its backups are kept)');
     const progress = await createProgress(Boolean(opts.json));
-    const result = await progress.track(manager.delete(view.id, { keepData: opts.keepData }, progress.report));
+    const result = await progress.track(manager.delete(view.id, { keepData: opts.keepData, purgeBackups: opts.purgeBackups }, progress.report));
     if (opts.json) return printJson(result);
     process.stdout.write(`deleted ${result.name} (${result.id})${result.keptData ? `; data kept in ${result.keptData}` : ''}\n`);
   });
@@ -189,6 +190,7 @@ function printInstance(view: InstanceView): void {
     ['last error', view.lastError],
     ['last repair', view.lastRepair ? `${view.lastRepair.at} ${view.lastRepair.kind}: ${view.lastRepair.detail}` : null],
     ['crash recoveries', describeRecoveries(view.recoveries)],
+    ...(view.backups ? backupFields(view.backups) : []),
   ]);
 }
 

@@ -68,6 +68,7 @@ export function registerInstanceCommands(program: Command): void {
     .argument('<instance>', 'id or name')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--keep-data', 'keep instances/<id>/data on disk')
+    .option('--purge-backups', "remove the instance's backups and WAL archive too (kept by default)")
     .option('--json', 'print JSON, no progress')
     .action(run('remove'));
 

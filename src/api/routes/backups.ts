@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { BackupIdSchema } from '../../backups/manifest.js';
+import { BackupListSchema, BackupViewSchema, CreateBackupSchema, InstanceBackupStatusSchema, RestoreSchema } from '../../backups/schema.js';
+import type { BackupService } from '../../backups/service.js';
+import { OperationListSchema, OperationSchema, type OperationStore } from '../../operations/store.js';
+import { InstanceRefParams, queryFlag, route, type RouteDef } from '../routeTable.js';
+
+const BackupParams = z.object({ id: BackupIdSchema.meta({ description: 'Backup id (bk_...)', example: 'bk_20261124153000abcd' }) });
+const OperationParams = z.object({ id: z.string().min(1).max(64).meta({ description: 'Operation id (op_...)' }) });
+
+const VerifySchema = z
+  .object({ restore: z.boolean().default(false).meta({ description: 'Also restore it into a throw-away container and compare row counts' }) })
+  .strict()
+  .meta({ id: 'VerifyBackup' });
+
+const CloneSchema = z
+  .object({ name: z.string().meta({ description: 'The name of the new instance' }) })
+  .strict()
+  .meta({ id: 'CloneInstance' });
+
+const accepted = (description: string) => ({ status: 202, description: `${description}; poll GET /operations/{id}`, schema: OperationSchema });
+
+/**
+ * Backups, restores and their operations. Reading answers at once; what takes minutes (a backup,
+ * a restore, a verification) answers 202 with an operation that GET /operations/{id} follows.
+ */
+export function backupRoutes(backups: BackupService, operations: OperationStore): RouteDef[] {
+  const tag = 'backups';
+  return [
+    route({
+      method: 'post',
+      path: '/instances/{ref}/backups',
+      operationId: 'createBackup',
+      tag,
+      summary: 'Take a backup of a running instance (physical base backup or logical dump)',
+      description: 'Answers at once with the operation; its result is the backup. A backup that fails or is interrupted is never listed.',
+      params: InstanceRefParams,
+      body: CreateBackupSchema,
+      success: accepted('The backup started'),
+      errors: ['INSTANCE_NOT_FOUND', 'INSTANCE_NOT_RUNNING', 'VALIDATION_FAILED'],
+      handler: async ({ params, body }) => {
+        const record = await backups.assertBackupable(params.ref);
+        return operations.start('backup', record.id, (progress) => backups.create(record.id, body, { progress }));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/instances/{ref}/backups',
+      operationId: 'listInstanceBackups',
+      tag,
+      summary: "An instance's backups, oldest first (also of a deleted instance)",
+      params: InstanceRefParams,
+      success: { status: 200, description: 'Backups', schema: BackupListSchema },
+      errors: ['INSTANCE_NOT_FOUND'],
+      handler: async ({ params }) => ({ backups: await backups.list(params.ref) }),
+    }),
+    route({
+      method: 'get',
+      path: '/instances/{ref}/backup-status',
+      operationId: 'getBackupStatus',
+      tag,
+      summary: "The WAL archive's state (last segment, its age, failures), the newest backup, the earliest restorable moment",
+      params: InstanceRefParams,
+      success: { status: 200, description: 'Backup status', schema: InstanceBackupStatusSchema },
+      errors: ['INSTANCE_NOT_FOUND'],
+      handler: ({ params }) => backups.status(params.ref),
+    }),
+    route({
+      method: 'get',
+      path: '/backups',
+      operationId: 'listBackups',
+      tag,
+      summary: 'Every backup in the repository, of existing and deleted instances',
+      success: { status: 200, description: 'Backups', schema: BackupListSchema },
+      errors: [],
+      handler: async () => ({ backups: await backups.list() }),
+    }),
+    route({
+      method: 'get',
+      path: '/backups/{id}',
+      operationId: 'getBackup',
+      tag,
+      summary: 'One backup with its manifest',
+      params: BackupParams,
+      success: { status: 200, description: 'The backup', schema: BackupViewSchema },
+      errors: ['BACKUP_NOT_FOUND'],
+      handler: async ({ params }) => backups.show(params.id),
+    }),
+    route({
+      method: 'delete',
+      path: '/backups/{id}',
+      operationId: 'deleteBackup',
+      tag,
+      summary: 'Delete a backup',
+      params: BackupParams,
+      success: { status: 200, description: 'The deleted backup', schema: BackupViewSchema },
+      errors: ['BACKUP_NOT_FOUND'],
+      handler: async ({ params }) => backups.delete(params.id),
+    }),
+    route({
+      method: 'post',
+      path: '/backups/{id}/verify',
+      operationId: 'verifyBackup',
+      tag,
+      summary: 'Check a backup: checksums, manifest, WAL continuity; with restore, a real restore and row counts',
+      params: BackupParams,
+      body: VerifySchema,
+      success: accepted('The verification started; its result is the backup with its verification'),
+      errors: ['BACKUP_NOT_FOUND', 'VALIDATION_FAILED'],
+      handler: async ({ params, body }) => {
+        backups.show(params.id);
+        return operations.start('verify', params.id, () => backups.verify(params.id, { restore: body.restore }));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/instances/{ref}/restore',
+      operationId: 'restoreInstance',
+      tag,
+      summary: 'Restore an instance (live or deleted) into a new instance, to a point in time or its newest state',
+      description:
+        'Starts from the newest base backup that ends before the target (or the one named in backup) and replays the archived WAL. ' +
+        'The target is checked before anything is made: a time the archive does not reach is refused (RESTORE_TARGET_UNREACHABLE).',
+      params: InstanceRefParams,
+      body: RestoreSchema,
+      success: accepted('The restore started; its result is the new instance (with its password, shown once)'),
+      errors: ['INSTANCE_NOT_FOUND', 'BACKUP_NOT_FOUND', 'VALIDATION_FAILED', 'RESTORE_TARGET_UNREACHABLE', 'BACKUP_CORRUPT'],
+      handler: async ({ params, body }) => {
+        const prepared = await backups.prepareRestore(params.ref, body);
+        return operations.start('restore', prepared.plan.identity.id, (progress) => backups.runPrepared(prepared, { progress }));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/backups/{id}/restore',
+      operationId: 'restoreBackup',
+      tag,
+      summary: 'Restore a backup into a new instance (a base backup with WAL replay to a target, or a logical dump)',
+      params: BackupParams,
+      body: RestoreSchema,
+      success: accepted('The restore started; its result is the new instance'),
+      errors: ['BACKUP_NOT_FOUND', 'VALIDATION_FAILED'],
+      handler: async ({ params, body }) => {
+        const prepared = await backups.prepareRestore(params.id, { ...body, backup: params.id });
+        return operations.start('restore', params.id, (progress) => backups.runPrepared(prepared, { progress }));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/instances/{ref}/clone',
+      operationId: 'cloneInstance',
+      tag,
+      summary: 'A new instance with the newest state of this one (its newest base backup and all archived WAL)',
+      params: InstanceRefParams,
+      body: CloneSchema,
+      success: accepted('The clone started; its result is the new instance'),
+      errors: ['INSTANCE_NOT_FOUND', 'VALIDATION_FAILED'],
+      handler: async ({ params, body }) => {
+        const prepared = await backups.prepareRestore(params.ref, { as: body.name, latest: true });
+        return operations.start('clone', prepared.plan.identity.id, (progress) => backups.runPrepared(prepared, { progress }));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/operations',
+      operationId: 'listOperations',
+      tag: 'operations',
+      summary: 'Long operations (backups, restores, verifications), newest first',
+      query: z.object({ running: queryFlag.meta({ description: 'Only the ones still running' }) }),
+      success: { status: 200, description: 'Operations', schema: OperationListSchema },
+      errors: [],
+      handler: async ({ query }) => ({ operations: operations.list().filter((op) => !query.running || op.status === 'running') }),
+    }),
+    route({
+      method: 'get',
+      path: '/operations/{id}',
+      operationId: 'getOperation',
+      tag: 'operations',
+      summary: 'One operation: its status, steps, and result or error',
+      params: OperationParams,
+      success: { status: 200, description: 'The operation', schema: OperationSchema },
+      errors: ['OPERATION_NOT_FOUND'],
+      handler: async ({ params }) => operations.get(params.id),
+    }),
+  ];
+}

@@ -1,0 +1,225 @@
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { asDbaasError, DbaasError } from '../errors.js';
+import type { CreatedInstance, Manager } from '../instances/manager.js';
+import { stepWithProgress, type ProgressFn } from '../instances/progress.js';
+import type { InstanceRecord } from '../instances/schema.js';
+import type { Logger } from '../log/logger.js';
+import { containerNameFor } from '../provisioner/provisioner.js';
+import { BACKUP_ID, type InstanceIdentity } from './manifest.js';
+import { describeTarget, recoverInto, seedArchiveHistory, type RecoveryTarget } from './recover.js';
+import type { BackupLocation, BackupRepository } from './repository.js';
+import { rolesToRestore } from './roles.js';
+import type { RestoreInput } from './schema.js';
+import type { BackupService } from './service.js';
+import { DUMP_FILE, ROLES_FILE } from './take.js';
+import { archivedSegments, missingSegments, parseLsn, segmentNumber } from './wal.js';
+
+/**
+ * A restore into a new instance, in two halves: the plan (which backup, whether the archive
+ * reaches the target; everything that can refuse, refused before anything is made) and the run
+ * (an instance created with the recovered data folder, through the create saga, so that a
+ * failure at any step leaves nothing behind).
+ */
+
+export interface RestoreDeps {
+  manager: Manager;
+  repository: BackupRepository;
+  logger: Logger;
+  service: BackupService;
+}
+
+export interface RestorePlan {
+  identity: InstanceIdentity;
+  backup: BackupLocation;
+  target: RecoveryTarget;
+  walDir: string;
+  /** When the newest archived segment was written; null without any. */
+  archiveEndsAt: string | null;
+  /** A time target with no commit after it in the archive ends at the archive's end. */
+  endIsTarget: boolean;
+}
+
+/** 16 MiB: the segment size of every cluster dbaas makes (initdb's default). */
+const SEGMENT_SIZE = 16 * 1024 * 1024;
+
+function unreachable(message: string, details?: Record<string, unknown>): DbaasError {
+  return new DbaasError('RESTORE_TARGET_UNREACHABLE', message, details);
+}
+
+/**
+ * Asks a running server to close its current WAL segment and waits until the archive has it,
+ * so that a restore of "now" gets everything committed until now. `SELECT pg_switch_wal()`
+ * returns where the closed segment ends; the segment before that position is the one to wait for.
+ */
+export async function flushArchive(deps: RestoreDeps, record: InstanceRecord, timeoutMs = 60_000): Promise<void> {
+  const result = await deps.manager.engine.execute(containerNameFor(record), {
+    argv: ['psql', '-X', '-At', '-d', 'postgres', '-c', 'SELECT pg_walfile_name(pg_switch_wal())'],
+    user: 'postgres',
+    timeoutMs: 30_000,
+  });
+  const segment = result.output.trim();
+  if (result.exitCode !== 0 || !/^[0-9A-F]{24}$/.test(segment)) {
+    throw new DbaasError('OPERATION_FAILED', `could not switch the WAL of ${record.name}: ${segment}`);
+  }
+  const path = join(deps.repository.walDir(record.id), segment);
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) {
+      const status = await deps.service.archiveStatus(record);
+      throw unreachable(
+        `the archive of ${record.name} did not receive WAL segment ${segment} within ${timeoutMs / 1000} s: archiving is failing` +
+          (status.lastFailedWal ? ` (last failure: ${status.lastFailedWal} at ${status.lastFailedAt})` : '') +
+          '; restore to an earlier time with --to-time, or fix the repository',
+        { segment, archive: status },
+      );
+    }
+    await sleep(200);
+  }
+}
+
+function targetOf(input: RestoreInput): RecoveryTarget {
+  if (input.toTime) return { kind: 'time', time: input.toTime };
+  if (input.toLsn) return { kind: 'lsn', lsn: input.toLsn.toUpperCase() };
+  return { kind: 'latest' };
+}
+
+/** Chooses the backup and checks the archive; refuses with a reason before anything is made. */
+export async function planRestore(deps: RestoreDeps, source: string, input: RestoreInput): Promise<RestorePlan> {
+  const { repository } = deps;
+  const explicit = input.backup ?? (BACKUP_ID.test(source) ? source : undefined);
+  const chosen = explicit ? repository.find(explicit) : null;
+  const identity = chosen
+    ? (repository.identity(chosen.area) ?? { ...chosen.manifest.instance, createdAt: chosen.manifest.startedAt, deletedAt: null })
+    : await deps.service.identity(source);
+  const target = targetOf(input);
+  const walDir = repository.walDir(identity.id);
+
+  if (chosen?.manifest.type === 'logical') {
+    if (target.kind !== 'latest') throw unreachable(`${chosen.manifest.id} is a logical backup: it restores the moment it was taken, not a point in time`);
+    return { identity, backup: chosen, target, walDir, archiveEndsAt: null, endIsTarget: false };
+  }
+
+  if (target.kind === 'time' && Date.parse(target.time) > Date.now()) throw unreachable(`${target.time} is in the future`);
+
+  // A live source is asked to archive what it has, when the target may lie past the archive's end.
+  const live = await deps.manager.record(identity.id).catch(() => null);
+  if (live && (await deps.manager.serverRunning(live))) {
+    const ends = archivedSegments(walDir).at(-1)?.mtimeMs ?? 0;
+    if (target.kind !== 'time' || Date.parse(target.time) > ends) await flushArchive(deps, live);
+  }
+
+  const physical = repository.backupsIn(repository.areaOf(identity.id)).filter((b) => b.manifest.type === 'physical' && b.manifest.wal);
+  const fits = (b: BackupLocation): boolean => {
+    const wal = b.manifest.wal;
+    if (!wal) return false;
+    if (target.kind === 'time') return Date.parse(b.manifest.finishedAt) <= Date.parse(target.time);
+    if (target.kind === 'lsn') return parseLsn(wal.endLsn) <= parseLsn(target.lsn);
+    return true;
+  };
+  const backup = chosen ?? physical.filter(fits).at(-1);
+  if (!backup) {
+    const oldest = physical[0];
+    throw unreachable(
+      physical.length === 0
+        ? `${identity.name} has no physical backup to start a restore from; take one with "dbaas backup create ${identity.name}"`
+        : `no physical backup of ${identity.name} ends before the target; the oldest ends at ${oldest?.manifest.finishedAt}`,
+      { instance: identity.id },
+    );
+  }
+  if (!fits(backup)) throw unreachable(`${backup.manifest.id} ends after the target (at ${backup.manifest.finishedAt}); a restore cannot stop before a backup's end`);
+
+  const segments = archivedSegments(walDir);
+  const last = segments.at(-1);
+  const archiveEndsAt = last ? new Date(last.mtimeMs).toISOString() : null;
+  if (target.kind === 'time' && (!last || last.mtimeMs < Date.parse(target.time))) {
+    throw unreachable(
+      `the archive of ${identity.name} reaches only to ${archiveEndsAt ?? 'the backup'}, before ${target.time}; restore --latest, or to an earlier time`,
+      { archiveEndsAt },
+    );
+  }
+  // WAL the replay needs after the backup's own: a gap there would end the replay early, silently.
+  const wal = backup.manifest.wal;
+  if (wal && last && segmentNumber(last.name, SEGMENT_SIZE) > segmentNumber(wal.endSegment, SEGMENT_SIZE)) {
+    const missing = missingSegments(new Set(segments.map((s) => s.name)), wal.endSegment, last.name, SEGMENT_SIZE);
+    if (missing.length > 0) {
+      throw new DbaasError('BACKUP_CORRUPT', `the WAL archive of ${identity.name} lacks segment(s) ${missing.join(', ')}: a replay from ${backup.manifest.id} would stop there`, {
+        missing,
+      });
+    }
+  }
+  return { identity, backup, target, walDir, archiveEndsAt, endIsTarget: target.kind === 'time' };
+}
+
+/** Runs a plan: a new instance from the recovered folder (physical) or from a dump (logical). */
+export async function runRestore(
+  deps: RestoreDeps,
+  plan: RestorePlan,
+  input: RestoreInput,
+  options: { progress?: ProgressFn; signal?: AbortSignal },
+): Promise<CreatedInstance> {
+  const { manager, repository } = deps;
+  const create = {
+    name: input.as,
+    version: plan.identity.version,
+    database: plan.identity.database,
+    username: plan.identity.username,
+    ...(input.memory !== undefined ? { memory: input.memory } : {}),
+    ...(input.cpus !== undefined ? { cpus: input.cpus } : {}),
+    ...(input.port !== undefined ? { port: input.port } : {}),
+  };
+  const backup = plan.backup;
+  if (backup.manifest.type === 'physical') {
+    return manager.create(create, options.progress, options.signal, {
+      message: `recover ${backup.manifest.id} and replay the archived WAL (target: ${describeTarget(plan.target)})`,
+      fill: async (record, files) => {
+        const report = await recoverInto(manager.engine, {
+          image: record.image,
+          dataDir: files.dataDir,
+          backupDir: backup.dir,
+          archiveDir: plan.walDir,
+          target: plan.target,
+          endIsTarget: plan.endIsTarget,
+          timeoutMs: 6 * 3600_000,
+          purpose: `recover ${backup.manifest.id} into ${record.name}`,
+        });
+        seedArchiveHistory(files.dataDir, repository.walDir(record.id));
+        deps.logger.info('backup recovered', { instance: record.id, backup: backup.manifest.id, lastTransactionAt: report.lastTransactionAt });
+      },
+    });
+  }
+  const created = await manager.create(create, options.progress, options.signal);
+  try {
+    await stepWithProgress(options.progress, 'restore', `restore the roles and the dump of ${backup.manifest.id}`, async () => {
+      const record = await manager.record(created.id);
+      await restoreLogical(manager, record, backup);
+    });
+    return created;
+  } catch (err) {
+    await manager.delete(created.id, { purgeBackups: true }).catch(() => undefined);
+    const error = asDbaasError(err);
+    throw new DbaasError('OPERATION_FAILED', `restoring ${backup.manifest.id} failed (the new instance was removed): ${error.message}`, error.details, { cause: err });
+  }
+}
+
+/** Feeds a logical backup to a new instance's server: its roles first, then the dump, in one transaction. */
+export async function restoreLogical(manager: Manager, record: InstanceRecord, backup: BackupLocation): Promise<void> {
+  const container = containerNameFor(record);
+  const roles = rolesToRestore(readFileSync(join(backup.dir, ROLES_FILE), 'utf8'), record.username);
+  const rolesRun = await manager.engine.stream(container, {
+    argv: ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-f', '-'],
+    user: 'postgres',
+    stdin: Readable.from([roles]),
+    timeoutMs: 10 * 60_000,
+  });
+  if (rolesRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `restoring the roles failed: ${rolesRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+  const dumpRun = await manager.engine.stream(container, {
+    argv: ['pg_restore', '--exit-on-error', '--single-transaction', '-d', record.database],
+    user: 'postgres',
+    stdin: createReadStream(join(backup.dir, DUMP_FILE)),
+    timeoutMs: 6 * 3600_000,
+  });
+  if (dumpRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `pg_restore failed: ${dumpRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+}

@@ -1,0 +1,166 @@
+import type { ArchiveStatus, BackupView, InstanceBackupStatus } from '../../backups/schema.js';
+import type { RestoredInstance } from '../../backups/service.js';
+import { DbaasError } from '../../errors.js';
+import { formatSize } from '../../instances/size.js';
+import { withServices, type CommonOptions } from '../context.js';
+import { confirm } from '../input.js';
+import { formatAge, printFields, printJson, printTable } from '../output.js';
+import { createProgress, type Progress } from '../progress.js';
+
+/** What the backup commands do, through the backup service (their flags and help: commands/backups.ts). */
+
+/** Runs a long operation with progress; Ctrl-C stops it at its next step (a second one kills). */
+async function interruptible<T>(json: boolean, what: string, work: (progress: Progress, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const progress = await createProgress(json);
+  const controller = new AbortController();
+  const interrupt = () => {
+    process.stderr.write(`\ninterrupted: stopping the ${what} (Ctrl-C again to kill)\n`);
+    controller.abort(new Error('interrupted'));
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  try {
+    return await progress.track(work(progress, controller.signal));
+  } finally {
+    process.off('SIGINT', interrupt);
+  }
+}
+
+export async function create(ref: string, opts: CommonOptions & { type?: string; label?: string }): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    const view = await interruptible(Boolean(opts.json), 'backup', (progress, signal) =>
+      backups.create(ref, { type: opts.type, ...(opts.label !== undefined ? { label: opts.label } : {}) }, { progress: progress.report, signal }),
+    );
+    if (opts.json) return printJson(view);
+    process.stderr.write(`\nbackup ${view.id} of ${view.name}: ${view.type}, ${formatSize(view.sizeBytes)} in ${view.durationSeconds} s\n`);
+    process.stdout.write(`${view.id}\n`);
+  });
+}
+
+export async function list(ref: string | undefined, opts: CommonOptions): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    const views = await backups.list(ref);
+    if (opts.json) return printJson({ backups: views });
+    if (views.length === 0) {
+      process.stdout.write(ref ? `no backups of ${ref}\n` : 'no backups\n');
+      return;
+    }
+    printTable(
+      ['id', 'instance', 'type', 'size', 'finished', 'verified', 'label'],
+      views.map((v) => [
+        v.id,
+        `${v.name}${v.instanceDeleted ? ' (deleted)' : ''}`,
+        v.type,
+        formatSize(v.sizeBytes),
+        `${v.finishedAt} (${formatAge(v.finishedAt)})`,
+        v.verification ? `${v.verification.ok ? 'ok' : 'FAILED'}${v.verification.restored ? ' (restored)' : ''}` : 'no',
+        v.label,
+      ]),
+    );
+  });
+}
+
+function printBackup(v: BackupView): void {
+  printFields([
+    ['id', v.id],
+    ['instance', `${v.name} (${v.instance})${v.instanceDeleted ? ', deleted' : ''}`],
+    ['type', v.type],
+    ['label', v.label],
+    ['trigger', v.trigger],
+    ['server', `PostgreSQL ${v.serverVersion}`],
+    ['started', v.startedAt],
+    ['finished', `${v.finishedAt} (${v.durationSeconds} s)`],
+    ['size', formatSize(v.sizeBytes)],
+    ['files', v.files.map((f) => `${f.name} ${formatSize(f.size)} sha256:${f.sha256.slice(0, 16)}...`).join(', ')],
+    ['wal', v.wal ? `timeline ${v.wal.timeline}, ${v.wal.startLsn} .. ${v.wal.endLsn} (${v.wal.startSegment} .. ${v.wal.endSegment})` : null],
+    ['rows', v.rowCounts ? Object.entries(v.rowCounts).map(([t, n]) => `${t}=${n}`).join(' ') || '(no tables)' : null],
+    ['verified', v.verification ? `${v.verification.at}: ${v.verification.ok ? 'ok' : `FAILED: ${v.verification.problems.join('; ')}`}${v.verification.restored ? ' (restored)' : ''}` : 'never'],
+    ['path', v.path],
+  ]);
+}
+
+export async function show(id: string, opts: CommonOptions): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    const view = backups.show(id);
+    if (opts.json) printJson(view);
+    else printBackup(view);
+  });
+}
+
+export async function verify(id: string, opts: CommonOptions & { restore?: boolean }): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    backups.show(id);
+    const progress = await createProgress(Boolean(opts.json));
+    const view = await progress.track(
+      (async () => {
+        progress.report({ step: 'verify', phase: 'start', message: opts.restore ? 'check the files, restore the backup and count its rows' : 'check the files and the manifest' });
+        const started = Date.now();
+        const result = await backups.verify(id, { restore: Boolean(opts.restore) });
+        progress.report({ step: 'verify', phase: 'done', message: 'verified', ms: Date.now() - started });
+        return result;
+      })(),
+    );
+    if (opts.json) printJson(view);
+    else printBackup(view);
+    if (view.verification && !view.verification.ok) {
+      throw new DbaasError('BACKUP_CORRUPT', `backup ${id} failed verification: ${view.verification.problems.join('; ')}`, { problems: view.verification.problems });
+    }
+  });
+}
+
+export async function remove(id: string, opts: CommonOptions & { yes?: boolean }): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    const view = backups.show(id);
+    if (!opts.yes) await confirm(view.id, 'delete backup', `of ${view.name} (${view.type}, ${view.finishedAt})`);
+    const deleted = backups.delete(id);
+    if (opts.json) return printJson(deleted);
+    process.stdout.write(`deleted backup ${deleted.id}\n`);
+  });
+}
+
+function printRestored(created: RestoredInstance, json: boolean): void {
+  if (json) return printJson(created);
+  process.stderr.write(`\ninstance ${created.name} (${created.id}) restored from ${created.restore.backup} (target: ${created.restore.target}) on port ${created.port}.\n`);
+  process.stderr.write('The password is shown once; `dbaas connect ' + created.name + ' --show-password` shows it again.\n\n');
+  process.stdout.write(created.connectionString + '\n');
+}
+
+export async function restore(
+  source: string,
+  opts: CommonOptions & { as: string; toTime?: string; toLsn?: string; latest?: boolean; backup?: string; memory?: string; cpus?: number; port?: number },
+): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    const input = Object.fromEntries(
+      Object.entries({ as: opts.as, toTime: opts.toTime, toLsn: opts.toLsn, latest: opts.latest, backup: opts.backup, memory: opts.memory, cpus: opts.cpus, port: opts.port }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    );
+    const created = await interruptible(Boolean(opts.json), 'restore', (progress, signal) => backups.restore(source, input, { progress: progress.report, signal }));
+    printRestored(created, Boolean(opts.json));
+  });
+}
+
+export async function clone(ref: string, newName: string, opts: CommonOptions): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    const created = await interruptible(Boolean(opts.json), 'clone', (progress, signal) => backups.clone(ref, newName, { progress: progress.report, signal }));
+    printRestored(created, Boolean(opts.json));
+  });
+}
+
+/** The archive and backup lines of `dbaas info`. */
+export function backupFields(status: InstanceBackupStatus): Array<[string, string | null]> {
+  const a: ArchiveStatus = status.archive;
+  return [
+    [
+      'wal archive',
+      !a.enabled
+        ? 'not yet: restart the instance to start archiving'
+        : a.lastArchivedWal
+          ? `${a.lastArchivedWal}, ${a.ageSeconds} s ago (${a.segments} segments, ${formatSize(a.bytes)})`
+          : 'nothing archived yet',
+    ],
+    ['archive failures', a.failedCount === null ? 'not sampled' : a.failedCount === 0 ? 'none' : `${a.failedCount}; last: ${a.lastFailedWal} at ${a.lastFailedAt}`],
+    ['backups', status.lastBackup ? `${status.backups}; newest ${status.lastBackup.id} (${status.lastBackup.type}, ${formatAge(status.lastBackup.finishedAt)})` : 'none'],
+    ['restorable from', status.restorableFrom ?? 'no physical backup yet'],
+  ];
+}
