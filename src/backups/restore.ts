@@ -15,6 +15,7 @@ import { rolesToRestore } from './roles.js';
 import type { RestoreInput } from './schema.js';
 import type { BackupService } from './service.js';
 import { DUMP_FILE, ROLES_FILE } from './take.js';
+import { checkFiles } from './verify.js';
 import { archivedSegments, missingSegments, parseLsn, segmentNumber } from './wal.js';
 
 /**
@@ -99,6 +100,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
 
   if (chosen?.manifest.type === 'logical') {
     if (target.kind !== 'latest') throw unreachable(`${chosen.manifest.id} is a logical backup: it restores the moment it was taken, not a point in time`);
+    await assertIntact(chosen);
     return { identity, backup: chosen, target, walDir, archiveEndsAt: null, endIsTarget: false };
   }
 
@@ -150,7 +152,16 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
       });
     }
   }
+  await assertIntact(backup);
   return { identity, backup, target, walDir, archiveEndsAt, endIsTarget: target.kind === 'time' };
+}
+
+/** A backup whose files do not match its manifest is never restored (a restore reads every byte anyway). */
+async function assertIntact(backup: BackupLocation): Promise<void> {
+  const problems = await checkFiles(backup);
+  if (problems.length > 0) {
+    throw new DbaasError('BACKUP_CORRUPT', `backup ${backup.manifest.id} is damaged: ${problems.join('; ')}`, { backup: backup.manifest.id, problems });
+  }
 }
 
 /** Runs a plan: a new instance from the recovered folder (physical) or from a dump (logical). */

@@ -34,7 +34,7 @@ const SEGMENT_SIZE = 16 * 1024 * 1024;
 const BACKUP_MOUNT = '/dbaas-backup';
 
 /** The files of the backup against its manifest; the problems found, in words. */
-async function checkFiles(location: BackupLocation): Promise<string[]> {
+export async function checkFiles(location: BackupLocation): Promise<string[]> {
   const problems: string[] = [];
   for (const file of location.manifest.files) {
     const path = join(location.dir, file.name);
