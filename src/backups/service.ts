@@ -197,10 +197,8 @@ export class BackupService {
     trigger: Trigger,
     options: { progress?: ProgressFn; signal?: AbortSignal } = {},
   ): Promise<BackupView> {
-    const area = this.provisioner.ensureBackupArea(record);
-    this.repository.removeStaleParts(area, STALE_PART_MS);
     const id = newBackupId();
-    const part = this.repository.partDir(record.id, id);
+    let part: string | null = null;
     const startedAt = new Date().toISOString();
     const context = {
       engine: this.manager.engine,
@@ -211,14 +209,18 @@ export class BackupService {
     };
     this.logger.info('backup started', { instance: record.id, backup: id, type });
     try {
+      const area = this.provisioner.ensureBackupArea(record);
+      this.repository.removeStaleParts(area, STALE_PART_MS);
+      const into = this.repository.partDir(record.id, id);
+      part = into;
       const taken: { files: BackupFile[]; serverVersion: string; wal: WalRange | null; rowCounts: Record<string, number> | null } = await stepWithProgress(
         options.progress,
         'backup',
         type === 'physical' ? 'take a base backup (pg_basebackup)' : 'dump the database and its roles (pg_dump)',
         () =>
           type === 'physical'
-            ? takePhysical(context, part, `dbaas ${id}${label ? ` ${label}` : ''}`).then((t) => ({ ...t, rowCounts: null }))
-            : takeLogical(context, part, record.database).then((t) => ({ ...t, wal: null })),
+            ? takePhysical(context, into, `dbaas ${id}${label ? ` ${label}` : ''}`).then((t) => ({ ...t, rowCounts: null }))
+            : takeLogical(context, into, record.database).then((t) => ({ ...t, wal: null })),
         options.signal,
       );
       const manifest: BackupManifest = {
@@ -237,12 +239,12 @@ export class BackupService {
         verification: null,
       };
       const location = await stepWithProgress(options.progress, 'commit', 'write the manifest and list the backup', () =>
-        this.repository.commit(part, manifest),
+        this.repository.commit(into, manifest),
       );
       this.logger.info('backup finished', { instance: record.id, backup: id, type, bytes: this.view(location).sizeBytes });
       return this.view(location);
     } catch (err) {
-      this.repository.discardPart(part);
+      if (part) this.repository.discardPart(part);
       this.logger.error('backup failed', { instance: record.id, backup: id, error: (err as Error).message });
       if (err instanceof DbaasError) throw err;
       throw new DbaasError('BACKUP_FAILED', `backup of ${record.name} failed: ${(err as Error).message}`, undefined, { cause: err });
