@@ -56,16 +56,6 @@ export const ArchiveStatusSchema = z
   .meta({ id: 'ArchiveStatus' });
 export type ArchiveStatus = z.output<typeof ArchiveStatusSchema>;
 
-export const InstanceBackupStatusSchema = z
-  .object({
-    archive: ArchiveStatusSchema,
-    backups: z.number().int(),
-    lastBackup: BackupViewSchema.nullable(),
-    /** The earliest moment a point-in-time restore can reach: the end of the oldest physical backup. */
-    restorableFrom: z.string().nullable(),
-  })
-  .meta({ id: 'InstanceBackupStatus' });
-export type InstanceBackupStatus = z.output<typeof InstanceBackupStatusSchema>;
 
 const pointInTime = z
   .string()
@@ -93,3 +83,56 @@ export const RestoreSchema = z
   })
   .meta({ id: 'Restore' });
 export type RestoreInput = z.output<typeof RestoreSchema>;
+
+export const VERIFY_POLICIES = ['each', 'weekly', 'never'] as const;
+
+/** A backup schedule as it is set (`dbaas backup schedule`, PUT /instances/{ref}/backup-schedule). */
+export const BackupScheduleInputSchema = z
+  .object({
+    cron: z.string().trim().min(9).max(100).meta({ description: 'Five-field cron expression in UTC, e.g. "0 3 * * *"', example: '0 3 * * *' }),
+    type: z.enum(['physical', 'logical']).default('physical'),
+    keepLast: z.number().int().min(1).max(10_000).optional().meta({ description: 'Keep the newest N scheduled backups' }),
+    keepDays: z.number().int().min(1).max(36_500).optional().meta({ description: 'Keep scheduled backups younger than D days' }),
+    verify: z.enum(VERIFY_POLICIES).default('never').meta({ description: 'Verify by a real restore after each backup, once a week, or never' }),
+  })
+  .strict()
+  .meta({ id: 'BackupScheduleInput' });
+export type BackupScheduleInput = z.output<typeof BackupScheduleInputSchema>;
+
+export const ScheduleRunSchema = z.object({
+  /** The scheduled moment this run was for. */
+  dueAt: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  ok: z.boolean(),
+  backup: z.string().nullable(),
+  error: z.string().nullable(),
+  /** Run late, at a start of the scheduler, for a moment that passed while none ran. */
+  madeUp: z.boolean(),
+  /** What retention removed after it: backup ids, and how many WAL segments. */
+  removedBackups: z.array(z.string()),
+  removedWalSegments: z.number().int(),
+  verified: z.boolean().nullable(),
+});
+export type ScheduleRun = z.output<typeof ScheduleRunSchema>;
+
+/** The schedule kept in the instance's record, with its claim (one scheduler runs a due job) and last run. */
+export const BackupScheduleSchema = BackupScheduleInputSchema.extend({
+  setAt: z.string(),
+  claim: z.object({ dueAt: z.string(), pid: z.number().int(), host: z.string(), at: z.string() }).optional(),
+  lastRun: ScheduleRunSchema.optional(),
+  lastVerifiedAt: z.string().optional(),
+}).meta({ id: 'BackupSchedule' });
+export type BackupSchedule = z.output<typeof BackupScheduleSchema>;
+
+export const InstanceBackupStatusSchema = z
+  .object({
+    archive: ArchiveStatusSchema,
+    schedule: BackupScheduleSchema.nullable(),
+    backups: z.number().int(),
+    lastBackup: BackupViewSchema.nullable(),
+    /** The earliest moment a point-in-time restore can reach: the end of the oldest physical backup. */
+    restorableFrom: z.string().nullable(),
+  })
+  .meta({ id: 'InstanceBackupStatus' });
+export type InstanceBackupStatus = z.output<typeof InstanceBackupStatusSchema>;

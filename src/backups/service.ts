@@ -12,12 +12,15 @@ import { describeTarget } from './recover.js';
 import { planRestore, runRestore, type RestorePlan } from './restore.js';
 import {
   CreateBackupSchema,
+  BackupScheduleInputSchema,
   RestoreSchema,
   type ArchiveStatus,
+  type BackupSchedule,
   type RestoreInput,
   type BackupView,
   type InstanceBackupStatus,
 } from './schema.js';
+import { parseCron } from './scheduler.js';
 import { takeLogical, takePhysical } from './take.js';
 import { verifyBackup, type VerifyOptions } from './verify.js';
 import { archivedSegments } from './wal.js';
@@ -143,6 +146,7 @@ export class BackupService {
     const last = backups.at(-1);
     return {
       archive: await this.archiveStatus(record),
+      schedule: record.backupSchedule ?? null,
       backups: backups.length,
       lastBackup: last ? this.view(last) : null,
       restorableFrom: physical[0]?.manifest.finishedAt ?? null,
@@ -158,6 +162,33 @@ export class BackupService {
       lastBackupSizeBytes: last ? last.manifest.files.reduce((sum, f) => sum + f.size, 0) : null,
       lastArchivedAt: segment ? segment.mtimeMs / 1000 : null,
     };
+  }
+
+  // ---- schedules ---------------------------------------------------------------------------
+
+  /** Sets (replaces) an instance's backup schedule; its first run is the next moment the cron names. */
+  async setSchedule(ref: string, raw: unknown): Promise<BackupSchedule> {
+    const input = parseInput(BackupScheduleInputSchema, raw);
+    await parseCron(input.cron);
+    const record = await this.manager.record(ref);
+    const schedule: BackupSchedule = { ...input, setAt: new Date().toISOString() };
+    await this.manager.updateRecord(record.id, (rec) => {
+      rec.backupSchedule = schedule;
+    });
+    this.logger.info('backup schedule set', { instance: record.id, cron: input.cron, type: input.type });
+    return schedule;
+  }
+
+  async schedule(ref: string): Promise<BackupSchedule | null> {
+    return (await this.manager.record(ref)).backupSchedule ?? null;
+  }
+
+  async clearSchedule(ref: string): Promise<void> {
+    const record = await this.manager.record(ref);
+    await this.manager.updateRecord(record.id, (rec) => {
+      delete rec.backupSchedule;
+    });
+    this.logger.info('backup schedule removed', { instance: record.id });
   }
 
   // ---- operations ----------------------------------------------------------------------------

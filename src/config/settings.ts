@@ -82,6 +82,8 @@ const SettingsShape = {
    * (PostgreSQL's archive_timeout): the recovery point objective of an idle-ish instance.
    */
   archiveTimeoutSec: z.number().int().min(10).max(3600).default(60),
+  /** How often `dbaas serve` looks for scheduled backups that are due. */
+  schedulerIntervalSec: z.number().min(0.5).max(3600).default(30),
 };
 
 export const SettingsSchema = z.object(SettingsShape).superRefine((s, ctx) => {
@@ -135,6 +137,7 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_QUERY_MAX_ROWS: { key: 'queryMaxRows', convert: toNumber },
   DBAAS_BACKUP_REPOSITORY: { key: 'backupRepository', convert: (t) => t },
   DBAAS_ARCHIVE_TIMEOUT: { key: 'archiveTimeoutSec', convert: toNumber },
+  DBAAS_SCHEDULER_INTERVAL: { key: 'schedulerIntervalSec', convert: toNumber },
 };
 
 const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;

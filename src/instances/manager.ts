@@ -176,6 +176,15 @@ export class Manager {
     return this.access.superuserTarget(record);
   }
 
+  /** Changes an instance's record under the registry's lock (backup schedules keep their state there). */
+  updateRecord<T>(id: string, change: (record: InstanceRecord) => T): Promise<T> {
+    return this.deps.registry.update((doc) => {
+      const rec = doc.instances.find((r) => r.id === id || r.name === id);
+      if (!rec) throw notFound(id);
+      return change(rec);
+    });
+  }
+
   /** Runs `work` holding the instance's operation claim (one operation at a time per instance). */
   withOperation<T>(ref: string, name: string, work: (record: InstanceRecord) => Promise<T>): Promise<T> {
     return withOperation(this.deps.registry, ref, name, work);

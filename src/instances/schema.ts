@@ -1,4 +1,4 @@
-import { InstanceBackupStatusSchema } from '../backups/schema.js';
+import { BackupScheduleSchema, InstanceBackupStatusSchema } from '../backups/schema.js';
 import { z } from 'zod';
 import { SUPPORTED_VERSIONS } from '../config/settings.js';
 import type { ResourceStats } from '../runtime/workload.js';
@@ -257,6 +257,8 @@ export const InstanceRecordSchema = z.object({
   lastRepair: z.object({ at: z.string(), kind: z.string(), detail: z.string() }).optional(),
   /** The operation running on the instance now, and its process (see operations.ts). */
   operation: z.object({ name: z.string(), pid: z.number().int(), host: z.string(), startedAt: z.string() }).optional(),
+  /** Scheduled backups and their retention, run by `dbaas serve` (src/backups/scheduler.ts). */
+  backupSchedule: BackupScheduleSchema.optional(),
 });
 export type InstanceRecord = z.output<typeof InstanceRecordSchema>;
 

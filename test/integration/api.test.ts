@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeHome, query, type TestHome } from './helpers.js';
+import { freePort, makeHome, query, type TestHome } from './helpers.js';
 
 interface Reply {
   status: number;
@@ -272,15 +271,6 @@ describe('REST API with the engine down', () => {
 describe('`dbaas serve` restarted', () => {
   let t: TestHome;
   let child: ChildProcess | undefined;
-
-  function freePort(): Promise<number> {
-    return new Promise((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => resolve(port));
-      });
-    });
-  }
 
   async function startServe(port: number): Promise<ChildProcess> {
     const proc = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'serve', '--port', String(port)], {

@@ -73,6 +73,7 @@ describe('loadSettings defaults', () => {
       diskMinFreeBytes: 1024 ** 3,
       dataTemplates: true,
       archiveTimeoutSec: 60,
+      schedulerIntervalSec: 30,
     });
     expect(s.backupRepository).toBeUndefined();
     expect(s.connectHost).toBeUndefined();

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { BackupIdSchema } from '../../backups/manifest.js';
-import { BackupListSchema, BackupViewSchema, CreateBackupSchema, InstanceBackupStatusSchema, RestoreSchema } from '../../backups/schema.js';
+import {
+  BackupListSchema,
+  BackupScheduleInputSchema,
+  BackupScheduleSchema,
+  BackupViewSchema,
+  CreateBackupSchema,
+  InstanceBackupStatusSchema,
+  RestoreSchema,
+} from '../../backups/schema.js';
 import type { BackupService } from '../../backups/service.js';
 import { OperationListSchema, OperationSchema, type OperationStore } from '../../operations/store.js';
 import { InstanceRefParams, queryFlag, route, type RouteDef } from '../routeTable.js';
@@ -158,6 +166,46 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       handler: async ({ params, body }) => {
         const prepared = await backups.prepareRestore(params.ref, { as: body.name, latest: true });
         return operations.start('clone', prepared.plan.identity.id, (progress) => backups.runPrepared(prepared, { progress }));
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/instances/{ref}/backup-schedule',
+      operationId: 'getBackupSchedule',
+      tag,
+      summary: "An instance's backup schedule with its last run, or null",
+      params: InstanceRefParams,
+      success: { status: 200, description: 'The schedule', schema: z.object({ schedule: BackupScheduleSchema.nullable() }) },
+      errors: ['INSTANCE_NOT_FOUND'],
+      handler: async ({ params }) => ({ schedule: await backups.schedule(params.ref) }),
+    }),
+    route({
+      method: 'put',
+      path: '/instances/{ref}/backup-schedule',
+      operationId: 'setBackupSchedule',
+      tag,
+      summary: 'Set (replace) the backup schedule: cron (UTC), type, retention, verification',
+      description:
+        'dbaas serve runs it; a run missed while no server ran is made up at its next start and reported as made up. ' +
+        'Retention removes scheduled backups outside keepLast/keepDays, and the archived WAL no kept base backup needs.',
+      params: InstanceRefParams,
+      body: BackupScheduleInputSchema,
+      success: { status: 200, description: 'The schedule', schema: z.object({ schedule: BackupScheduleSchema.nullable() }) },
+      errors: ['INSTANCE_NOT_FOUND', 'VALIDATION_FAILED'],
+      handler: async ({ params, body }) => ({ schedule: await backups.setSchedule(params.ref, body) }),
+    }),
+    route({
+      method: 'delete',
+      path: '/instances/{ref}/backup-schedule',
+      operationId: 'deleteBackupSchedule',
+      tag,
+      summary: 'Remove the backup schedule (its backups stay)',
+      params: InstanceRefParams,
+      success: { status: 200, description: 'No schedule any more', schema: z.object({ schedule: BackupScheduleSchema.nullable() }) },
+      errors: ['INSTANCE_NOT_FOUND'],
+      handler: async ({ params }) => {
+        await backups.clearSchedule(params.ref);
+        return { schedule: null };
       },
     }),
     route({

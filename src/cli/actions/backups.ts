@@ -1,4 +1,4 @@
-import type { ArchiveStatus, BackupView, InstanceBackupStatus } from '../../backups/schema.js';
+import type { ArchiveStatus, BackupSchedule, BackupView, InstanceBackupStatus } from '../../backups/schema.js';
 import type { RestoredInstance } from '../../backups/service.js';
 import { DbaasError } from '../../errors.js';
 import { formatSize } from '../../instances/size.js';
@@ -147,6 +147,47 @@ export async function clone(ref: string, newName: string, opts: CommonOptions): 
   });
 }
 
+export async function schedule(
+  ref: string,
+  opts: CommonOptions & { cron?: string; type?: string; keepLast?: number; keepDays?: number; verify?: string; off?: boolean },
+): Promise<void> {
+  await withServices(opts, async ({ backups }) => {
+    if (opts.off && opts.cron) throw new DbaasError('USAGE', 'give either --cron or --off');
+    if (opts.off) await backups.clearSchedule(ref);
+    else if (opts.cron) {
+      await backups.setSchedule(ref, {
+        cron: opts.cron,
+        type: opts.type,
+        verify: opts.verify,
+        ...(opts.keepLast !== undefined ? { keepLast: opts.keepLast } : {}),
+        ...(opts.keepDays !== undefined ? { keepDays: opts.keepDays } : {}),
+      });
+    }
+    const current = await backups.schedule(ref);
+    if (opts.json) return printJson({ schedule: current });
+    if (!current) {
+      process.stdout.write(`${ref}: no backup schedule\n`);
+      return;
+    }
+    printFields(scheduleFields(current));
+  });
+}
+
+function scheduleFields(s: BackupSchedule): Array<[string, string | null]> {
+  const run = s.lastRun;
+  return [
+    ['schedule', `${s.cron} (UTC), ${s.type}`],
+    ['retention', [s.keepLast !== undefined ? `newest ${s.keepLast}` : null, s.keepDays !== undefined ? `${s.keepDays} days` : null].filter(Boolean).join(' or ') || 'keep all'],
+    ['verify', s.verify],
+    [
+      'last run',
+      run
+        ? `${run.finishedAt}: ${run.ok ? `ok, ${run.backup}` : `FAILED: ${run.error}`}${run.madeUp ? ` (made up for ${run.dueAt})` : ''}${run.removedBackups.length || run.removedWalSegments ? `; removed ${run.removedBackups.length} backups, ${run.removedWalSegments} WAL segments` : ''}`
+        : 'not yet',
+    ],
+  ];
+}
+
 /** The archive and backup lines of `dbaas info`. */
 export function backupFields(status: InstanceBackupStatus): Array<[string, string | null]> {
   const a: ArchiveStatus = status.archive;
@@ -162,5 +203,6 @@ export function backupFields(status: InstanceBackupStatus): Array<[string, strin
     ['archive failures', a.failedCount === null ? 'not sampled' : a.failedCount === 0 ? 'none' : `${a.failedCount}; last: ${a.lastFailedWal} at ${a.lastFailedAt}`],
     ['backups', status.lastBackup ? `${status.backups}; newest ${status.lastBackup.id} (${status.lastBackup.type}, ${formatAge(status.lastBackup.finishedAt)})` : 'none'],
     ['restorable from', status.restorableFrom ?? 'no physical backup yet'],
+    ...(status.schedule ? scheduleFields(status.schedule) : [['schedule', 'none'] as [string, string]]),
   ];
 }

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { runtimePaths } from '../../config/settings.js';
 import { DbaasError } from '../../errors.js';
+import { BackupScheduler } from '../../backups/scheduler.js';
 import { InstanceKeeper } from '../../instances/keeper.js';
 import { createLogger } from '../../log/logger.js';
 import { createServices } from '../../services.js';
@@ -20,9 +21,13 @@ export async function serve(opts: { host?: string; port?: number }): Promise<voi
     const stopAgentWatchdog = monitoring.startWatchdog(settings.watchdogIntervalSec * 1000);
     // Instances recorded as running come back after an engine restart or a crash.
     const stopKeeper = new InstanceKeeper(services.doctor, logger).start(settings.watchdogIntervalSec * 1000);
+    // Scheduled backups and their retention (a missed run is made up at the first round).
+    const scheduler = new BackupScheduler(services.manager, services.backups, logger, settings.schedulerIntervalSec * 1000);
+    scheduler.start();
     const stopWatchdog = () => {
       stopAgentWatchdog();
       stopKeeper();
+      void scheduler.stop();
     };
     const host = opts.host ?? settings.apiHost;
     const port = opts.port ?? settings.apiPort;

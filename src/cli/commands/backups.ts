@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { actionsOf } from '../lazy.js';
-import { decimalFlag, portFlag } from '../numbers.js';
+import { decimalFlag, portFlag, wholeFlag } from '../numbers.js';
 
 /** `dbaas backup ...`, `dbaas restore`, `dbaas clone`: backups of instances and restores from them; their flags and help. */
 
@@ -36,6 +36,18 @@ export function registerBackupCommands(program: Command): void {
     .option('--restore', 'restore it into a throw-away container and check it there')
     .option('--json', 'print JSON, no progress')
     .action(run('verify'));
+  backup
+    .command('schedule')
+    .description('show, set or remove the backup schedule of an instance (run by dbaas serve)')
+    .argument('<instance>', 'id or name')
+    .option('--cron <expression>', 'five-field cron expression in UTC, e.g. "0 3 * * *"')
+    .option('--type <type>', 'physical or logical', 'physical')
+    .option('--keep-last <n>', 'keep the newest N scheduled backups', wholeFlag(1))
+    .option('--keep-days <d>', 'keep scheduled backups younger than D days', wholeFlag(1))
+    .option('--verify <when>', 'verify by a real restore: each, weekly or never', 'never')
+    .option('--off', 'remove the schedule (its backups stay)')
+    .option('--json', 'print JSON')
+    .action(run('schedule'));
   backup
     .command('delete')
     .alias('rm')
