@@ -127,6 +127,8 @@ export async function recoverInto(
     /** A database whose rows per table are counted once the server has promoted. */
     countDatabase?: string;
     target: RecoveryTarget;
+    /** The timeline to follow (recovery_target_timeline): the newest by default. */
+    timeline?: 'latest' | number;
     /** Whether a target the archive ends before may be taken as the archive's end (see above). */
     endIsTarget: boolean;
     timeoutMs: number;
@@ -138,7 +140,7 @@ export async function recoverInto(
     output = await engine.runJob(request.image, {
       purpose: request.purpose,
       label: 'restore',
-      argv: ['bash', '-c', SCRIPT, 'recover', request.endIsTarget ? 'yes' : 'no', request.countDatabase ?? '', COUNT_SQL, ...targetArguments(request.target)],
+      argv: ['bash', '-c', SCRIPT, 'recover', request.endIsTarget ? 'yes' : 'no', request.countDatabase ?? '', COUNT_SQL, ...targetArguments(request.target), '-c', `recovery_target_timeline=${request.timeline ?? 'latest'}`],
       mounts: [
         ...(request.dataDir ? [{ host: request.dataDir, container: SERVER_DATA_PATH }] : []),
         { host: request.backupDir, container: BACKUP_MOUNT, readOnly: true },

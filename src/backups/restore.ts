@@ -1,13 +1,13 @@
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { asDbaasError, DbaasError } from '../errors.js';
 import type { CreatedInstance, Manager } from '../instances/manager.js';
 import { stepWithProgress, type ProgressFn } from '../instances/progress.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { containerNameFor } from '../provisioner/provisioner.js';
+import { archiveCurrentSegment } from './archiveFlush.js';
 import { BACKUP_ID, type InstanceIdentity } from './manifest.js';
 import { describeTarget, recoverInto, seedArchiveHistory, type RecoveryTarget } from './recover.js';
 import type { BackupLocation, BackupRepository } from './repository.js';
@@ -16,7 +16,7 @@ import type { RestoreInput } from './schema.js';
 import type { BackupService } from './service.js';
 import { DUMP_FILE, ROLES_FILE } from './take.js';
 import { checkFiles } from './verify.js';
-import { archivedSegments, missingSegments, parseLsn, segmentNumber } from './wal.js';
+import { archivedSegments, latestTimeline, missingSegments, onTimelinePath, parseLsn, replayPath, segmentNumber, timelineHistory } from './wal.js';
 
 /**
  * A restore into a new instance, in two halves: the plan (which backup, whether the archive
@@ -41,6 +41,8 @@ export interface RestorePlan {
   archiveEndsAt: string | null;
   /** A time target with no commit after it in the archive ends at the archive's end. */
   endIsTarget: boolean;
+  /** The timeline to follow: the newest, or a backup's own when it lies off the newest's path. */
+  timeline: 'latest' | number;
 }
 
 /** 16 MiB: the segment size of every cluster dbaas makes (initdb's default). */
@@ -50,35 +52,17 @@ function unreachable(message: string, details?: Record<string, unknown>): DbaasE
   return new DbaasError('RESTORE_TARGET_UNREACHABLE', message, details);
 }
 
-/**
- * Asks a running server to close its current WAL segment and waits until the archive has it,
- * so that a restore of "now" gets everything committed until now. `SELECT pg_switch_wal()`
- * returns where the closed segment ends; the segment before that position is the one to wait for.
- */
-export async function flushArchive(deps: RestoreDeps, record: InstanceRecord, timeoutMs = 60_000): Promise<void> {
-  const result = await deps.manager.engine.execute(containerNameFor(record), {
-    argv: ['psql', '-X', '-At', '-d', 'postgres', '-c', 'SELECT pg_walfile_name(pg_switch_wal())'],
-    user: 'postgres',
-    timeoutMs: 30_000,
-  });
-  const segment = result.output.trim();
-  if (result.exitCode !== 0 || !/^[0-9A-F]{24}$/.test(segment)) {
-    throw new DbaasError('OPERATION_FAILED', `could not switch the WAL of ${record.name}: ${segment}`);
-  }
-  const path = join(deps.repository.walDir(record.id), segment);
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline) {
-      const status = await deps.service.archiveStatus(record);
-      throw unreachable(
-        `the archive of ${record.name} did not receive WAL segment ${segment} within ${timeoutMs / 1000} s: archiving is failing` +
-          (status.lastFailedWal ? ` (last failure: ${status.lastFailedWal} at ${status.lastFailedAt})` : '') +
-          '; restore to an earlier time with --to-time, or fix the repository',
-        { segment, archive: status },
-      );
-    }
-    await sleep(200);
-  }
+/** The archive of a running source brought up to now before a restore of "now"; refused when archiving fails. */
+async function flushArchive(deps: RestoreDeps, record: InstanceRecord, timeoutMs = 60_000): Promise<void> {
+  const { segment, archived } = await archiveCurrentSegment(deps.manager.engine, record, deps.repository.walDir(record.id), timeoutMs);
+  if (archived) return;
+  const status = await deps.service.archiveStatus(record);
+  throw unreachable(
+    `the archive of ${record.name} did not receive WAL segment ${segment} within ${timeoutMs / 1000} s: archiving is failing` +
+      (status.lastFailedWal ? ` (last failure: ${status.lastFailedWal} at ${status.lastFailedAt})` : '') +
+      '; restore to an earlier time with --to-time, or fix the repository',
+    { segment, archive: status },
+  );
 }
 
 function targetOf(input: RestoreInput): RecoveryTarget {
@@ -101,7 +85,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
   if (chosen?.manifest.type === 'logical') {
     if (target.kind !== 'latest') throw unreachable(`${chosen.manifest.id} is a logical backup: it restores the moment it was taken, not a point in time`);
     await assertIntact(chosen);
-    return { identity, backup: chosen, target, walDir, archiveEndsAt: null, endIsTarget: false };
+    return { identity, backup: chosen, target, walDir, archiveEndsAt: null, endIsTarget: false, timeline: 'latest' };
   }
 
   if (target.kind === 'time' && Date.parse(target.time) > Date.now()) throw unreachable(`${target.time} is in the future`);
@@ -113,6 +97,14 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
     if (target.kind !== 'time' || Date.parse(target.time) > ends) await flushArchive(deps, live);
   }
 
+  // Restores follow the newest timeline; a base backup of a branch an in-place restore left
+  // behind is not on its path (PostgreSQL refuses it: "not a child of this server's history").
+  const newest = latestTimeline(walDir);
+  const newestHistory = timelineHistory(walDir, newest);
+  const onPath = (b: BackupLocation) => {
+    const wal = b.manifest.wal;
+    return wal !== null && onTimelinePath(newestHistory, newest, wal.timeline, parseLsn(wal.endLsn));
+  };
   const physical = repository.backupsIn(repository.areaOf(identity.id)).filter((b) => b.manifest.type === 'physical' && b.manifest.wal);
   const fits = (b: BackupLocation): boolean => {
     const wal = b.manifest.wal;
@@ -121,7 +113,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
     if (target.kind === 'lsn') return parseLsn(wal.endLsn) <= parseLsn(target.lsn);
     return true;
   };
-  const backup = chosen ?? physical.filter(fits).at(-1);
+  const backup = chosen ?? physical.filter((b) => onPath(b) && fits(b)).at(-1);
   if (!backup) {
     const oldest = physical[0];
     throw unreachable(
@@ -133,7 +125,9 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
   }
   if (!fits(backup)) throw unreachable(`${backup.manifest.id} ends after the target (at ${backup.manifest.finishedAt}); a restore cannot stop before a backup's end`);
 
-  const segments = archivedSegments(walDir);
+  // A backup named by hand off that path replays its own timeline (the state before an in-place restore).
+  const path = backup.manifest.wal ? replayPath(walDir, backup.manifest.wal, SEGMENT_SIZE) : { timeline: newest, newest: true, segments: archivedSegments(walDir) };
+  const segments = path.segments;
   const last = segments.at(-1);
   const archiveEndsAt = last ? new Date(last.mtimeMs).toISOString() : null;
   if (target.kind === 'time' && (!last || last.mtimeMs < Date.parse(target.time))) {
@@ -141,6 +135,9 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
       `the archive of ${identity.name} reaches only to ${archiveEndsAt ?? 'the backup'}, before ${target.time}; restore --latest, or to an earlier time`,
       { archiveEndsAt },
     );
+  }
+  if (target.kind === 'lsn' && last && parseLsn(target.lsn) >= (segmentNumber(last.name, SEGMENT_SIZE) + 1n) * BigInt(SEGMENT_SIZE)) {
+    throw unreachable(`the archive of ${identity.name} ends at segment ${last.name}, before ${target.lsn}; restore --latest, or to an earlier position`);
   }
   // WAL the replay needs after the backup's own: a gap there would end the replay early, silently.
   const wal = backup.manifest.wal;
@@ -153,7 +150,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
     }
   }
   await assertIntact(backup);
-  return { identity, backup, target, walDir, archiveEndsAt, endIsTarget: target.kind === 'time' };
+  return { identity, backup, target, walDir, archiveEndsAt, endIsTarget: target.kind === 'time', timeline: path.newest ? 'latest' : path.timeline };
 }
 
 /** A backup whose files do not match its manifest is never restored (a restore reads every byte anyway). */
@@ -173,7 +170,7 @@ export async function runRestore(
 ): Promise<CreatedInstance> {
   const { manager, repository } = deps;
   const create = {
-    name: input.as,
+    name: input.as as string,
     version: plan.identity.version,
     database: plan.identity.database,
     username: plan.identity.username,
@@ -192,6 +189,7 @@ export async function runRestore(
           backupDir: backup.dir,
           archiveDir: plan.walDir,
           target: plan.target,
+          timeline: plan.timeline,
           endIsTarget: plan.endIsTarget,
           timeoutMs: 6 * 3600_000,
           purpose: `recover ${backup.manifest.id} into ${record.name}`,
@@ -233,4 +231,75 @@ export async function restoreLogical(manager: Manager, record: InstanceRecord, b
     timeoutMs: 6 * 3600_000,
   });
   if (dumpRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `pg_restore failed: ${dumpRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+}
+
+/**
+ * A restore in place: the instance's own data replaced by a recovered copy. In order, holding
+ * the instance's operation claim: a safety backup of the current state (a base backup, listed
+ * with trigger "safety"); the recovery into a folder beside data/ while the instance still
+ * serves; then the only downtime: stop, swap the folders, start. A failure before the swap
+ * leaves the instance untouched and running; a failure after it puts the old folder back and
+ * starts the instance on it. The replaced folder is removed once the new data runs.
+ */
+export async function restoreInPlace(
+  deps: RestoreDeps,
+  plan: RestorePlan,
+  options: { progress?: ProgressFn; signal?: AbortSignal },
+): Promise<{ safetyBackup: string }> {
+  const { manager, repository, service, logger } = deps;
+  if (plan.backup.manifest.type !== 'physical') {
+    throw new DbaasError('VALIDATION_FAILED', `${plan.backup.manifest.id} is a logical backup; restore it into a new instance (an in-place restore starts from a base backup)`, {
+      field: 'inPlace',
+    });
+  }
+  return manager.withOperation(plan.identity.id, 'restore', async (record) => {
+    if (!(await manager.serverRunning(record))) {
+      throw new DbaasError('INSTANCE_NOT_RUNNING', `${record.name} must run for its safety backup; start it first`, { instance: record.id });
+    }
+    const safety = await service.takeHeld(record, 'physical', `safety backup before the in-place restore (target: ${describeTarget(plan.target)})`, 'safety', options);
+    const files = manager.files(record);
+    const { restoringDataDir: staging, replacedDataDir: previous } = files;
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { mode: 0o700 });
+    try {
+      await stepWithProgress(options.progress, 'recover', `recover ${plan.backup.manifest.id} beside the running instance (target: ${describeTarget(plan.target)})`, () =>
+        recoverInto(manager.engine, {
+          image: record.image,
+          dataDir: staging,
+          backupDir: plan.backup.dir,
+          archiveDir: plan.walDir,
+          target: plan.target,
+          timeline: plan.timeline,
+          endIsTarget: plan.endIsTarget,
+          timeoutMs: 6 * 3600_000,
+          purpose: `recover ${plan.backup.manifest.id} for ${record.name}`,
+        }),
+      );
+    } catch (err) {
+      rmSync(staging, { recursive: true, force: true });
+      throw err;
+    }
+    await manager.stopHeld(record, options.progress);
+    try {
+      rmSync(previous, { recursive: true, force: true });
+      renameSync(files.dataDir, previous);
+      renameSync(staging, files.dataDir);
+      seedArchiveHistory(files.dataDir, repository.walDir(record.id));
+      await manager.startHeld(record, options.progress);
+    } catch (err) {
+      const error = asDbaasError(err);
+      logger.error('in-place restore failed after the swap; putting the old data back', { instance: record.id, error: error.message });
+      await manager.stopHeld(record).catch(() => undefined);
+      if (existsSync(previous)) {
+        rmSync(files.dataDir, { recursive: true, force: true });
+        renameSync(previous, files.dataDir);
+      }
+      await manager.startHeld(record).catch((e: unknown) => logger.error('could not start the instance on its old data', { instance: record.id, error: asDbaasError(e).message }));
+      throw new DbaasError('OPERATION_FAILED', `the in-place restore of ${record.name} failed and was rolled back: ${error.message}`, { safetyBackup: safety.id });
+    }
+    rmSync(previous, { recursive: true, force: true });
+    rmSync(staging, { recursive: true, force: true });
+    logger.info('restored in place', { instance: record.id, backup: plan.backup.manifest.id, target: describeTarget(plan.target), safetyBackup: safety.id });
+    return { safetyBackup: safety.id };
+  });
 }

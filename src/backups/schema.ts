@@ -64,7 +64,10 @@ const pointInTime = z
 
 export const RestoreSchema = z
   .object({
-    as: z.string().meta({ description: 'The name of the new instance' }),
+    as: z.string().optional().meta({ description: 'The name of the new instance (required unless inPlace)' }),
+    inPlace: z.boolean().optional().meta({
+      description: "Replace the instance's own data instead (after a safety backup of its current state); the instance is down meanwhile",
+    }),
     backup: BackupIdSchema.optional().meta({ description: 'Start from this backup (default: the newest one that can reach the target)' }),
     toTime: pointInTime.optional().meta({ description: 'Replay WAL up to this moment (ISO 8601)' }),
     toLsn: z
@@ -80,6 +83,14 @@ export const RestoreSchema = z
   .refine((r) => [r.toTime, r.toLsn, r.latest].filter((v) => v !== undefined && v !== false).length <= 1, {
     message: 'give at most one of toTime, toLsn, latest',
     path: ['toTime'],
+  })
+  .refine((r) => (r.inPlace ? r.as === undefined : r.as !== undefined), {
+    message: 'give the new instance\'s name (as), or inPlace to replace the instance\'s own data',
+    path: ['as'],
+  })
+  .refine((r) => !r.inPlace || (r.memory === undefined && r.cpus === undefined && r.port === undefined), {
+    message: 'an in-place restore keeps the instance\'s memory, CPUs and port',
+    path: ['inPlace'],
   })
   .meta({ id: 'Restore' });
 export type RestoreInput = z.output<typeof RestoreSchema>;

@@ -1,7 +1,7 @@
 import { DbaasError, notFound } from '../errors.js';
 import type { CreatedInstance, Manager } from '../instances/manager.js';
 import { stepWithProgress, type ProgressFn } from '../instances/progress.js';
-import type { InstanceRecord } from '../instances/schema.js';
+import type { InstanceRecord, InstanceView } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { MetricsReader } from '../monitoring/metricsReader.js';
 import { containerNameFor, type Provisioner } from '../provisioner/provisioner.js';
@@ -9,7 +9,7 @@ import { parseInput } from '../validate.js';
 import type { BackupFile, BackupManifest, InstanceIdentity, WalRange } from './manifest.js';
 import { newBackupId, type BackupLocation, type BackupRepository } from './repository.js';
 import { describeTarget } from './recover.js';
-import { planRestore, runRestore, type RestorePlan } from './restore.js';
+import { planRestore, restoreInPlace, runRestore, type RestorePlan } from './restore.js';
 import {
   CreateBackupSchema,
   BackupScheduleInputSchema,
@@ -286,9 +286,9 @@ export class BackupService {
    * Makes a new instance from a backup (and the archive after it): `source` is a backup id or an
    * instance (live or deleted), the target a time, a WAL position or the newest state.
    */
-  async restore(source: string, raw: unknown, options: { progress?: ProgressFn; signal?: AbortSignal } = {}): Promise<RestoredInstance> {
+  async restore(source: string, raw: unknown, options: { progress?: ProgressFn; signal?: AbortSignal } = {}): Promise<RestoredInstance | RestoredInPlace> {
     const prepared = await this.prepareRestore(source, raw, options.progress);
-    return this.runPrepared(prepared, options);
+    return prepared.input.inPlace ? this.runPreparedInPlace(prepared, options) : this.runPrepared(prepared, options);
   }
 
   /**
@@ -304,14 +304,27 @@ export class BackupService {
     return { input, plan };
   }
 
+  /**
+   * Replaces an instance's data with a restore of its own backups (after a safety backup of its
+   * current state); see restoreInPlace. The answer is the instance, with the safety backup's id.
+   */
+  async runPreparedInPlace(prepared: PreparedRestore, options: { progress?: ProgressFn; signal?: AbortSignal } = {}): Promise<RestoredInPlace> {
+    const live = await this.manager.record(prepared.plan.identity.id).catch(() => null);
+    if (!live) {
+      throw new DbaasError('INVALID_STATE', `${prepared.plan.identity.name} no longer exists; restore its backups into a new instance (--as)`, { instance: prepared.plan.identity.id });
+    }
+    const { safetyBackup } = await restoreInPlace(this.restoreDeps(), prepared.plan, options);
+    return { ...(await this.manager.get(live.id)), restore: { ...planView(prepared.plan), safetyBackup } };
+  }
+
   async runPrepared(prepared: PreparedRestore, options: { progress?: ProgressFn; signal?: AbortSignal } = {}): Promise<RestoredInstance> {
     const created = await runRestore(this.restoreDeps(), prepared.plan, prepared.input, options);
     return { ...created, restore: planView(prepared.plan) };
   }
 
   /** A new instance with the newest state of a running one: a restore of its latest archived WAL. */
-  clone(ref: string, newName: string, options: { progress?: ProgressFn; signal?: AbortSignal } = {}): Promise<RestoredInstance> {
-    return this.restore(ref, { as: newName, latest: true }, options);
+  async clone(ref: string, newName: string, options: { progress?: ProgressFn; signal?: AbortSignal } = {}): Promise<RestoredInstance> {
+    return this.runPrepared(await this.prepareRestore(ref, { as: newName, latest: true }, options.progress), options);
   }
 
   async verify(backupId: string, options: VerifyOptions & { progress?: ProgressFn } = {}): Promise<BackupView> {
@@ -334,6 +347,7 @@ export interface PreparedRestore {
 }
 
 export type RestoredInstance = CreatedInstance & { restore: RestorePlanView };
+export type RestoredInPlace = InstanceView & { restore: RestorePlanView & { safetyBackup: string } };
 
 export interface RestorePlanView {
   backup: string;

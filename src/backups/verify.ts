@@ -9,7 +9,7 @@ import { COUNT_SQL, recoverInto } from './recover.js';
 import type { BackupLocation, BackupRepository } from './repository.js';
 import { rolesToRestore } from './roles.js';
 import { BASE_TAR, DUMP_FILE, ROLES_FILE } from './take.js';
-import { archivedSegments, missingSegments, segmentNumber } from './wal.js';
+import { missingSegments, replayPath, segmentNumber } from './wal.js';
 
 /**
  * Verification of a backup. Always: every file against the manifest's size and sha256; for a
@@ -53,7 +53,7 @@ export async function checkFiles(location: BackupLocation): Promise<string[]> {
 function checkArchive(repository: BackupRepository, location: BackupLocation): string[] {
   const wal = location.manifest.wal;
   if (!wal) return [];
-  const segments = archivedSegments(repository.walDir(location.manifest.instance.id));
+  const segments = replayPath(repository.walDir(location.manifest.instance.id), wal, SEGMENT_SIZE).segments;
   const last = segments.at(-1);
   if (!last || segmentNumber(last.name, SEGMENT_SIZE) <= segmentNumber(wal.endSegment, SEGMENT_SIZE)) return [];
   const missing = missingSegments(new Set(segments.map((s) => s.name)), wal.endSegment, last.name, SEGMENT_SIZE);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -67,15 +67,87 @@ export function archivedSegments(walDir: string): ArchivedSegment[] {
  */
 export function missingSegments(names: Set<string>, from: string, to: string, segmentSize: number, limit = 20): string[] {
   const missing: string[] = [];
-  const tl = timelineOf(to);
+  // A gap is named on the timeline of the segment before it (the branch it belongs to).
+  const timelineAt = new Map([...names].map((have) => [have.slice(8), timelineOf(have)]));
+  let tl = timelineOf(from);
   const start = segmentNumber(from, segmentSize);
   const end = segmentNumber(to, segmentSize);
   const perId = 0x100000000n / BigInt(segmentSize);
-  // A segment of another timeline stands for the same stretch of WAL around a switch.
-  const stretches = new Set([...names].map((have) => have.slice(8)));
   for (let n = start + 1n; n <= end && missing.length < limit; n++) {
-    const name = `${hex8(tl)}${hex8(n / perId)}${hex8(n % perId)}`;
-    if (!stretches.has(name.slice(8))) missing.push(name);
+    // A segment of any timeline stands for its stretch of WAL (a branch shares it up to its fork).
+    const stretch = `${hex8(n / perId)}${hex8(n % perId)}`;
+    const present = timelineAt.get(stretch);
+    if (present !== undefined) tl = present;
+    else missing.push(`${hex8(tl)}${stretch}`);
   }
   return missing;
+}
+
+/** One line of a timeline history file: the timeline left, and where the next one forked off it. */
+export interface TimelineFork {
+  parent: number;
+  switchpoint: bigint;
+}
+
+/** The ancestry of a timeline from its history file in the archive (`0000000N.history`); [] for timeline 1 or without the file. */
+export function timelineHistory(walDir: string, timeline: number): TimelineFork[] {
+  const path = join(walDir, `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`);
+  if (timeline <= 1 || !existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+([0-9A-Fa-f]+\/[0-9A-Fa-f]+)/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ parent: Number(m[1]), switchpoint: parseLsn(m[2] as string) }));
+}
+
+/** The newest timeline of an archive: what a recovery with recovery_target_timeline=latest follows. */
+export function latestTimeline(walDir: string): number {
+  if (!existsSync(walDir)) return 1;
+  let newest = 1;
+  for (const name of readdirSync(walDir)) {
+    const m = /^([0-9A-F]{8})(?:[0-9A-F]{16}|\.history)$/.exec(name);
+    if (m?.[1]) newest = Math.max(newest, Number.parseInt(m[1], 16));
+  }
+  return newest;
+}
+
+/**
+ * Whether a backup taken on `timeline`, ending at `endLsn`, lies on the path to `target`: on
+ * the target timeline itself, or on an ancestor before the target's branch forked off it. A
+ * backup of a branch that was left (an in-place restore forks a new timeline) is not.
+ */
+export function onTimelinePath(history: TimelineFork[], target: number, timeline: number, endLsn: bigint): boolean {
+  if (timeline === target) return true;
+  const fork = history.find((f) => f.parent === timeline);
+  return fork !== undefined && endLsn <= fork.switchpoint;
+}
+
+/** The archived segments a replay along `timeline` reads, in WAL order: its own, and its ancestors' up to each fork. */
+export function segmentsOnPath(segments: ArchivedSegment[], timeline: number, history: TimelineFork[], segmentSize: number): ArchivedSegment[] {
+  const forkSegment = new Map(history.map((f) => [f.parent, segmentNumber(segmentOf(f.parent, f.switchpoint, segmentSize), segmentSize)]));
+  return segments
+    .filter((s) => {
+      const tl = timelineOf(s.name);
+      if (tl === timeline) return true;
+      const fork = forkSegment.get(tl);
+      return fork !== undefined && segmentNumber(s.name, segmentSize) <= fork;
+    })
+    .sort((a, b) => {
+      const d = segmentNumber(a.name, segmentSize) - segmentNumber(b.name, segmentSize);
+      return d !== 0n ? (d < 0n ? -1 : 1) : timelineOf(a.name) - timelineOf(b.name);
+    });
+}
+
+/**
+ * The timeline a replay from a base backup follows, and the archived segments it reads: the
+ * newest timeline when the backup lies on its path, else the backup's own (a branch left by an
+ * in-place restore).
+ */
+export function replayPath(walDir: string, backup: { timeline: number; endLsn: string }, segmentSize: number): { timeline: number; newest: boolean; segments: ArchivedSegment[] } {
+  const newest = latestTimeline(walDir);
+  const history = timelineHistory(walDir, newest);
+  const onNewest = onTimelinePath(history, newest, backup.timeline, parseLsn(backup.endLsn));
+  const timeline = onNewest ? newest : backup.timeline;
+  const segments = segmentsOnPath(archivedSegments(walDir), timeline, onNewest ? history : timelineHistory(walDir, timeline), segmentSize);
+  return { timeline, newest: onNewest, segments };
 }

@@ -10,6 +10,7 @@ import { homeNetwork } from '../runtime/labels.js';
 import type { LoginTarget } from '../runtime/readiness.js';
 import type { ServiceState } from '../runtime/workload.js';
 import { parseInput } from '../validate.js';
+import { archiveCurrentSegment } from '../backups/archiveFlush.js';
 import { giveArchiveToServer } from '../backups/archiveOwner.js';
 import { InstanceAccess } from './access.js';
 import { definedOnly, InstanceCreation, type DataSource } from './createInstance.js';
@@ -277,6 +278,20 @@ export class Manager {
     return this.get(record.id);
   }
 
+  /** Stops an instance whose operation claim the caller holds (a restore in place swaps its data then). */
+  async stopHeld(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
+    await stepWithProgress(progress, 'stop', 'stop the containers', () => this.reconciler.stopAll(record));
+    await this.setStored(record.id, { status: 'stopped' });
+    this.events.emit('serverChanged', record.id);
+  }
+
+  /** Starts an instance whose operation claim the caller holds, and waits until it accepts logins. */
+  async startHeld(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
+    this.reconciler.ensureLayout(record);
+    await this.reconciler.reconcile(record, progress);
+    await this.startAndWait(record, progress);
+  }
+
   /** A restart of an instance whose operation claim the caller holds. */
   private async restartHeld(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
     this.reconciler.ensureLayout(record);
@@ -292,6 +307,8 @@ export class Manager {
     }
     const files = this.deps.provisioner.files(record.id);
     await withOperation(this.deps.registry, record.id, 'delete', async (current) => {
+      // The kept archive gets the last segment too, so a restore of the deleted instance reaches its end.
+      if (!options.purgeBackups) await this.archiveBeforeDelete(current, progress);
       await this.setStored(current.id, { status: 'deleting' });
       this.events.emit('serverChanged', current.id);
       await stepWithProgress(progress, 'containers', 'remove the containers', async () => {
@@ -313,6 +330,17 @@ export class Manager {
     });
     this.logger.info('instance deleted', { instance: record.id, keepData: Boolean(options.keepData) });
     return { id: record.id, name: record.name, keptData: options.keepData ? files.dataDir : null };
+  }
+
+  private async archiveBeforeDelete(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
+    if (!(await this.access.serverRunning(record).catch(() => false))) return;
+    await stepWithProgress(progress, 'archive', 'archive the last WAL segment (its backups and archive are kept)', async () => {
+      const walDir = this.deps.provisioner.backups.walDir(record.id);
+      const result = await archiveCurrentSegment(this.engine, record, walDir, 30_000).catch((err: unknown) => ({ error: asDbaasError(err).message }));
+      if ('error' in result || !result.archived) {
+        this.logger.warn('the last WAL segment did not reach the archive before the delete', { instance: record.id, ...result });
+      }
+    });
   }
 
   /**

@@ -99,6 +99,7 @@ export class Reconciler {
    */
   ensureLayout(record: InstanceRecord): void {
     const { provisioner, secrets, logger } = this.deps;
+    if (provisioner.recoverDataSwap(record.id)) logger.warn('put the data back that an interrupted in-place restore had moved aside', { instance: record.id });
     if (provisioner.hasCurrentLayout(record.id)) return;
     // The compose file first: until the secret files exist the layout is not current, so a
     // crash between the two steps is finished by the next start (the other order left a compose

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimePaths, Settings } from '../config/settings.js';
 import { effectiveSettings } from '../instances/pgSettings.js';
@@ -29,6 +29,10 @@ export function instanceFiles(instancesDir: string, id: string) {
   return {
     dir,
     dataDir: join(dir, 'data'),
+    /** A restore in place recovers into this folder while the instance still serves from data/. */
+    restoringDataDir: join(dir, 'data.restoring'),
+    /** ...and keeps the replaced data/ here until the restored one runs. */
+    replacedDataDir: join(dir, 'data.before-restore'),
     logsDir: join(dir, 'logs'),
     scriptsDir: join(dir, 'scripts'),
     backupsDir: join(dir, 'backups'),
@@ -130,6 +134,17 @@ export class Provisioner {
   ensureBackupArea(record: InstanceRecord): string {
     const { id, name, version, image, database, username, createdAt } = record;
     return this.backups.ensureArea({ id, name, version, image, database, username, createdAt, deletedAt: null });
+  }
+
+  /**
+   * Finishes a restore in place that stopped between its two renames (a crash): without data/,
+   * the replaced folder goes back, so the instance starts on the data it had.
+   */
+  recoverDataSwap(id: string): boolean {
+    const files = this.files(id);
+    if (existsSync(files.dataDir) || !existsSync(files.replacedDataDir)) return false;
+    renameSync(files.replacedDataDir, files.dataDir);
+    return true;
   }
 
   /** Whether the instance's files are of the current layout (secret files, no env files, WAL archiving). */

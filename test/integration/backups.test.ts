@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -177,7 +177,8 @@ describe('backups', () => {
     const grants = await superuserQuery(copy.id, "SELECT has_table_privilege('reader', 'sales.\"Q1 orders\"', 'SELECT') AS ok, pg_has_role('Report Team', 'reader', 'member') AS member");
     expect(grants).toEqual([{ ok: true, member: true }]);
     // The new instance's application password is its own: the source's stays with the source.
-    expect(copy.password).not.toBe(source.password);
+    expect((copy as { password?: string }).password).toMatch(/.{16,}/);
+    expect((copy as { password?: string }).password).not.toBe(source.password);
 
     const verified = await t.services.backups.verify(logical.id, { restore: true });
     expect(verified.verification).toMatchObject({ ok: true, restored: true, problems: [] });
@@ -230,6 +231,62 @@ describe('the REST routes', () => {
     expect(unreachable.status).toBe(422);
     expect(unreachable.body.error.code).toBe('RESTORE_TARGET_UNREACHABLE');
     expect((await call('GET', '/operations/op_nothere')).body.error.code).toBe('OPERATION_NOT_FOUND');
+  });
+});
+
+describe('a restore in place', () => {
+  it('takes a safety backup first, then puts the data back as it was at the target, on the same port and login', async () => {
+    const beforeMistake = new Date().toISOString();
+    await sleep(1100);
+    await query(source.connectionString, 'DELETE FROM events WHERE batch = 1');
+    expect((await batches(source.connectionString)).map((b) => b.batch)).toEqual([2, 3]);
+    const restored = await t.services.backups.restore('orders', { inPlace: true, toTime: beforeMistake });
+    expect(restored).toMatchObject({ id: source.id, port: source.port, status: 'running' });
+    const safety = t.services.backups.show((restored as { restore: { safetyBackup: string } }).restore.safetyBackup);
+    expect(safety).toMatchObject({ trigger: 'safety', type: 'physical', instance: source.id });
+    expect(await batches(source.connectionString)).toEqual([
+      { batch: 1, n: 11 },
+      { batch: 2, n: 22 },
+      { batch: 3, n: 33 },
+    ]);
+    const folders = readdirSync(join(t.home, 'instances', source.id));
+    expect(folders).not.toContain('data.restoring');
+    expect(folders).not.toContain('data.before-restore');
+  });
+
+  it('that fails leaves the instance as it was, running on its data', async () => {
+    await query(source.connectionString, 'INSERT INTO events (batch) VALUES (9)');
+    const rows = (await superuserQuery(source.id, 'SELECT pg_current_wal_lsn()::text AS lsn', 'postgres')) as Array<{ lsn: string }>;
+    const target = rows[0]?.lsn as string;
+    const backupsBefore = (await t.services.backups.list('orders')).length;
+    // Planned (the archive reaches the target), then the archive becomes unreadable to the
+    // recovery: it replays only the backup's own WAL and ends short of the target, after the
+    // safety backup was taken (from the server, not the archive).
+    const prepared = await t.services.backups.prepareRestore('orders', { inPlace: true, toLsn: target });
+    const walDir = t.services.backups.repository.walDir(source.id);
+    chmodSync(walDir, 0o000);
+    try {
+      await expect(t.services.backups.runPreparedInPlace(prepared)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
+    } finally {
+      chmodSync(walDir, 0o700);
+    }
+    expect((await t.manager.get('orders')).status).toBe('running');
+    expect((await batches(source.connectionString)).find((b) => b.batch === 9)).toEqual({ batch: 9, n: 1 });
+    // The safety backup was taken before anything else, and stays.
+    const after = await t.services.backups.list('orders');
+    expect(after.length).toBe(backupsBefore + 1);
+    expect(after.at(-1)?.trigger).toBe('safety');
+    expect(readdirSync(join(t.home, 'instances', source.id))).not.toContain('data.restoring');
+    await query(source.connectionString, 'DELETE FROM events WHERE batch = 9');
+  });
+
+  it('is refused without a confirmation on the command line, and for a logical backup', async () => {
+    const r = cli('restore', 'orders', '--in-place');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('without --yes');
+    const logical = (await t.services.backups.list('orders')).find((b) => b.type === 'logical') as BackupView;
+    await expect(t.services.backups.restore(logical.id, { inPlace: true })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(t.services.backups.restore('orders', { inPlace: true, as: 'x' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 });
 

@@ -125,7 +125,7 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       path: '/instances/{ref}/restore',
       operationId: 'restoreInstance',
       tag,
-      summary: 'Restore an instance (live or deleted) into a new instance, to a point in time or its newest state',
+      summary: 'Restore an instance (live or deleted) into a new instance, or in place, to a point in time or its newest state',
       description:
         'Starts from the newest base backup that ends before the target (or the one named in backup) and replays the archived WAL. ' +
         'The target is checked before anything is made: a time the archive does not reach is refused (RESTORE_TARGET_UNREACHABLE).',
@@ -135,7 +135,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       errors: ['INSTANCE_NOT_FOUND', 'BACKUP_NOT_FOUND', 'VALIDATION_FAILED', 'RESTORE_TARGET_UNREACHABLE', 'BACKUP_CORRUPT'],
       handler: async ({ params, body }) => {
         const prepared = await backups.prepareRestore(params.ref, body);
-        return operations.start('restore', prepared.plan.identity.id, (progress) => backups.runPrepared(prepared, { progress }));
+        const run = prepared.input.inPlace ? backups.runPreparedInPlace.bind(backups) : backups.runPrepared.bind(backups);
+        return operations.start('restore', prepared.plan.identity.id, (progress) => run(prepared, { progress }));
       },
     }),
     route({
@@ -150,7 +151,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       errors: ['BACKUP_NOT_FOUND', 'VALIDATION_FAILED'],
       handler: async ({ params, body }) => {
         const prepared = await backups.prepareRestore(params.id, { ...body, backup: params.id });
-        return operations.start('restore', params.id, (progress) => backups.runPrepared(prepared, { progress }));
+        const run = prepared.input.inPlace ? backups.runPreparedInPlace.bind(backups) : backups.runPrepared.bind(backups);
+        return operations.start('restore', params.id, (progress) => run(prepared, { progress }));
       },
     }),
     route({

@@ -1,5 +1,5 @@
 import type { ArchiveStatus, BackupSchedule, BackupView, InstanceBackupStatus } from '../../backups/schema.js';
-import type { RestoredInstance } from '../../backups/service.js';
+import type { RestoredInPlace, RestoredInstance } from '../../backups/service.js';
 import { DbaasError } from '../../errors.js';
 import { formatSize } from '../../instances/size.js';
 import { withServices, type CommonOptions } from '../context.js';
@@ -118,8 +118,16 @@ export async function remove(id: string, opts: CommonOptions & { yes?: boolean }
   });
 }
 
-function printRestored(created: RestoredInstance, json: boolean): void {
+function printRestored(created: RestoredInstance | RestoredInPlace, json: boolean): void {
   if (json) return printJson(created);
+  if (!('password' in created)) {
+    process.stderr.write(
+      `\n${created.name} restored in place from ${created.restore.backup} (target: ${created.restore.target}); ` +
+        `its data before the restore is backup ${created.restore.safetyBackup}.\n`,
+    );
+    process.stdout.write(`${created.status}\n`);
+    return;
+  }
   process.stderr.write(`\ninstance ${created.name} (${created.id}) restored from ${created.restore.backup} (target: ${created.restore.target}) on port ${created.port}.\n`);
   process.stderr.write('The password is shown once; `dbaas connect ' + created.name + ' --show-password` shows it again.\n\n');
   process.stdout.write(created.connectionString + '\n');
@@ -127,14 +135,23 @@ function printRestored(created: RestoredInstance, json: boolean): void {
 
 export async function restore(
   source: string,
-  opts: CommonOptions & { as: string; toTime?: string; toLsn?: string; latest?: boolean; backup?: string; memory?: string; cpus?: number; port?: number },
+  opts: CommonOptions & {
+    as?: string;
+    inPlace?: boolean;
+    yes?: boolean;
+    toTime?: string;
+    toLsn?: string;
+    latest?: boolean;
+    backup?: string;
+    memory?: string;
+    cpus?: number;
+    port?: number;
+  },
 ): Promise<void> {
   await withServices(opts, async ({ backups }) => {
-    const input = Object.fromEntries(
-      Object.entries({ as: opts.as, toTime: opts.toTime, toLsn: opts.toLsn, latest: opts.latest, backup: opts.backup, memory: opts.memory, cpus: opts.cpus, port: opts.port }).filter(
-        ([, v]) => v !== undefined,
-      ),
-    );
+    const given = { as: opts.as, inPlace: opts.inPlace, toTime: opts.toTime, toLsn: opts.toLsn, latest: opts.latest, backup: opts.backup, memory: opts.memory, cpus: opts.cpus, port: opts.port };
+    const input = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+    if (opts.inPlace && !opts.yes) await confirm(source, 'replace the data of', '(a safety backup of its current state is taken first; the instance is down meanwhile)');
     const created = await interruptible(Boolean(opts.json), 'restore', (progress, signal) => backups.restore(source, input, { progress: progress.report, signal }));
     printRestored(created, Boolean(opts.json));
   });
