@@ -175,6 +175,12 @@ export class BackupRepository {
     rmSync(doomed, { recursive: true, force: true });
   }
 
+  /** Whether an area holds nothing but its archive and identity (no backup, nothing else put there). */
+  holdsOnlyArchive(area: string): boolean {
+    if (!existsSync(area)) return true;
+    return readdirSync(area).every((name) => name === 'wal' || name === IDENTITY_FILE || name.startsWith(PART_PREFIX) || name.startsWith(`.${IDENTITY_FILE}`));
+  }
+
   /** Removes an instance's whole area: its backups and its WAL archive. */
   purge(instanceId: string): void {
     rmSync(this.areaOf(instanceId), { recursive: true, force: true });

@@ -214,22 +214,21 @@ export class Provisioner {
 
   /**
    * Removes an instance's folder. Its backups and WAL archive stay (the instance's identity
-   * marked deleted, so `backup list` and restores still know it) unless `purgeBackups`; with
+   * marked deleted, so `backup list` and restores still know it) unless `purgeBackups`, or
+   * unless the area holds nothing but its WAL archive (WAL alone restores nothing). With
    * `keepData`, `data/` stays too.
    */
   remove(id: string, options: { keepData?: boolean; purgeBackups?: boolean } = {}): void {
     const files = this.files(id);
     const area = this.backups.areaOf(id);
-    if (options.purgeBackups) {
+    if (options.purgeBackups || this.backups.holdsOnlyArchive(area)) {
       this.backups.purge(id);
     } else if (existsSync(area)) {
       const identity = this.backups.identity(area);
       if (identity && identity.deletedAt === null) this.backups.writeIdentity(area, { ...identity, deletedAt: new Date().toISOString() });
     }
     if (!existsSync(files.dir)) return;
-    const keep = new Set(
-      [...(options.keepData ? [files.dataDir] : []), ...(options.purgeBackups ? [] : [files.backupsDir])].filter((path) => existsSync(path)),
-    );
+    const keep = new Set([...(options.keepData ? [files.dataDir] : []), files.backupsDir].filter((path) => existsSync(path)));
     if (keep.size === 0) {
       rmSync(files.dir, { recursive: true, force: true });
       return;

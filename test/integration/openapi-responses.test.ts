@@ -5,7 +5,7 @@ import { apiRoutes, createApp } from '../../src/api/app.js';
 import type { RouteDef } from '../../src/api/routeTable.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeHome, query, type TestHome } from './helpers.js';
+import { makeHome, query, until, type TestHome } from './helpers.js';
 
 /**
  * Every route's real answer against the success schema its declaration documents, in strict
@@ -68,6 +68,22 @@ const INPUTS: Record<string, Input> = {
   getAgentLogs: { params: { ref: MAIN }, query: { tail: '5' } },
   restartAgent: { params: { ref: MAIN } },
   getPrometheusMetrics: {},
+  // Backups: ids made in beforeAll ($physical, $logical, $spare) or by an earlier call ($operation).
+  createBackup: { params: { ref: MAIN }, body: { type: 'logical', label: 'openapi' } },
+  listInstanceBackups: { params: { ref: MAIN } },
+  getBackupStatus: { params: { ref: MAIN } },
+  listBackups: {},
+  getBackup: { params: { id: '$physical' } },
+  verifyBackup: { params: { id: '$logical' }, body: {} },
+  restoreInstance: { params: { ref: MAIN }, body: { as: 'oa-restored', latest: true, memory: '128m' } },
+  restoreBackup: { params: { id: '$logical' }, body: { as: 'oa-from-dump', memory: '128m' } },
+  cloneInstance: { params: { ref: MAIN }, body: { name: 'oa-clone' } },
+  getBackupSchedule: { params: { ref: MAIN } },
+  setBackupSchedule: { params: { ref: MAIN }, body: { cron: '0 3 * * *', keepLast: 7 } },
+  deleteBackupSchedule: { params: { ref: MAIN } },
+  listOperations: {},
+  getOperation: { params: { id: '$operation' } },
+  deleteBackup: { params: { id: '$spare' } },
   stopInstance: { params: { ref: SECOND } },
   startInstance: { params: { ref: SECOND } },
   restartInstance: { params: { ref: SECOND } },
@@ -113,9 +129,13 @@ function strict(schema: z.ZodType): z.ZodType {
   }
 }
 
+/** Values known only while the test runs (backup and operation ids), for `$name` in INPUTS. */
+const dynamic: Record<string, string> = {};
+
 function pathOf(def: RouteDef, input: Input): string {
   const path = def.path.replace(/\{(\w+)\}/g, (_, name: string) => {
-    const value = input.params?.[name];
+    const given = input.params?.[name];
+    const value = given?.startsWith('$') ? dynamic[given.slice(1)] : given;
     if (value === undefined) throw new Error(`${def.operationId}: INPUTS gives no value for the path parameter ${name}`);
     return encodeURIComponent(value);
   });
@@ -153,6 +173,9 @@ describe('every route answers what its OpenAPI success schema says', () => {
       server = app.listen(0, '127.0.0.1', () => resolve());
     });
     base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    dynamic.physical = (await services.backups.create(MAIN, { type: 'physical' })).id;
+    dynamic.logical = (await services.backups.create(MAIN, { type: 'logical' })).id;
+    dynamic.spare = (await services.backups.create(MAIN, { type: 'logical' })).id;
     // A few samples from the agent (one a second), so that summaries have rates, not nulls.
     const deadline = Date.now() + 30_000;
     while (((await services.monitoring.agentStatus(MAIN)).samplesWritten ?? 0) < 3) {
@@ -187,6 +210,7 @@ describe('every route answers what its OpenAPI success schema says', () => {
       });
       const text = await res.text();
       const type = res.headers.get('content-type') ?? '';
+      if (def.operationId === 'createBackup' && res.ok) dynamic.operation = (JSON.parse(text) as { id: string }).id;
       if (res.status !== def.success.status) {
         drifts.push(`${name}: status ${res.status}, declared ${def.success.status}: ${text.slice(0, 300)}`);
       } else if (def.success.contentType && def.success.contentType !== 'application/json') {
@@ -204,5 +228,21 @@ describe('every route answers what its OpenAPI success schema says', () => {
     }
     expect(drifts.join('\n'), 'responses that differ from their declaration').toBe('');
     expect(checked).toBe(routes.length);
-  });
+    // The operations started (a backup, a verification, two restores, a clone) end, and well.
+    const ops = await until(
+      'the operations to end',
+      async () => {
+        const list = t.services.operations.list();
+        return list.every((op) => op.status !== 'running') ? list : undefined;
+      },
+      180_000,
+    );
+    expect(ops.map((op) => `${op.kind}: ${op.status}${op.error ? ` ${op.error.message}` : ''}`).sort()).toEqual([
+      'backup: succeeded',
+      'clone: succeeded',
+      'restore: succeeded',
+      'restore: succeeded',
+      'verify: succeeded',
+    ]);
+  }, 400_000);
 });

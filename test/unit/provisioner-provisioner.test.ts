@@ -663,13 +663,38 @@ describe('Provisioner.remove', () => {
     expect(readdirSync(files.dir).sort()).toEqual(['backups', 'data']);
   });
 
+  it('without keepData removes the whole folder when the instance has no backup (its WAL alone restores nothing)', () => {
+    const id = 'db_gone00003';
+    const files = provisioner.prepare(makeRecord({ id }), SECRETS);
+    provisioner.remove(id);
+    expect(existsSync(files.dir)).toBe(false);
+  });
+
   it('without keepData removes everything but the backups, and marks the instance deleted beside them', () => {
     const id = 'db_gone00001';
     const files = provisioner.prepare(makeRecord({ id }), SECRETS);
     writeFileSync(join(files.dataDir, 'PG_VERSION'), '15\n');
+    const backupId = 'bk_20261124100000abcd';
+    const part = provisioner.backups.partDir(id, backupId);
+    writeFileSync(join(part, 'database.pgdump'), 'x');
+    provisioner.backups.commit(part, {
+      format: 1,
+      id: backupId,
+      type: 'logical',
+      label: null,
+      trigger: 'manual',
+      instance: { id, name: 'orders', version: 15, image: 'postgres:15', database: 'app', username: 'app' },
+      serverVersion: '15.18',
+      startedAt: '2026-11-24T10:00:00.000Z',
+      finishedAt: '2026-11-24T10:00:01.000Z',
+      files: [{ name: 'database.pgdump', size: 1, sha256: 'a'.repeat(64) }],
+      wal: null,
+      rowCounts: {},
+      verification: null,
+    });
     provisioner.remove(id);
     expect(readdirSync(files.dir)).toEqual(['backups']);
-    expect(readdirSync(files.backupsDir).sort()).toEqual(['instance.json', 'wal']);
+    expect(readdirSync(files.backupsDir).sort()).toEqual([backupId, 'instance.json', 'wal']);
     expect(provisioner.backups.identity(files.backupsDir)?.deletedAt).toMatch(/^\d{4}-/);
     // Other instances are untouched.
     expect(existsSync(provisioner.files('db_keep00001').dataDir)).toBe(true);
