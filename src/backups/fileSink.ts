@@ -1,39 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, fsyncSync, openSync, closeSync } from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
+import { closeSync, createReadStream, fsyncSync, openSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { basename } from 'node:path';
-import type { BackupFile } from './manifest.js';
-
-/**
- * A backup file as it is written: its sha256 and size are computed from the bytes on their way
- * to disk (one pass, no re-read), and the file is flushed to disk before it counts as written.
- */
-export class HashingFile {
-  private readonly hash = createHash('sha256');
-  private size = 0;
-  readonly writable: Transform;
-  private readonly done: Promise<void>;
-
-  constructor(readonly path: string) {
-    const self = this;
-    this.writable = new Transform({
-      transform(chunk: Buffer, _enc: BufferEncoding, next: TransformCallback) {
-        self.hash.update(chunk);
-        self.size += chunk.length;
-        next(null, chunk);
-      },
-    });
-    this.done = pipeline(this.writable, createWriteStream(path, { mode: 0o600 }));
-  }
-
-  /** Waits for the file to be written and flushed; its manifest entry. */
-  async finish(): Promise<BackupFile> {
-    await this.done;
-    syncPath(this.path);
-    return { name: basename(this.path), size: this.size, sha256: this.hash.digest('hex') };
-  }
-}
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** fsync of a file or a folder (a rename is durable once its folder is flushed). */
 export function syncPath(path: string): void {
@@ -56,5 +25,49 @@ export async function hashFile(path: string): Promise<{ sha256: string; size: nu
     }
     yield* [];
   });
+  return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * The sha256 and size of a file that another process is writing, read as it grows: chunks are
+ * hashed as they appear, and once `writing` has settled, the file is read to its end once more.
+ */
+export async function hashWhileWritten(path: string, writing: Promise<unknown>): Promise<{ sha256: string; size: number }> {
+  let settled = false;
+  void writing.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(4 * 1024 * 1024);
+  let size = 0;
+  let file: FileHandle | null = null;
+  try {
+    // `last` marks a read begun after the writer ended: when it finds nothing, the file is whole.
+    for (let last = false; ; ) {
+      const ended = settled;
+      if (!file) {
+        file = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT' || ended) throw err;
+          return null;
+        });
+        if (!file) {
+          await sleep(20);
+          continue;
+        }
+      }
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, size);
+      if (bytesRead > 0) {
+        hash.update(buffer.subarray(0, bytesRead));
+        size += bytesRead;
+        continue;
+      }
+      if (last) break;
+      if (ended) last = true;
+      else await sleep(20);
+    }
+  } finally {
+    await file?.close();
+  }
   return { sha256: hash.digest('hex'), size };
 }

@@ -1,7 +1,7 @@
 import { chownSync, copyFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DbaasError } from '../errors.js';
-import { SERVER_DATA_PATH } from '../provisioner/serverContract.js';
+import { ARCHIVE_GAPS_FILE, SERVER_DATA_PATH } from '../provisioner/serverContract.js';
 import type { InstanceEngine } from '../runtime/workload.js';
 import { BASE_TAR } from './take.js';
 
@@ -62,6 +62,8 @@ recover() {
   fi
   as_pg "$BIN/pg_ctl" -D "$D" stop -m fast -w >/dev/null
   wait "$pid" || true
+  # The source's record of segments its archive command gave up on is not the new cluster's.
+  rm -f "$D/${ARCHIVE_GAPS_FILE}"
 }
 if ! recover "$@"; then
   if [ "$fallback" = yes ] && grep -q 'recovery ended before configured recovery target was reached' /tmp/recovery.log; then

@@ -52,6 +52,9 @@ export const ArchiveStatusSchema = z
     failedCount: z.number().int().nullable().meta({ description: "Failed attempts since the server started (pg_stat_archiver); null when it is not sampled" }),
     lastFailedWal: z.string().nullable(),
     lastFailedAt: z.string().nullable(),
+    gaps: z
+      .object({ count: z.number().int(), lastWal: z.string().nullable(), lastAt: z.string().nullable() })
+      .meta({ description: 'Segments given up while the archive could not be written and pg_wal passed DBAAS_ARCHIVE_MAX_PENDING: restores cannot cross them' }),
   })
   .meta({ id: 'ArchiveStatus' });
 export type ArchiveStatus = z.output<typeof ArchiveStatusSchema>;

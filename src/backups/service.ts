@@ -1,3 +1,5 @@
+import { chownSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { DbaasError, notFound } from '../errors.js';
 import type { CreatedInstance, Manager } from '../instances/manager.js';
 import { stepWithProgress, type ProgressFn } from '../instances/progress.js';
@@ -5,7 +7,9 @@ import type { InstanceRecord, InstanceView } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { MetricsReader } from '../monitoring/metricsReader.js';
 import { containerNameFor, type Provisioner } from '../provisioner/provisioner.js';
+import { ARCHIVE_GAPS_FILE, SERVER_BACKUP_AREA } from '../provisioner/serverContract.js';
 import { parseInput } from '../validate.js';
+import { giveArchiveToServer } from './archiveOwner.js';
 import type { BackupFile, BackupManifest, InstanceIdentity, WalRange } from './manifest.js';
 import { newBackupId, type BackupLocation, type BackupRepository } from './repository.js';
 import { describeTarget } from './recover.js';
@@ -30,6 +34,7 @@ const STALE_PART_MS = 60 * 60_000;
 
 /** What /metrics needs of an instance's backups, read from the repository. */
 export interface BackupFacts {
+  archiveGaps: number;
   lastBackupAt: number | null;
   lastBackupSizeBytes: number | null;
   lastArchivedAt: number | null;
@@ -136,7 +141,16 @@ export class BackupService {
       failedCount: archiver?.failed_count ?? null,
       lastFailedWal: archiver?.last_failed_wal ?? null,
       lastFailedAt: archiver?.last_failed_at ?? null,
+      gaps: this.archiveGaps(record),
     };
+  }
+
+  /** The segments the instance's archive command gave up on (its data folder's gaps file). */
+  archiveGaps(record: Pick<InstanceRecord, 'id'>): ArchiveStatus['gaps'] {
+    const path = join(this.manager.files(record).dataDir, ARCHIVE_GAPS_FILE);
+    const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => /^[0-9A-F]{24} /.test(l)) : [];
+    const [lastWal, lastAt] = lines.at(-1)?.split(' ') ?? [];
+    return { count: lines.length, lastWal: lastWal ?? null, lastAt: lastAt ?? null };
   }
 
   async status(ref: string): Promise<InstanceBackupStatus> {
@@ -158,6 +172,7 @@ export class BackupService {
     const last = this.repository.backupsIn(this.repository.areaOf(record.id)).at(-1);
     const segment = archivedSegments(this.repository.walDir(record.id)).at(-1);
     return {
+      archiveGaps: this.archiveGaps(record).count,
       lastBackupAt: last ? Date.parse(last.manifest.finishedAt) / 1000 : null,
       lastBackupSizeBytes: last ? last.manifest.files.reduce((sum, f) => sum + f.size, 0) : null,
       lastArchivedAt: segment ? segment.mtimeMs / 1000 : null,
@@ -204,6 +219,11 @@ export class BackupService {
     if (!(await this.manager.serverRunning(record))) {
       throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is not running; start it to back it up`, { instance: record.id });
     }
+    if (!this.provisioner.hasCurrentLayout(record.id)) {
+      throw new DbaasError('INVALID_STATE', `${record.name} was made before backups existed; restart it once ("dbaas restart ${record.name}") to give it its archive and backup area`, {
+        instance: record.id,
+      });
+    }
     return record;
   }
 
@@ -241,17 +261,22 @@ export class BackupService {
     this.logger.info('backup started', { instance: record.id, backup: id, type });
     try {
       const area = this.provisioner.ensureBackupArea(record);
+      await giveArchiveToServer({ engine: this.manager.engine, provisioner: this.provisioner, logger: this.logger }, record);
       this.repository.removeStaleParts(area, STALE_PART_MS);
       const into = this.repository.partDir(record.id, id);
       part = into;
+      // The server's tools write into it: it is theirs, as the area around it is.
+      const owner = statSync(area);
+      chownSync(into, owner.uid, owner.gid);
+      const folder = { onHost: into, inServer: `${SERVER_BACKUP_AREA}/${basename(into)}` };
       const taken: { files: BackupFile[]; serverVersion: string; wal: WalRange | null; rowCounts: Record<string, number> | null } = await stepWithProgress(
         options.progress,
         'backup',
         type === 'physical' ? 'take a base backup (pg_basebackup)' : 'dump the database and its roles (pg_dump)',
         () =>
           type === 'physical'
-            ? takePhysical(context, into, `dbaas ${id}${label ? ` ${label}` : ''}`).then((t) => ({ ...t, rowCounts: null }))
-            : takeLogical(context, into, record.database).then((t) => ({ ...t, wal: null })),
+            ? takePhysical(context, folder, `dbaas ${id}${label ? ` ${label}` : ''}`).then((t) => ({ ...t, rowCounts: null }))
+            : takeLogical(context, folder, record.database).then((t) => ({ ...t, wal: null })),
         options.signal,
       );
       const manifest: BackupManifest = {

@@ -8,7 +8,7 @@ import type { Verification } from './manifest.js';
 import { COUNT_SQL, recoverInto } from './recover.js';
 import type { BackupLocation, BackupRepository } from './repository.js';
 import { rolesToRestore } from './roles.js';
-import { BASE_TAR, DUMP_FILE, ROLES_FILE } from './take.js';
+import { BASE_TAR, DUMP_FILE, PG_MANIFEST, ROLES_FILE } from './take.js';
 import { missingSegments, replayPath, segmentNumber } from './wal.js';
 
 /**
@@ -74,6 +74,8 @@ async function inContainer(deps: VerifyDeps, location: BackupLocation, purpose: 
 
 const PG_VERIFYBACKUP = `mkdir -p /tmp/v && chown postgres /tmp/v && chmod 700 /tmp/v
 runuser -u postgres -- tar -xf - -C /tmp/v < ${BACKUP_MOUNT}/${BASE_TAR}
+# pg_basebackup -D wrote its manifest beside the tar; pg_verifybackup reads it in the folder.
+if [ -f ${BACKUP_MOUNT}/${PG_MANIFEST} ]; then runuser -u postgres -- tee /tmp/v/backup_manifest < ${BACKUP_MOUNT}/${PG_MANIFEST} >/dev/null; fi
 runuser -u postgres -- "$(dirname "$(command -v postgres)")/pg_verifybackup" /tmp/v`;
 
 const PG_RESTORE_LIST = `pg_restore -l < ${BACKUP_MOUNT}/${DUMP_FILE} >/dev/null`;

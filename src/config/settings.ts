@@ -82,6 +82,11 @@ const SettingsShape = {
    * (PostgreSQL's archive_timeout): the recovery point objective of an idle-ish instance.
    */
   archiveTimeoutSec: z.number().int().min(10).max(3600).default(60),
+  /**
+   * How much WAL (MB) may wait in an instance's pg_wal for an archive that cannot be written
+   * before the archive command gives segments up (recorded as gaps) so the data disk does not fill.
+   */
+  archiveMaxPendingMb: z.number().int().min(64).default(2048),
   /** How often `dbaas serve` looks for scheduled backups that are due. */
   schedulerIntervalSec: z.number().min(0.5).max(3600).default(30),
 };
@@ -138,6 +143,7 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_BACKUP_REPOSITORY: { key: 'backupRepository', convert: (t) => t },
   DBAAS_ARCHIVE_TIMEOUT: { key: 'archiveTimeoutSec', convert: toNumber },
   DBAAS_SCHEDULER_INTERVAL: { key: 'schedulerIntervalSec', convert: toNumber },
+  DBAAS_ARCHIVE_MAX_PENDING: { key: 'archiveMaxPendingMb', convert: (t) => Math.floor((parseSize(t) ?? Number.NaN) / (1024 * 1024)) },
 };
 
 const IMAGE_VAR = /^DBAAS_IMAGE_(\d+)$/;

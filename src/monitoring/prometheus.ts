@@ -19,7 +19,7 @@ export interface InstanceMetrics {
   /** From the agent's state file; absent when no agent has counted yet. */
   recoveries?: { total: number; lastAt: string | null };
   /** From the backup repository (src/backups): the newest backup and archived WAL segment. */
-  backups?: { lastBackupAt: number | null; lastBackupSizeBytes: number | null; lastArchivedAt: number | null };
+  backups?: { archiveGaps: number; lastBackupAt: number | null; lastBackupSizeBytes: number | null; lastArchivedAt: number | null };
 }
 
 interface DatabaseStats {
@@ -77,6 +77,7 @@ export async function renderPrometheus(instances: InstanceMetrics[]): Promise<{ 
   const backupAt = gauge('dbaas_backup_last_success_timestamp_seconds', 'When the newest complete backup finished, in seconds since the epoch');
   const backupSize = gauge('dbaas_backup_last_size_bytes', 'Size of the newest complete backup');
   const archivedAt = gauge('dbaas_wal_archive_last_success_timestamp_seconds', 'When the newest WAL segment reached the archive, in seconds since the epoch');
+  const archiveGaps = counter('dbaas_wal_archive_gaps_total', 'WAL segments given up while the archive could not be written (restores cannot cross them)');
   const archiveFailures = counter('dbaas_wal_archive_failures_total', 'Failed attempts to archive a WAL segment since the server started (pg_stat_archiver)');
   const lastCrash = gauge('dbaas_instance_last_crash_recovery_timestamp_seconds', 'When the last crash recovery began, in seconds since the epoch');
 
@@ -92,6 +93,7 @@ export async function renderPrometheus(instances: InstanceMetrics[]): Promise<{ 
     if (b?.lastBackupAt != null) backupAt.set(l, b.lastBackupAt);
     if (b?.lastBackupSizeBytes != null) backupSize.set(l, b.lastBackupSizeBytes);
     if (b?.lastArchivedAt != null) archivedAt.set(l, b.lastArchivedAt);
+    if (b) archiveGaps.inc(l, b.archiveGaps);
     if (inst.container) {
       cpu.inc(l, inst.container.cpuSecondsTotal);
       memUsed.set(l, inst.container.memoryUsed);

@@ -7,7 +7,7 @@ import { MONITOR_ROLE } from '../database/controlAccess.js';
 import { homeId, homeNetwork, LABELS } from '../runtime/labels.js';
 import { BackupRepository } from '../backups/repository.js';
 import {
-  SERVER_ARCHIVE_PATH,
+  SERVER_BACKUP_AREA,
   SERVER_DATA_PATH,
   SERVER_ENV,
   SERVER_INIT_DIR,
@@ -154,7 +154,7 @@ export class Provisioner {
     if (files.legacyEnvFiles.some((p) => existsSync(p))) return false;
     // A compose file of the older layout names env files instead of the mounted secret files.
     const compose = existsSync(files.composePath) ? readFileSync(files.composePath, 'utf8') : '';
-    return compose.includes('/run/secrets/postgres-password') && !/^\s*env_file:/m.test(compose) && compose.includes(SERVER_ARCHIVE_PATH);
+    return compose.includes('/run/secrets/postgres-password') && !/^\s*env_file:/m.test(compose) && compose.includes(`:${SERVER_BACKUP_AREA}"`);
   }
 
   /** (Re-)renders docker-compose.yml from the record; the file is what the runtime creates. */
@@ -184,9 +184,9 @@ export class Provisioner {
       dataPath: SERVER_DATA_PATH,
       initDir: SERVER_INIT_DIR,
       passwordFile: SERVER_PASSWORD_FILE,
-      pgSettings: { ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...walArchiveSettings(this.settings.archiveTimeoutSec) },
-      archiveDir: this.archiveMount(record.id, files),
-      archivePath: SERVER_ARCHIVE_PATH,
+      pgSettings: { ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...walArchiveSettings(this.settings.archiveTimeoutSec, this.settings.archiveMaxPendingMb) },
+      backupArea: this.areaMount(record.id, files),
+      backupAreaPath: SERVER_BACKUP_AREA,
       bindAddress: record.bindAddress,
       port: String(record.port),
       memory: record.memory,
@@ -206,10 +206,10 @@ export class Provisioner {
     };
   }
 
-  /** The WAL archive as the compose file mounts it: relative when it is inside the instance folder. */
-  private archiveMount(id: string, files: InstanceFiles): string {
-    const wal = this.backups.walDir(id);
-    return wal.startsWith(`${files.dir}/`) ? `./${wal.slice(files.dir.length + 1)}` : wal;
+  /** The backup area as the compose file mounts it: relative when it is inside the instance folder. */
+  private areaMount(id: string, files: InstanceFiles): string {
+    const area = this.backups.areaOf(id);
+    return area.startsWith(`${files.dir}/`) ? `./${area.slice(files.dir.length + 1)}` : area;
   }
 
   /**

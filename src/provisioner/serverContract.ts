@@ -18,8 +18,17 @@ export const SERVER_ENV: Readonly<Record<string, string>> = {
   PGDATA: SERVER_DATA_PATH,
 };
 
-/** Where the server's container sees its instance's WAL archive (the repository's `wal/`). */
-export const SERVER_ARCHIVE_PATH = '/var/lib/dbaas/wal-archive';
+/**
+ * Where the server's container sees its instance's backup area (its folder of the repository):
+ * its archive_command writes the WAL archive there, and pg_basebackup and pg_dump write backups
+ * there directly, so that gigabytes never pass through the engine's API.
+ */
+export const SERVER_BACKUP_AREA = '/var/lib/dbaas/backups';
+/** ...and its WAL archive, the area's `wal/`. */
+export const SERVER_ARCHIVE_PATH = `${SERVER_BACKUP_AREA}/wal`;
+
+/** Segments the archive command gave up on, one line each ("<segment> <time>"), in the data folder. */
+export const ARCHIVE_GAPS_FILE = 'dbaas_archive_gaps';
 
 /**
  * Continuous archiving, dbaas's own settings (users cannot set these: see pgParameters.ts). The
@@ -27,12 +36,20 @@ export const SERVER_ARCHIVE_PATH = '/var/lib/dbaas/wal-archive';
  * so the archive never holds half a segment; a segment that is there already counts as archived
  * only when it is the same file (a server that crashed after archiving asks again). A failure
  * returns non-zero: PostgreSQL keeps the segment in pg_wal, retries, and goes on serving.
+ *
+ * While the archive cannot be written, pg_wal grows; past `maxPendingMb` the command gives the
+ * segment up (returns 0, so PostgreSQL may recycle it) and writes it into the gaps file, rather
+ * than let pg_wal fill the data disk and stop the server. Availability wins over the archive's
+ * continuity there: restores across a gap are refused (the missing segment is named), and a new
+ * base backup makes later moments restorable again.
  */
-export function walArchiveSettings(timeoutSec: number): Record<string, string> {
+export function walArchiveSettings(timeoutSec: number, maxPendingMb: number): Record<string, string> {
   const a = SERVER_ARCHIVE_PATH;
+  const copy = `if [ -f ${a}/%f ]; then cmp -s %p ${a}/%f; else cp %p ${a}/%f.part && sync ${a}/%f.part && mv ${a}/%f.part ${a}/%f; fi`;
+  const giveUp = `{ [ "$(du -sm pg_wal | cut -f1)" -gt ${maxPendingMb} ] && echo "%f $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> ${ARCHIVE_GAPS_FILE}; }`;
   return {
     archive_mode: 'on',
     archive_timeout: `${timeoutSec}s`,
-    archive_command: `if [ -f ${a}/%f ]; then cmp -s %p ${a}/%f; else cp %p ${a}/%f.part && sync ${a}/%f.part && mv ${a}/%f.part ${a}/%f; fi`,
+    archive_command: `{ ${copy}; } || ${giveUp}`,
   };
 }

@@ -101,6 +101,52 @@ describe('an archive that cannot be written', () => {
   });
 });
 
+describe('an archive that stays unwritable while WAL piles up', () => {
+  let capped: TestHome;
+  afterAll(async () => {
+    await capped?.services.close();
+    await capped?.cleanup();
+  });
+
+  it('gives segments up past DBAAS_ARCHIVE_MAX_PENDING instead of filling the disk, and says so; a restore across the gap is refused', async () => {
+    capped = makeHome(23380, { DBAAS_ARCHIVE_MAX_PENDING: '64m' });
+    const small = await capped.manager.create({ name: 'capped', memory: '256m', pgSettings: { max_wal_size: '64MB', min_wal_size: '32MB' } });
+    const base = await capped.services.backups.create('capped', { type: 'physical' });
+    const walDir = capped.services.backups.repository.walDir(small.id);
+    chmodSync(walDir, 0o000);
+    try {
+      // About 200 MB of WAL while nothing can be archived.
+      for (let i = 0; i < 4; i++) {
+        await query(small.connectionString, `CREATE TABLE IF NOT EXISTS filler (g int, pad text); INSERT INTO filler SELECT g, repeat(md5(g::text), 16) FROM generate_series(1, 100000) g`);
+      }
+      const status = await until('segments given up', async () => {
+        const s = await capped.services.backups.status('capped');
+        return s.archive.gaps.count > 0 ? s : undefined;
+      }, 90_000);
+      expect(status.archive.gaps.lastWal).toMatch(/^[0-9A-F]{24}$/);
+      const { text } = await capped.services.monitoring.prometheus();
+      const gaps = text.split('\n').find((l) => l.startsWith(`dbaas_wal_archive_gaps_total{instance="${small.id}"`));
+      expect(Number(gaps?.split(' ').at(-1))).toBeGreaterThan(0);
+      // pg_wal stays bounded (the pending limit plus max_wal_size and a little), and the server serves.
+      const admin = capped.manager.superuserTarget(await capped.manager.record(small.id));
+      const su = `postgresql://postgres:${encodeURIComponent(admin.password)}@${admin.host}:${admin.port}/postgres`;
+      await query(su, 'CHECKPOINT');
+      const [wal] = await query<{ mb: number }>(su, 'SELECT (sum(size) / 1048576)::int AS mb FROM pg_ls_waldir()');
+      expect(wal?.mb).toBeLessThan(180);
+      expect(await query(small.connectionString, 'SELECT count(*)::int AS n FROM filler')).toEqual([{ n: 400000 }]);
+      const info = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'info', 'capped'], { env: capped.env, encoding: 'utf8' });
+      expect(info.stdout).toMatch(/archive gaps\s+\d+ segments given up/);
+    } finally {
+      chmodSync(walDir, 0o700);
+    }
+    // Archiving resumes; a restore from the backup before the gap would replay across it: refused, naming it.
+    await until('archiving resumed', async () => ((await capped.services.backups.status('capped')).archive.ageSeconds ?? 999) < 30, 90_000);
+    const refused = await capped.services.backups.restore(base.id, { as: 'across-gap' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'BACKUP_CORRUPT' });
+    expect((refused as Error).message).toMatch(/lacks segment\(s\) [0-9A-F]{24}/);
+  }, 240_000);
+});
+
 const isRoot = process.getuid?.() === 0;
 
 describe.skipIf(!isRoot)('a full repository (a small tmpfs)', () => {

@@ -99,14 +99,12 @@ describe('backups', () => {
     expect(physical).toMatchObject({ instance: source.id, name: 'orders', type: 'physical', label: 'before the batches', trigger: 'manual', version: 15 });
     expect(physical.serverVersion).toMatch(/^15\./);
     expect(physical.wal?.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
-    const [file] = physical.files;
-    expect(file?.name).toBe('base.tar');
-    const actual = await hashFile(join(physical.path, 'base.tar'));
-    expect(actual).toEqual({ sha256: file?.sha256, size: file?.size });
-    // pg_basebackup's own manifest travels inside the tar.
+    expect(physical.files.map((f) => f.name)).toEqual(['base.tar', 'backup_manifest']);
+    for (const file of physical.files) expect(await hashFile(join(physical.path, file.name))).toEqual({ sha256: file.sha256, size: file.size });
+    // pg_basebackup's own manifest lies beside the tar, naming the files inside it.
     const listing = spawnSync('tar', ['-tf', join(physical.path, 'base.tar')], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).stdout.split('\n');
-    expect(listing).toContain('backup_manifest');
     expect(listing).toContain('PG_VERSION');
+    expect(JSON.parse(readFileSync(join(physical.path, 'backup_manifest'), 'utf8')).Files.some((f: { Path: string }) => f.Path === 'PG_VERSION')).toBe(true);
     expect(t.services.backups.show(physical.id).id).toBe(physical.id);
   });
 
@@ -259,16 +257,17 @@ describe('a restore in place', () => {
     const rows = (await superuserQuery(source.id, 'SELECT pg_current_wal_lsn()::text AS lsn', 'postgres')) as Array<{ lsn: string }>;
     const target = rows[0]?.lsn as string;
     const backupsBefore = (await t.services.backups.list('orders')).length;
-    // Planned (the archive reaches the target), then the archive becomes unreadable to the
-    // recovery: it replays only the backup's own WAL and ends short of the target, after the
+    // Planned (the archive reaches the target), then the archived segments become unreadable to
+    // the recovery: it replays only the backup's own WAL and ends short of the target, after the
     // safety backup was taken (from the server, not the archive).
     const prepared = await t.services.backups.prepareRestore('orders', { inPlace: true, toLsn: target });
     const walDir = t.services.backups.repository.walDir(source.id);
-    chmodSync(walDir, 0o000);
+    const segments = readdirSync(walDir).filter((n) => /^[0-9A-F]{24}$/.test(n));
+    for (const name of segments) chmodSync(join(walDir, name), 0o000);
     try {
       await expect(t.services.backups.runPreparedInPlace(prepared)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
     } finally {
-      chmodSync(walDir, 0o700);
+      for (const name of segments) chmodSync(join(walDir, name), 0o600);
     }
     expect((await t.manager.get('orders')).status).toBe('running');
     expect((await batches(source.connectionString)).find((b) => b.batch === 9)).toEqual({ batch: 9, n: 1 });

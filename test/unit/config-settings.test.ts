@@ -74,6 +74,7 @@ describe('loadSettings defaults', () => {
       dataTemplates: true,
       archiveTimeoutSec: 60,
       schedulerIntervalSec: 30,
+      archiveMaxPendingMb: 2048,
     });
     expect(s.backupRepository).toBeUndefined();
     expect(s.connectHost).toBeUndefined();

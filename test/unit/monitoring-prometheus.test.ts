@@ -112,7 +112,7 @@ const BACKED_UP: InstanceMetrics = {
   id: 'db_bak',
   name: 'backed-up',
   sample: { ...busySample('db_bak', { app: dbStats(4, 4096) }, {}), archiver: { archived_count: 12, failed_count: 3, last_failed_wal: '000000010000000000000007' } },
-  backups: { lastBackupAt: 1_795_000_000.5, lastBackupSizeBytes: 48_234_496, lastArchivedAt: 1_795_000_100.25 },
+  backups: { archiveGaps: 2, lastBackupAt: 1_795_000_000.5, lastBackupSizeBytes: 48_234_496, lastArchivedAt: 1_795_000_100.25 },
 };
 
 const ALL = [CURRENT, STALE, DOWN, METERED, NEVER, RECOVERED, BACKED_UP];
@@ -229,6 +229,7 @@ describe('renderPrometheus', () => {
       'dbaas_container_cpu_seconds_total',
       'dbaas_instance_crash_recoveries_total',
       'dbaas_wal_archive_failures_total',
+      'dbaas_wal_archive_gaps_total',
     ];
     for (const g of gauges) expect(types[g], g).toBe('GAUGE');
     for (const c of counters) expect(types[c], c).toBe('COUNTER');
@@ -242,6 +243,7 @@ describe('renderPrometheus', () => {
     expect(valueOf(families, 'dbaas_backup_last_size_bytes', l)).toBe(48_234_496);
     expect(valueOf(families, 'dbaas_wal_archive_last_success_timestamp_seconds', l)).toBe(1_795_000_100.25);
     expect(valueOf(families, 'dbaas_wal_archive_failures_total', l)).toBe(3);
+    expect(valueOf(families, 'dbaas_wal_archive_gaps_total', l)).toBe(2);
     // Instances without backups export none of them (no zero that would read as "1970").
     expect(points(families, 'dbaas_backup_last_success_timestamp_seconds', { instance: 'db_met' })).toEqual([]);
     expect(points(families, 'dbaas_wal_archive_failures_total', { instance: 'db_met' })).toEqual([]);

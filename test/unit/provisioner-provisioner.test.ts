@@ -317,11 +317,11 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     expect(spec.options.HostConfig?.PortBindings).toEqual({ '5432/tcp': [{ HostIp: '127.0.0.1', HostPort: '5444' }] });
   });
 
-  it('resolves the binds to the instance folder: data and the WAL archive read-write, scripts and the password file read-only', () => {
+  it('resolves the binds to the instance folder: data and the backup area read-write, scripts and the password file read-only', () => {
     expect(spec.options.HostConfig?.Binds).toEqual([
       `${files.dataDir}:/var/lib/postgresql/data`,
       `${files.scriptsDir}:/docker-entrypoint-initdb.d:ro`,
-      `${join(files.backupsDir, 'wal')}:/var/lib/dbaas/wal-archive`,
+      `${files.backupsDir}:/var/lib/dbaas/backups`,
       `${files.postgresPasswordPath}:/run/secrets/postgres-password:ro`,
     ]);
   });
@@ -354,7 +354,7 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
 
   it('runs postgres with the effective settings, overrides included and quoted intact', () => {
     const expected = ['postgres'];
-    const archiving = walArchiveSettings(60);
+    const archiving = walArchiveSettings(60, 2048);
     for (const [k, v] of Object.entries({ ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...archiving })) {
       expected.push('-c', `${k}=${v}`);
     }
@@ -377,7 +377,7 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     expect(cmd).toContain('work_mem=8MB');
     expect(cmd.some((arg) => arg.startsWith('search_path='))).toBe(false);
     // The archive_command is dbaas's own, never the record's.
-    expect(cmd.filter((arg) => arg.startsWith('archive_command='))).toEqual([`archive_command=${walArchiveSettings(60).archive_command}`]);
+    expect(cmd.filter((arg) => arg.startsWith('archive_command='))).toEqual([`archive_command=${walArchiveSettings(60, 2048).archive_command}`]);
   });
 
   it('stops gracefully with SIGINT and the configured grace period, and health-checks with pg_isready', () => {

@@ -218,6 +218,9 @@ export function backupFields(status: InstanceBackupStatus): Array<[string, strin
           : 'nothing archived yet',
     ],
     ['archive failures', a.failedCount === null ? 'not sampled' : a.failedCount === 0 ? 'none' : `${a.failedCount}; last: ${a.lastFailedWal} at ${a.lastFailedAt}`],
+    ...(a.gaps.count > 0
+      ? [['archive gaps', `${a.gaps.count} segments given up (last ${a.gaps.lastWal} at ${a.gaps.lastAt}): restores cannot cross them; take a base backup`] as [string, string]]
+      : []),
     ['backups', status.lastBackup ? `${status.backups}; newest ${status.lastBackup.id} (${status.lastBackup.type}, ${formatAge(status.lastBackup.finishedAt)})` : 'none'],
     ['restorable from', status.restorableFrom ?? 'no physical backup yet'],
     ...(status.schedule ? scheduleFields(status.schedule) : [['schedule', 'none'] as [string, string]]),
