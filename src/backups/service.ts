@@ -27,7 +27,7 @@ import {
 import { parseCron } from './scheduler.js';
 import { takeLogical, takePhysical } from './take.js';
 import { verifyBackup, type VerifyOptions } from './verify.js';
-import { archivedSegments } from './wal.js';
+import { archivedSegments, latestTimeline, onTimelinePath, parseLsn, timelineHistory } from './wal.js';
 
 /** A part folder untouched this long belongs to a backup whose process is gone. */
 const STALE_PART_MS = 60 * 60_000;
@@ -349,7 +349,20 @@ export class BackupService {
 
   /** A new instance with the newest state of a running one: a restore of its latest archived WAL. */
   async clone(ref: string, newName: string, options: { progress?: ProgressFn; signal?: AbortSignal } = {}): Promise<RestoredInstance> {
+    if (!this.hasUsableBaseBackup((await this.identity(ref)).id)) {
+      await this.create(ref, { type: 'physical', label: 'for a clone' }, options);
+    }
     return this.runPrepared(await this.prepareRestore(ref, { as: newName, latest: true }, options.progress), options);
+  }
+
+  /** Whether an instance has a base backup a restore of its newest state can start from. */
+  hasUsableBaseBackup(instanceId: string): boolean {
+    const walDir = this.repository.walDir(instanceId);
+    const newest = latestTimeline(walDir);
+    const history = timelineHistory(walDir, newest);
+    return this.repository
+      .backupsIn(this.repository.areaOf(instanceId))
+      .some((b) => b.manifest.type === 'physical' && b.manifest.wal !== null && onTimelinePath(history, newest, b.manifest.wal.timeline, parseLsn(b.manifest.wal.endLsn)));
   }
 
   async verify(backupId: string, options: VerifyOptions & { progress?: ProgressFn } = {}): Promise<BackupView> {

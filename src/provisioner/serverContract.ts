@@ -46,7 +46,11 @@ export const ARCHIVE_GAPS_FILE = 'dbaas_archive_gaps';
 export function walArchiveSettings(timeoutSec: number, maxPendingMb: number): Record<string, string> {
   const a = SERVER_ARCHIVE_PATH;
   const copy = `if [ -f ${a}/%f ]; then cmp -s %p ${a}/%f; else cp %p ${a}/%f.part && sync ${a}/%f.part && mv ${a}/%f.part ${a}/%f; fi`;
-  const giveUp = `{ [ "$(du -sm pg_wal | cut -f1)" -gt ${maxPendingMb} ] && echo "%f $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> ${ARCHIVE_GAPS_FILE}; }`;
+  // No "$" anywhere: docker-compose would read it as a variable of its own. du prints pg_wal
+  // only when it holds at least the threshold; "%%" is a literal "%" to PostgreSQL.
+  const giveUp =
+    `{ du -s --threshold=${maxPendingMb}M pg_wal | grep -q pg_wal && printf '%%s ' %f >> ${ARCHIVE_GAPS_FILE} && ` +
+    `date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ >> ${ARCHIVE_GAPS_FILE}; }`;
   return {
     archive_mode: 'on',
     archive_timeout: `${timeoutSec}s`,

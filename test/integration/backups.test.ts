@@ -289,6 +289,24 @@ describe('a restore in place', () => {
   });
 });
 
+describe('a clone', () => {
+  it('of an instance without a base backup takes one of the live server, and has its newest state', async () => {
+    const fresh = await t.manager.create({ name: 'fresh', memory: '128m' });
+    made.push(fresh.id);
+    await query(fresh.connectionString, 'CREATE TABLE notes (id int PRIMARY KEY); INSERT INTO notes SELECT generate_series(1, 7)');
+    const first = await t.services.backups.clone('fresh', 'fresh-copy');
+    expect(await query(first.connectionString, 'SELECT count(*)::int AS n FROM notes')).toEqual([{ n: 7 }]);
+    const taken = await t.services.backups.list('fresh');
+    expect(taken.map((b) => [b.type, b.label])).toEqual([['physical', 'for a clone']]);
+    // The next clone starts from that backup and replays up to now: no second backup.
+    await query(fresh.connectionString, 'INSERT INTO notes VALUES (8)');
+    const second = await t.services.backups.clone('fresh', 'fresh-copy-2');
+    expect(await query(second.connectionString, 'SELECT count(*)::int AS n FROM notes')).toEqual([{ n: 8 }]);
+    expect((await t.services.backups.list('fresh')).length).toBe(1);
+    expect(cli('clone', 'fresh', 'fresh-copy').stderr).toContain('NAME_TAKEN');
+  });
+});
+
 describe('a deleted instance', () => {
   it('keeps its backups and archive: listed, and restorable to its newest state', async () => {
     const deleted = cli('delete', 'orders', '--yes');

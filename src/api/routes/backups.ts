@@ -161,13 +161,19 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       operationId: 'cloneInstance',
       tag,
       summary: 'A new instance with the newest state of this one (its newest base backup and all archived WAL)',
+      description: 'Without a base backup to start from, the operation takes one of the live server first.',
       params: InstanceRefParams,
       body: CloneSchema,
       success: accepted('The clone started; its result is the new instance'),
       errors: ['INSTANCE_NOT_FOUND', 'VALIDATION_FAILED'],
       handler: async ({ params, body }) => {
-        const prepared = await backups.prepareRestore(params.ref, { as: body.name, latest: true });
-        return operations.start('clone', prepared.plan.identity.id, (progress) => backups.runPrepared(prepared, { progress }));
+        const identity = await backups.identity(params.ref);
+        if (backups.hasUsableBaseBackup(identity.id)) {
+          const prepared = await backups.prepareRestore(params.ref, { as: body.name, latest: true });
+          return operations.start('clone', identity.id, (progress) => backups.runPrepared(prepared, { progress }));
+        }
+        await backups.assertBackupable(identity.id);
+        return operations.start('clone', identity.id, (progress) => backups.clone(identity.id, body.name, { progress }));
       },
     }),
     route({
