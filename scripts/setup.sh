@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this machine for dbaas, idempotently:
 #   1. system packages: docker.io (engine), docker-compose (v1), mmdebstrap (image build), postgresql (psql),
-#      systemd (systemd-analyze, which checks the unit of `dbaas service install` in the tests)
+#      systemd (systemd-analyze, which checks the unit of `dbaas service install` in the tests),
+#      age (encryption of backups at rest, when DBAAS_BACKUP_KEY_FILE is set)
 #   2. a running Docker engine (started in the background when none answers; there is no systemd)
 #   3. node modules and the TypeScript build
 #   4. the PostgreSQL image for the default version, built from Debian packages when it is absent
@@ -19,6 +20,7 @@ command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 dpkg -s postgresql >/dev/null 2>&1 || missing+=(postgresql)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v age >/dev/null 2>&1 || missing+=(age)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -q

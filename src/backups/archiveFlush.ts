@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DbaasError } from '../errors.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import { containerNameFor } from '../provisioner/provisioner.js';
 import type { InstanceEngine } from '../runtime/workload.js';
+import { isArchived } from './wal.js';
 
 /**
  * Asks a running server to close its current WAL segment and waits until the archive has it, so
@@ -25,7 +24,7 @@ export async function archiveCurrentSegment(engine: InstanceEngine, record: Inst
     throw new DbaasError('OPERATION_FAILED', `could not switch the WAL of ${record.name}: ${segment}`);
   }
   const deadline = Date.now() + timeoutMs;
-  while (!existsSync(join(walDir, segment))) {
+  while (!isArchived(walDir, segment)) {
     if (Date.now() > deadline) return { segment, archived: false };
     await sleep(200);
   }

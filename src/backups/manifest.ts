@@ -66,5 +66,7 @@ export const BackupManifestSchema = z.object({
   /** Logical backups: rows per table ("schema.table"), counted in the dump's own snapshot. */
   rowCounts: z.record(z.string(), z.number().int().min(0)).nullable(),
   verification: VerificationSchema.nullable().default(null),
+  /** Its files are encrypted with age to the backup key's public key (their names end with .age). */
+  encrypted: z.boolean().default(false),
 });
 export type BackupManifest = z.infer<typeof BackupManifestSchema>;

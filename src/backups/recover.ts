@@ -1,4 +1,5 @@
 import { chownSync, copyFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { AGE_IN_CONTAINER, ENCRYPTED_SUFFIX, KEY_IN_CONTAINER, lendKey, type BackupKey } from './encryption.js';
 import { join } from 'node:path';
 import { DbaasError } from '../errors.js';
 import { ARCHIVE_GAPS_FILE, SERVER_DATA_PATH } from '../provisioner/serverContract.js';
@@ -37,6 +38,9 @@ export const COUNT_SQL = `SELECT n.nspname || '.' || c.relname,
   WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
   ORDER BY 1`;
 
+/** Reads a segment from the mounted archive: decrypted with the lent key when it is encrypted. */
+const RESTORE_COMMAND = `if [ -f ${ARCHIVE_MOUNT}/%f${ENCRYPTED_SUFFIX} ]; then ${AGE_IN_CONTAINER} -d -i ${KEY_IN_CONTAINER} -o %p ${ARCHIVE_MOUNT}/%f${ENCRYPTED_SUFFIX}; else cp ${ARCHIVE_MOUNT}/%f %p; fi`;
+
 const SCRIPT = `set -euo pipefail
 D=${SERVER_DATA_PATH}
 BIN=$(dirname "$(command -v postgres)")
@@ -46,11 +50,15 @@ recover() {
   find "$D" -mindepth 1 -delete
   chown postgres:postgres "$D"; chmod 700 "$D"
   # Read by root (the backup's files are dbaas's, mode 0600), unpacked by the server's user.
-  as_pg tar -xf - -C "$D" < ${BACKUP_MOUNT}/${BASE_TAR}
+  if [ -f ${BACKUP_MOUNT}/${BASE_TAR}${ENCRYPTED_SUFFIX} ]; then
+    as_pg ${AGE_IN_CONTAINER} -d -i ${KEY_IN_CONTAINER} ${BACKUP_MOUNT}/${BASE_TAR}${ENCRYPTED_SUFFIX} | as_pg tar -xf - -C "$D"
+  else
+    as_pg tar -xf - -C "$D" < ${BACKUP_MOUNT}/${BASE_TAR}
+  fi
   as_pg touch "$D/recovery.signal"
   : > /tmp/recovery.log; chmod 666 /tmp/recovery.log
   as_pg "$BIN/postgres" -D "$D" -c listen_addresses= -c archive_mode=off -c hot_standby=off \\
-    -c "restore_command=cp ${ARCHIVE_MOUNT}/%f %p" -c recovery_target_action=promote "$@" >>/tmp/recovery.log 2>&1 &
+    -c "restore_command=${RESTORE_COMMAND}" -c recovery_target_action=promote "$@" >>/tmp/recovery.log 2>&1 &
   pid=$!
   until [ "$(as_pg psql -X -At -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
     if ! kill -0 "$pid" 2>/dev/null; then wait "$pid" || true; return 1; fi
@@ -128,6 +136,8 @@ export async function recoverInto(
     archiveDir?: string;
     /** A database whose rows per table are counted once the server has promoted. */
     countDatabase?: string;
+    /** The backup key, lent to the container for encrypted backups and segments. */
+    key?: BackupKey | null;
     target: RecoveryTarget;
     /** The timeline to follow (recovery_target_timeline): the newest by default. */
     timeline?: 'latest' | number;
@@ -138,6 +148,9 @@ export async function recoverInto(
   },
 ): Promise<RecoveryReport> {
   let output: string;
+  // The server's user in the container reads the lent key: the backup folder's owner is that user.
+  const owner = statSync(request.backupDir);
+  const lent = request.key ? lendKey(request.key, owner.uid, owner.gid) : null;
   try {
     output = await engine.runJob(request.image, {
       purpose: request.purpose,
@@ -147,6 +160,7 @@ export async function recoverInto(
         ...(request.dataDir ? [{ host: request.dataDir, container: SERVER_DATA_PATH }] : []),
         { host: request.backupDir, container: BACKUP_MOUNT, readOnly: true },
         ...(request.archiveDir ? [{ host: request.archiveDir, container: ARCHIVE_MOUNT, readOnly: true }] : []),
+        ...(lent?.mounts ?? []),
       ],
       memory: 512 * 1024 * 1024,
       timeoutMs: request.timeoutMs,
@@ -154,6 +168,8 @@ export async function recoverInto(
   } catch (err) {
     const error = err as DbaasError;
     throw new DbaasError('OPERATION_FAILED', `recovering the backup failed: ${error.message}`, error.details, { cause: err });
+  } finally {
+    lent?.cleanup();
   }
   return parseRecoveryLog(output);
 }

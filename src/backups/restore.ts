@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,6 +9,7 @@ import type { InstanceRecord } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { containerNameFor } from '../provisioner/provisioner.js';
 import { archiveCurrentSegment } from './archiveFlush.js';
+import { backupKey, decryptSmall, ENCRYPTED_SUFFIX, keyFor } from './encryption.js';
 import { BACKUP_ID, type InstanceIdentity } from './manifest.js';
 import { describeTarget, recoverInto, seedArchiveHistory, type RecoveryTarget } from './recover.js';
 import type { BackupLocation, BackupRepository } from './repository.js';
@@ -85,6 +87,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
   if (chosen?.manifest.type === 'logical') {
     if (target.kind !== 'latest') throw unreachable(`${chosen.manifest.id} is a logical backup: it restores the moment it was taken, not a point in time`);
     await assertIntact(chosen);
+    if (chosen.manifest.encrypted) keyFor(deps.manager.settings, chosen.manifest.id);
     return { identity, backup: chosen, target, walDir, archiveEndsAt: null, endIsTarget: false, timeline: 'latest' };
   }
 
@@ -150,6 +153,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
     }
   }
   await assertIntact(backup);
+  if (backup.manifest.encrypted || segments.some((s) => s.file.endsWith(ENCRYPTED_SUFFIX))) keyFor(deps.manager.settings, `${backup.manifest.id} or its archive`);
   return { identity, backup, target, walDir, archiveEndsAt, endIsTarget: target.kind === 'time', timeline: path.newest ? 'latest' : path.timeline };
 }
 
@@ -190,6 +194,7 @@ export async function runRestore(
           archiveDir: plan.walDir,
           target: plan.target,
           timeline: plan.timeline,
+          key: backupKey(manager.settings),
           endIsTarget: plan.endIsTarget,
           timeoutMs: 6 * 3600_000,
           purpose: `recover ${backup.manifest.id} into ${record.name}`,
@@ -216,7 +221,10 @@ export async function runRestore(
 /** Feeds a logical backup to a new instance's server: its roles first, then the dump, in one transaction. */
 export async function restoreLogical(manager: Manager, record: InstanceRecord, backup: BackupLocation): Promise<void> {
   const container = containerNameFor(record);
-  const roles = rolesToRestore(readFileSync(join(backup.dir, ROLES_FILE), 'utf8'), record.username);
+  const key = backup.manifest.encrypted ? keyFor(manager.settings, backup.manifest.id) : null;
+  const file = (base: string) => join(backup.dir, key ? `${base}${ENCRYPTED_SUFFIX}` : base);
+  const rolesSql = key ? decryptSmall(key, file(ROLES_FILE)) : readFileSync(file(ROLES_FILE), 'utf8');
+  const roles = rolesToRestore(rolesSql, record.username);
   const rolesRun = await manager.engine.stream(container, {
     argv: ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-f', '-'],
     user: 'postgres',
@@ -224,12 +232,17 @@ export async function restoreLogical(manager: Manager, record: InstanceRecord, b
     timeoutMs: 10 * 60_000,
   });
   if (rolesRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `restoring the roles failed: ${rolesRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+  // An encrypted dump is decrypted here, on the host, on its way to pg_restore's stdin.
+  const decrypting = key ? spawn(key.ageBinary, ['-d', '-i', key.identityFile, file(DUMP_FILE)], { stdio: ['ignore', 'pipe', 'pipe'] }) : null;
+  let decryptError = '';
+  decrypting?.stderr?.on('data', (chunk: Buffer) => (decryptError += chunk.toString()));
   const dumpRun = await manager.engine.stream(container, {
     argv: ['pg_restore', '--exit-on-error', '--single-transaction', '-d', record.database],
     user: 'postgres',
-    stdin: createReadStream(join(backup.dir, DUMP_FILE)),
+    stdin: decrypting?.stdout ?? createReadStream(file(DUMP_FILE)),
     timeoutMs: 6 * 3600_000,
   });
+  if (decryptError.trim()) throw new DbaasError('BACKUP_CORRUPT', `cannot decrypt ${backup.manifest.id}: ${decryptError.trim()}`);
   if (dumpRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `pg_restore failed: ${dumpRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
 }
 
@@ -270,6 +283,7 @@ export async function restoreInPlace(
           archiveDir: plan.walDir,
           target: plan.target,
           timeline: plan.timeline,
+          key: backupKey(manager.settings),
           endIsTarget: plan.endIsTarget,
           timeoutMs: 6 * 3600_000,
           purpose: `recover ${plan.backup.manifest.id} for ${record.name}`,

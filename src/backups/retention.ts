@@ -1,7 +1,7 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackupLocation, BackupRepository } from './repository.js';
-import { SEGMENT_NAME, segmentNumber } from './wal.js';
+import { archivedSegments, segmentNumber } from './wal.js';
 
 /**
  * Retention of one instance's backups. A policy keeps a scheduled backup when it is among the
@@ -56,9 +56,10 @@ export function applyRetention(repository: BackupRepository, instanceId: string,
   const walDir = repository.walDir(instanceId);
   let removedWalSegments = 0;
   if (policy.keepLast !== undefined || policy.keepDays !== undefined) {
-    const segments = readdirSync(walDir).filter((n) => SEGMENT_NAME.test(n));
-    for (const name of unneededSegments(segments, kept)) {
-      rmSync(join(walDir, name), { force: true });
+    const segments = archivedSegments(walDir);
+    const unneeded = new Set(unneededSegments(segments.map((s) => s.name), kept));
+    for (const segment of segments.filter((s) => unneeded.has(s.name))) {
+      rmSync(join(walDir, segment.file), { force: true });
       removedWalSegments++;
     }
   }

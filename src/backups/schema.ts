@@ -33,6 +33,7 @@ export const BackupViewSchema = z
     wal: WalRangeSchema.nullable(),
     rowCounts: z.record(z.string(), z.number()).nullable(),
     verification: VerificationSchema.nullable(),
+    encrypted: z.boolean().meta({ description: 'Encrypted with age to the backup key (DBAAS_BACKUP_KEY_FILE)' }),
     path: z.string().meta({ description: 'The folder holding its files' }),
   })
   .meta({ id: 'Backup' });

@@ -10,6 +10,7 @@ import { containerNameFor, type Provisioner } from '../provisioner/provisioner.j
 import { ARCHIVE_GAPS_FILE, SERVER_BACKUP_AREA } from '../provisioner/serverContract.js';
 import { parseInput } from '../validate.js';
 import { giveArchiveToServer } from './archiveOwner.js';
+import { backupKey, type BackupKey } from './encryption.js';
 import type { BackupFile, BackupManifest, InstanceIdentity, WalRange } from './manifest.js';
 import { newBackupId, type BackupLocation, type BackupRepository } from './repository.js';
 import { describeTarget } from './recover.js';
@@ -58,6 +59,11 @@ export class BackupService {
     this.repository = provisioner.backups;
   }
 
+  /** The backup key when backups are encrypted (read on first use: a bad key file fails what needs it). */
+  private get key(): BackupKey | null {
+    return backupKey(this.manager.settings);
+  }
+
   // ---- reading -------------------------------------------------------------------------------
 
   view(location: BackupLocation): BackupView {
@@ -81,6 +87,7 @@ export class BackupService {
       wal: m.wal,
       rowCounts: m.rowCounts,
       verification: m.verification,
+      encrypted: m.encrypted,
       path: location.dir,
     };
   }
@@ -256,6 +263,7 @@ export class BackupService {
       container: containerNameFor(record),
       superuser: this.manager.superuserTarget(record),
       timeoutMs: 6 * 3600_000,
+      ...(this.key ? { recipient: this.key.recipient } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
     this.logger.info('backup started', { instance: record.id, backup: id, type });
@@ -293,6 +301,7 @@ export class BackupService {
         wal: taken.wal,
         rowCounts: taken.rowCounts,
         verification: null,
+        encrypted: this.key !== null,
       };
       const location = await stepWithProgress(options.progress, 'commit', 'write the manifest and list the backup', () =>
         this.repository.commit(into, manifest),

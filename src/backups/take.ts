@@ -1,3 +1,4 @@
+import { AGE_IN_CONTAINER, ENCRYPTED_SUFFIX } from './encryption.js';
 import { join } from 'node:path';
 import pg from 'pg';
 import { DbaasError } from '../errors.js';
@@ -23,9 +24,13 @@ export interface TakeContext {
   superuser: LoginTarget;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Encrypt to this age recipient (the backup key's public key) inside the container. */
+  recipient?: string;
 }
 
 export const BASE_TAR = 'base.tar';
+/** An encrypted base backup: the tar with pg_basebackup's manifest inside, through age. */
+export const BASE_TAR_ENCRYPTED = `${BASE_TAR}${ENCRYPTED_SUFFIX}`;
 /** pg_basebackup's own manifest, beside the tar (a checksum of every file in it, the WAL range). */
 export const PG_MANIFEST = 'backup_manifest';
 export const DUMP_FILE = 'database.pgdump';
@@ -62,6 +67,11 @@ async function toolWrites(ctx: TakeContext, part: PartFolder, names: string[], t
   // The tools flush their files; a flush here costs nothing then, and holds when one did not.
   for (const name of names) syncPath(join(part.onHost, name));
   return { files, stderr: ran.value.stderr };
+}
+
+/** A tool whose stdout goes through age into `file` (in the container): `tool | age -r R -o file`. */
+function encrypted(ctx: TakeContext, file: string, tool: string[]): string[] {
+  return ['bash', '-c', `set -euo pipefail; out="$1"; shift; "$@" | ${AGE_IN_CONTAINER} -r ${ctx.recipient} -o "$out"`, 'backup', file, ...tool];
 }
 
 /** A backup's part folder, as dbaas sees it and as the server's container sees it. */
@@ -115,13 +125,21 @@ export function walRangeFromLog(stderr: string, segmentSize: number): WalRange {
  */
 export async function takePhysical(ctx: TakeContext, part: PartFolder, label: string): Promise<{ files: BackupFile[]; wal: WalRange; serverVersion: string }> {
   const facts = await serverFacts(ctx);
-  const { files, stderr } = await toolWrites(
-    ctx,
-    part,
-    [BASE_TAR, PG_MANIFEST],
-    ['pg_basebackup', '-D', part.inServer, '-F', 't', '-X', 'fetch', '-c', 'fast', '-v', '-l', label],
-    'pg_basebackup',
-  );
+  const { files, stderr } = ctx.recipient
+    ? await toolWrites(
+        ctx,
+        part,
+        [BASE_TAR_ENCRYPTED],
+        encrypted(ctx, `${part.inServer}/${BASE_TAR_ENCRYPTED}`, ['pg_basebackup', '-D', '-', '-F', 't', '-X', 'fetch', '-c', 'fast', '-v', '-l', label]),
+        'pg_basebackup | age',
+      )
+    : await toolWrites(
+        ctx,
+        part,
+        [BASE_TAR, PG_MANIFEST],
+        ['pg_basebackup', '-D', part.inServer, '-F', 't', '-X', 'fetch', '-c', 'fast', '-v', '-l', label],
+        'pg_basebackup',
+      );
   syncPath(part.onHost);
   return { files, wal: walRangeFromLog(stderr, facts.segmentSize), serverVersion: facts.version };
 }
@@ -161,8 +179,12 @@ export async function takeLogical(
     const snapshot = (await client.query<{ id: string; version: string }>("SELECT pg_export_snapshot() AS id, current_setting('server_version') AS version")).rows[0];
     if (!snapshot) throw new DbaasError('BACKUP_FAILED', 'the server exported no snapshot');
     const rowCounts = await countRows(client);
-    const dump = await toolWrites(ctx, part, [DUMP_FILE], ['pg_dump', '-F', 'c', '--snapshot', snapshot.id, '-f', `${part.inServer}/${DUMP_FILE}`, '-d', database], 'pg_dump');
-    const roles = await toolWrites(ctx, part, [ROLES_FILE], ['pg_dumpall', '--roles-only', '-f', `${part.inServer}/${ROLES_FILE}`], 'pg_dumpall --roles-only');
+    const dumpTool = ['pg_dump', '-F', 'c', '--snapshot', snapshot.id, '-d', database];
+    const rolesTool = ['pg_dumpall', '--roles-only'];
+    const [dumpFile, rolesFile] = ctx.recipient ? [DUMP_FILE + ENCRYPTED_SUFFIX, ROLES_FILE + ENCRYPTED_SUFFIX] : [DUMP_FILE, ROLES_FILE];
+    const into = (name: string) => `${part.inServer}/${name}`;
+    const dump = await toolWrites(ctx, part, [dumpFile], ctx.recipient ? encrypted(ctx, into(dumpFile), dumpTool) : [...dumpTool, '-f', into(dumpFile)], 'pg_dump');
+    const roles = await toolWrites(ctx, part, [rolesFile], ctx.recipient ? encrypted(ctx, into(rolesFile), rolesTool) : [...rolesTool, '-f', into(rolesFile)], 'pg_dumpall --roles-only');
     await client.query('COMMIT');
     syncPath(part.onHost);
     return { files: [...dump.files, ...roles.files], rowCounts, serverVersion: snapshot.version };

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { asDbaasError } from '../errors.js';
 import { imageFor } from '../config/settings.js';
 import type { Manager } from '../instances/manager.js';
+import { AGE_IN_CONTAINER, decryptSmall, ENCRYPTED_SUFFIX, KEY_IN_CONTAINER, keyFor, lendKey } from './encryption.js';
 import { hashFile } from './fileSink.js';
 import type { Verification } from './manifest.js';
 import { COUNT_SQL, recoverInto } from './recover.js';
@@ -62,23 +63,32 @@ function checkArchive(repository: BackupRepository, location: BackupLocation): s
 
 /** Runs a check in a throw-away container of the backup's image with the backup mounted read-only. */
 async function inContainer(deps: VerifyDeps, location: BackupLocation, purpose: string, script: string, args: string[] = []): Promise<string> {
-  return deps.manager.engine.runJob(imageFor(deps.manager.settings, location.manifest.instance.version), {
-    purpose,
-    label: 'verify',
-    argv: ['bash', '-c', `set -euo pipefail\n${script}`, 'verify', ...args],
-    mounts: [{ host: location.dir, container: BACKUP_MOUNT, readOnly: true }],
-    memory: 512 * 1024 * 1024,
-    timeoutMs: 6 * 3600_000,
-  });
+  const owner = statSync(location.dir);
+  const lent = location.manifest.encrypted ? lendKey(keyFor(deps.manager.settings, location.manifest.id), owner.uid, owner.gid) : null;
+  try {
+    return await deps.manager.engine.runJob(imageFor(deps.manager.settings, location.manifest.instance.version), {
+      purpose,
+      label: 'verify',
+      argv: ['bash', '-c', `set -euo pipefail\n${PLAIN}\n${script}`, 'verify', ...args],
+      mounts: [{ host: location.dir, container: BACKUP_MOUNT, readOnly: true }, ...(lent?.mounts ?? [])],
+      memory: 512 * 1024 * 1024,
+      timeoutMs: 6 * 3600_000,
+    });
+  } finally {
+    lent?.cleanup();
+  }
 }
 
+/** `plain <file>`: a backup file's bytes, decrypted with the lent key when it is stored encrypted. */
+const PLAIN = `plain() { if [ -f "$1${ENCRYPTED_SUFFIX}" ]; then ${AGE_IN_CONTAINER} -d -i ${KEY_IN_CONTAINER} "$1${ENCRYPTED_SUFFIX}"; else cat "$1"; fi; }`;
+
 const PG_VERIFYBACKUP = `mkdir -p /tmp/v && chown postgres /tmp/v && chmod 700 /tmp/v
-runuser -u postgres -- tar -xf - -C /tmp/v < ${BACKUP_MOUNT}/${BASE_TAR}
+plain ${BACKUP_MOUNT}/${BASE_TAR} | runuser -u postgres -- tar -xf - -C /tmp/v
 # pg_basebackup -D wrote its manifest beside the tar; pg_verifybackup reads it in the folder.
 if [ -f ${BACKUP_MOUNT}/${PG_MANIFEST} ]; then runuser -u postgres -- tee /tmp/v/backup_manifest < ${BACKUP_MOUNT}/${PG_MANIFEST} >/dev/null; fi
 runuser -u postgres -- "$(dirname "$(command -v postgres)")/pg_verifybackup" /tmp/v`;
 
-const PG_RESTORE_LIST = `pg_restore -l < ${BACKUP_MOUNT}/${DUMP_FILE} >/dev/null`;
+const PG_RESTORE_LIST = `plain ${BACKUP_MOUNT}/${DUMP_FILE} | pg_restore -l >/dev/null`;
 
 /** A dump restored into a fresh cluster: its roles (as a restore creates them), the database, the dump, the counts. */
 const RESTORE_DUMP = `BIN=$(dirname "$(command -v postgres)")
@@ -89,7 +99,7 @@ as_pg "$BIN/pg_ctl" -D /tmp/pg -o "-c listen_addresses=" -w start >/dev/null
 printf '%s\\n' "$1" > /tmp/roles.sql; chmod 644 /tmp/roles.sql
 as_pg psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE \\"$3\\" LOGIN" -f /tmp/roles.sql >/dev/null
 as_pg psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \\"$2\\"" >/dev/null
-as_pg pg_restore --exit-on-error --single-transaction -d "$2" < ${BACKUP_MOUNT}/${DUMP_FILE}
+plain ${BACKUP_MOUNT}/${DUMP_FILE} | as_pg pg_restore --exit-on-error --single-transaction -d "$2"
 as_pg psql -X -At -F $'\\t' -v ON_ERROR_STOP=1 -d "$2" -c "$4" | sed 's/^/dbaas-rows\\t/'
 as_pg "$BIN/pg_ctl" -D /tmp/pg -m fast -w stop >/dev/null`;
 
@@ -137,6 +147,7 @@ export async function verifyBackup(deps: VerifyDeps, location: BackupLocation, o
           target: { kind: 'immediate' },
           endIsTarget: false,
           countDatabase: m.instance.database,
+          key: m.encrypted ? keyFor(deps.manager.settings, m.id) : null,
           timeoutMs: 6 * 3600_000,
           purpose: `restore ${m.id} to check it`,
         });
@@ -147,7 +158,9 @@ export async function verifyBackup(deps: VerifyDeps, location: BackupLocation, o
     if (filesOk) await attempt('pg_restore --list', () => inContainer(deps, location, `read the table of contents of ${m.id}`, PG_RESTORE_LIST));
     if (filesOk && options.restore) {
       await attempt('restore', async () => {
-        const roles = rolesToRestore(readFileSync(join(location.dir, ROLES_FILE), 'utf8'), m.instance.username);
+        const rolesFile = join(location.dir, m.encrypted ? `${ROLES_FILE}${ENCRYPTED_SUFFIX}` : ROLES_FILE);
+        const rolesSql = m.encrypted ? decryptSmall(keyFor(deps.manager.settings, m.id), rolesFile) : readFileSync(rolesFile, 'utf8');
+        const roles = rolesToRestore(rolesSql, m.instance.username);
         const output = await inContainer(deps, location, `restore ${m.id} to check it`, RESTORE_DUMP, [roles, m.instance.database, m.instance.username, COUNT_SQL]);
         problems.push(...compareCounts(m.rowCounts ?? {}, countsFrom(output)));
       });

@@ -7,7 +7,6 @@ import { join } from 'node:path';
  * each as 8 hex digits (XLogFileName in xlog_internal.h).
  */
 
-export const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 
 export function parseLsn(lsn: string): bigint {
   const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
@@ -44,21 +43,32 @@ export function timelineOf(name: string): number {
 }
 
 export interface ArchivedSegment {
+  /** The segment's name (24 hex digits). */
   name: string;
+  /** Its file: the name, or the name with `.age` when it is encrypted. */
+  file: string;
   size: number;
   mtimeMs: number;
 }
+
+const SEGMENT_FILE = /^([0-9A-F]{24})(\.age)?$/;
 
 /** The whole segments of an archive folder, in WAL order (partial copies, history files aside). */
 export function archivedSegments(walDir: string): ArchivedSegment[] {
   if (!existsSync(walDir)) return [];
   return readdirSync(walDir)
-    .filter((name) => SEGMENT_NAME.test(name))
-    .sort()
-    .map((name) => {
-      const st = statSync(join(walDir, name));
-      return { name, size: st.size, mtimeMs: st.mtimeMs };
+    .map((file) => [file, SEGMENT_FILE.exec(file)?.[1]] as const)
+    .filter((entry): entry is readonly [string, string] => entry[1] !== undefined)
+    .sort((a, b) => a[1].localeCompare(b[1]))
+    .map(([file, name]) => {
+      const st = statSync(join(walDir, file));
+      return { name, file, size: st.size, mtimeMs: st.mtimeMs };
     });
+}
+
+/** Whether the archive holds a segment, plain or encrypted. */
+export function isArchived(walDir: string, segment: string): boolean {
+  return existsSync(join(walDir, segment)) || existsSync(join(walDir, `${segment}.age`));
 }
 
 /**

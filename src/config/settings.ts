@@ -87,6 +87,14 @@ const SettingsShape = {
    * before the archive command gives segments up (recorded as gaps) so the data disk does not fill.
    */
   archiveMaxPendingMb: z.number().int().min(64).default(2048),
+  /**
+   * An age identity file (`age-keygen -o key.txt`): when set, base backups, dumps and archived
+   * WAL are encrypted to its public key inside the server's container (which never holds the
+   * private key); restores and verifications need the file. Separate from the master key.
+   */
+  backupKeyFile: z.string().min(1).optional(),
+  /** The age binary mounted into containers to encrypt and decrypt (a glibc build: Debian's). */
+  ageBinary: z.string().min(1).default('/usr/bin/age'),
   /** How often `dbaas serve` looks for scheduled backups that are due. */
   schedulerIntervalSec: z.number().min(0.5).max(3600).default(30),
 };
@@ -143,6 +151,8 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_BACKUP_REPOSITORY: { key: 'backupRepository', convert: (t) => t },
   DBAAS_ARCHIVE_TIMEOUT: { key: 'archiveTimeoutSec', convert: toNumber },
   DBAAS_SCHEDULER_INTERVAL: { key: 'schedulerIntervalSec', convert: toNumber },
+  DBAAS_BACKUP_KEY_FILE: { key: 'backupKeyFile', convert: (t) => t },
+  DBAAS_AGE_BINARY: { key: 'ageBinary', convert: (t) => t },
   DBAAS_ARCHIVE_MAX_PENDING: { key: 'archiveMaxPendingMb', convert: (t) => Math.floor((parseSize(t) ?? Number.NaN) / (1024 * 1024)) },
 };
 

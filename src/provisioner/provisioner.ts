@@ -5,6 +5,7 @@ import { effectiveSettings } from '../instances/pgSettings.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import { MONITOR_ROLE } from '../database/controlAccess.js';
 import { homeId, homeNetwork, LABELS } from '../runtime/labels.js';
+import { AGE_IN_CONTAINER, backupKey } from '../backups/encryption.js';
 import { BackupRepository } from '../backups/repository.js';
 import {
   SERVER_BACKUP_AREA,
@@ -166,6 +167,7 @@ export class Provisioner {
   }
 
   composeContext(record: InstanceRecord, files: InstanceFiles): Record<string, unknown> {
+    const key = backupKey(this.settings);
     const labels = (service: string) => ({
       [LABELS.managed]: 'true',
       [LABELS.home]: homeId(this.paths.home),
@@ -184,7 +186,12 @@ export class Provisioner {
       dataPath: SERVER_DATA_PATH,
       initDir: SERVER_INIT_DIR,
       passwordFile: SERVER_PASSWORD_FILE,
-      pgSettings: { ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...walArchiveSettings(this.settings.archiveTimeoutSec, this.settings.archiveMaxPendingMb) },
+      pgSettings: {
+        ...effectiveSettings(record.memory, record.cpus, record.pgSettings),
+        ...walArchiveSettings(this.settings.archiveTimeoutSec, this.settings.archiveMaxPendingMb, key ? { age: AGE_IN_CONTAINER, recipient: key.recipient } : null),
+      },
+      ageBinary: key ? key.ageBinary : null,
+      ageInContainer: AGE_IN_CONTAINER,
       backupArea: this.areaMount(record.id, files),
       backupAreaPath: SERVER_BACKUP_AREA,
       bindAddress: record.bindAddress,

@@ -43,9 +43,13 @@ export const ARCHIVE_GAPS_FILE = 'dbaas_archive_gaps';
  * continuity there: restores across a gap are refused (the missing segment is named), and a new
  * base backup makes later moments restorable again.
  */
-export function walArchiveSettings(timeoutSec: number, maxPendingMb: number): Record<string, string> {
+export function walArchiveSettings(timeoutSec: number, maxPendingMb: number, encryption: { age: string; recipient: string } | null = null): Record<string, string> {
   const a = SERVER_ARCHIVE_PATH;
-  const copy = `if [ -f ${a}/%f ]; then cmp -s %p ${a}/%f; else cp %p ${a}/%f.part && sync ${a}/%f.part && mv ${a}/%f.part ${a}/%f; fi`;
+  // Encrypted (to the backup key's public key): `<segment>.age`; one that is there was renamed
+  // whole into place, so it stands (an encryption is never the same bytes twice to compare).
+  const copy = encryption
+    ? `if [ -f ${a}/%f.age ]; then true; else ${encryption.age} -r ${encryption.recipient} -o ${a}/%f.age.part %p && sync ${a}/%f.age.part && mv ${a}/%f.age.part ${a}/%f.age; fi`
+    : `if [ -f ${a}/%f ]; then cmp -s %p ${a}/%f; else cp %p ${a}/%f.part && sync ${a}/%f.part && mv ${a}/%f.part ${a}/%f; fi`;
   // No "$" anywhere: docker-compose would read it as a variable of its own. du prints pg_wal
   // only when it holds at least the threshold; "%%" is a literal "%" to PostgreSQL.
   const giveUp =

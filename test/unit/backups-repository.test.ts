@@ -23,6 +23,7 @@ function manifest(id: string): BackupManifest {
     wal: null,
     rowCounts: {},
     verification: null,
+    encrypted: false,
   };
 }
 

@@ -32,6 +32,7 @@ function backup(daysAgo: number, trigger: BackupManifest['trigger'], type: Backu
     wal: type === 'physical' ? { timeline: 1, startLsn: '0/1', endLsn: '0/2', startSegment: seg(start), endSegment: seg(start) } : null,
     rowCounts: type === 'logical' ? {} : null,
     verification: null,
+    encrypted: false,
   };
 }
 

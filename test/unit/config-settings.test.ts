@@ -75,6 +75,7 @@ describe('loadSettings defaults', () => {
       archiveTimeoutSec: 60,
       schedulerIntervalSec: 30,
       archiveMaxPendingMb: 2048,
+      ageBinary: '/usr/bin/age',
     });
     expect(s.backupRepository).toBeUndefined();
     expect(s.connectHost).toBeUndefined();

@@ -691,6 +691,7 @@ describe('Provisioner.remove', () => {
       wal: null,
       rowCounts: {},
       verification: null,
+      encrypted: false,
     });
     provisioner.remove(id);
     expect(readdirSync(files.dir)).toEqual(['backups']);

@@ -1,0 +1,94 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config/settings.js';
+import type { CreatedInstance } from '../../src/instances/manager.js';
+import { createLogger } from '../../src/log/logger.js';
+import { createServices, type Services } from '../../src/services.js';
+import { makeHome, query, until, type TestHome } from './helpers.js';
+
+/**
+ * Backups encrypted at rest with age (issue 9): with DBAAS_BACKUP_KEY_FILE set, base backups,
+ * dumps and archived WAL are written encrypted by the server's container, which holds only the
+ * public key; restores and verifications work with the key, and are refused without it.
+ */
+
+let t: TestHome;
+let keys: string;
+let db: CreatedInstance;
+
+function servicesWith(env: Record<string, string | undefined>): Services {
+  return createServices(loadSettings({ env: { ...t.env, ...env } }), { logger: createLogger({ consoleLevel: 'silent' }) });
+}
+
+beforeAll(async () => {
+  keys = mkdtempSync(join(tmpdir(), 'dbaas-keys-'));
+  execFileSync('age-keygen', ['-o', join(keys, 'backup.key')], { stdio: 'ignore' });
+  execFileSync('age-keygen', ['-o', join(keys, 'other.key')], { stdio: 'ignore' });
+  t = makeHome(23420, { DBAAS_BACKUP_KEY_FILE: join(keys, 'backup.key') });
+  db = await t.manager.create({ name: 'secret', memory: '128m' });
+  await query(db.connectionString, "CREATE TABLE cards (id int PRIMARY KEY, holder text); INSERT INTO cards SELECT g, 'holder-' || g FROM generate_series(1, 500) g");
+});
+
+afterAll(async () => {
+  await t?.services.close();
+  await t?.cleanup();
+  rmSync(keys, { recursive: true, force: true });
+});
+
+describe('encrypted backups', () => {
+  it('write base backups, dumps and archived WAL encrypted, with no plain copy', async () => {
+    const physical = await t.services.backups.create('secret', { type: 'physical' });
+    const logical = await t.services.backups.create('secret', { type: 'logical' });
+    expect(physical.encrypted).toBe(true);
+    expect(physical.files.map((f) => f.name)).toEqual(['base.tar.age']);
+    expect(logical.files.map((f) => f.name).sort()).toEqual(['database.pgdump.age', 'roles.sql.age']);
+    for (const b of [physical, logical]) {
+      for (const f of b.files) {
+        const bytes = readFileSync(join(b.path, f.name));
+        expect(bytes.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+        expect(bytes.includes(Buffer.from('holder-42'))).toBe(false);
+      }
+      expect(readdirSync(b.path).sort()).toEqual([...b.files.map((f) => f.name), 'dbaas-backup.json'].sort());
+    }
+    const walDir = t.services.backups.repository.walDir(db.id);
+    const admin = t.manager.superuserTarget(await t.manager.record(db.id));
+    await query(`postgresql://postgres:${encodeURIComponent(admin.password)}@${admin.host}:${admin.port}/postgres`, 'SELECT pg_switch_wal()');
+    await until('an encrypted segment', () => readdirSync(walDir).some((n) => /^[0-9A-F]{24}\.age$/.test(n)));
+    expect(readdirSync(walDir).filter((n) => /^[0-9A-F]{24}$/.test(n))).toEqual([]);
+    // The server's container has the public key only.
+    const compose = readFileSync(join(t.home, 'instances', db.id, 'docker-compose.yml'), 'utf8');
+    expect(compose).toMatch(/age1[0-9a-z]{50,}/);
+    expect(compose).not.toContain('AGE-SECRET-KEY');
+  });
+
+  it('verify and restore with the key: a real restore, the newest state, a dump', async () => {
+    const [physical, logical] = await t.services.backups.list('secret');
+    expect((await t.services.backups.verify(physical?.id as string, { restore: true })).verification).toMatchObject({ ok: true, problems: [] });
+    expect((await t.services.backups.verify(logical?.id as string, { restore: true })).verification).toMatchObject({ ok: true, problems: [] });
+    await query(db.connectionString, "INSERT INTO cards VALUES (501, 'after the backup')");
+    const latest = await t.services.backups.restore('secret', { as: 'secret-latest', latest: true });
+    expect(await query(latest.connectionString, 'SELECT count(*)::int AS n FROM cards')).toEqual([{ n: 501 }]);
+    const fromDump = await t.services.backups.restore(logical?.id as string, { as: 'secret-dump' });
+    expect(await query(fromDump.connectionString, 'SELECT count(*)::int AS n FROM cards')).toEqual([{ n: 500 }]);
+  });
+
+  it('are refused without the key, and fail with another one, leaving nothing', async () => {
+    const [physical] = await t.services.backups.list('secret');
+    const keyless = servicesWith({ DBAAS_BACKUP_KEY_FILE: undefined });
+    const wrong = servicesWith({ DBAAS_BACKUP_KEY_FILE: join(keys, 'other.key') });
+    try {
+      await expect(keyless.backups.restore(physical?.id as string, { as: 'no-key' })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+      await expect(keyless.backups.verify(physical?.id as string)).resolves.toMatchObject({ verification: { ok: false } });
+      const before = (await t.manager.records()).length;
+      await expect(wrong.backups.restore(physical?.id as string, { as: 'wrong-key' })).rejects.toMatchObject({ code: 'PROVISIONING_FAILED' });
+      expect((await t.manager.records()).length).toBe(before);
+    } finally {
+      await keyless.close();
+      await wrong.close();
+    }
+  });
+});
+
