@@ -236,12 +236,14 @@ export async function restoreLogical(manager: Manager, record: InstanceRecord, b
   const decrypting = key ? spawn(key.ageBinary, ['-d', '-i', key.identityFile, file(DUMP_FILE)], { stdio: ['ignore', 'pipe', 'pipe'] }) : null;
   let decryptError = '';
   decrypting?.stderr?.on('data', (chunk: Buffer) => (decryptError += chunk.toString()));
-  const dumpRun = await manager.engine.stream(container, {
-    argv: ['pg_restore', '--exit-on-error', '--single-transaction', '-d', record.database],
-    user: 'postgres',
-    stdin: decrypting?.stdout ?? createReadStream(file(DUMP_FILE)),
-    timeoutMs: 6 * 3600_000,
-  });
+  const dumpRun = await manager.engine
+    .stream(container, {
+      argv: ['pg_restore', '--exit-on-error', '--single-transaction', '-d', record.database],
+      user: 'postgres',
+      stdin: decrypting?.stdout ?? createReadStream(file(DUMP_FILE)),
+      timeoutMs: 6 * 3600_000,
+    })
+    .finally(() => decrypting?.kill()); // a decryption left writing into a closed pipe
   if (decryptError.trim()) throw new DbaasError('BACKUP_CORRUPT', `cannot decrypt ${backup.manifest.id}: ${decryptError.trim()}`);
   if (dumpRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `pg_restore failed: ${dumpRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
 }

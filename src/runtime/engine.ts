@@ -139,11 +139,18 @@ export class DockerEngine implements InstanceEngine {
     try {
       // pipe(), not pipeline(): ending the input half-closes the engine's socket (the command
       // sees the end of its stdin) while its output keeps coming; pipeline would destroy it.
+      // A command that exits before its input ended (a failing pg_restore) closes the socket:
+      // the feeding ends there too (a pipe into a closed socket stops and never sees the end).
       const feeding = new Promise<void>((resolve, reject) => {
-        if (!command.stdin) return resolve();
-        command.stdin.once('error', reject);
-        command.stdin.once('end', resolve);
-        command.stdin.pipe(raw);
+        const input = command.stdin;
+        if (!input) return resolve();
+        input.once('error', reject);
+        input.once('end', resolve);
+        raw.once('close', () => {
+          input.unpipe(raw);
+          resolve();
+        });
+        input.pipe(raw);
       });
       // The engine's stream ends when the command exits; a half-closed input does not end it.
       await Promise.all([pipeline(raw, demux, sink, { signal: controller.signal }), feeding]);

@@ -64,16 +64,27 @@ describe('encrypted backups', () => {
     expect(compose).not.toContain('AGE-SECRET-KEY');
   });
 
-  it('verify and restore with the key: a real restore, the newest state, a dump', async () => {
-    const [physical, logical] = await t.services.backups.list('secret');
+  it('verifies a base backup with the key, by a real restore', async () => {
+    const [physical] = await t.services.backups.list('secret');
     expect((await t.services.backups.verify(physical?.id as string, { restore: true })).verification).toMatchObject({ ok: true, problems: [] });
+  }, 240_000);
+
+  it('verifies a dump with the key, by a real restore and its row counts', async () => {
+    const logical = (await t.services.backups.list('secret')).find((b) => b.type === 'logical');
     expect((await t.services.backups.verify(logical?.id as string, { restore: true })).verification).toMatchObject({ ok: true, problems: [] });
+  }, 240_000);
+
+  it('restores the newest state from the encrypted backup and archive', async () => {
     await query(db.connectionString, "INSERT INTO cards VALUES (501, 'after the backup')");
     const latest = await t.services.backups.restore('secret', { as: 'secret-latest', latest: true });
     expect(await query(latest.connectionString, 'SELECT count(*)::int AS n FROM cards')).toEqual([{ n: 501 }]);
+  }, 240_000);
+
+  it('restores an encrypted dump into a new instance', async () => {
+    const logical = (await t.services.backups.list('secret')).find((b) => b.type === 'logical');
     const fromDump = await t.services.backups.restore(logical?.id as string, { as: 'secret-dump' });
     expect(await query(fromDump.connectionString, 'SELECT count(*)::int AS n FROM cards')).toEqual([{ n: 500 }]);
-  });
+  }, 240_000);
 
   it('are refused without the key, and fail with another one, leaving nothing', async () => {
     const [physical] = await t.services.backups.list('secret');
