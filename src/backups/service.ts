@@ -1,5 +1,5 @@
-import { chownSync, existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { chownSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { DbaasError, notFound } from '../errors.js';
 import type { CreatedInstance, Manager } from '../instances/manager.js';
 import { stepWithProgress, type ProgressFn } from '../instances/progress.js';
@@ -121,11 +121,25 @@ export class BackupService {
     return this.view(this.repository.find(backupId));
   }
 
+  /**
+   * Deletes a backup. The last backup of a deleted instance takes its area with it: the WAL
+   * archive left alone restores nothing, and nothing else would ever remove it.
+   */
   delete(backupId: string): BackupView {
     const location = this.repository.find(backupId);
+    const view = this.view(location);
     this.repository.remove(location);
     this.logger.info('backup deleted', { backup: backupId, instance: location.manifest.instance.id });
-    return this.view(location);
+    if (view.instanceDeleted && this.repository.holdsOnlyArchive(location.area)) {
+      this.repository.purge(location.manifest.instance.id);
+      // The deleted instance's own folder held nothing else (its backups were all that stayed).
+      const folder = dirname(location.area);
+      if (location.area === join(this.manager.files({ id: location.manifest.instance.id }).dir, 'backups') && existsSync(folder) && readdirSync(folder).length === 0) {
+        rmSync(folder, { recursive: true, force: true });
+      }
+      this.logger.info('removed the archive of a deleted instance with its last backup', { instance: location.manifest.instance.id });
+    }
+    return view;
   }
 
   /** The archive of one instance: its segments on disk, and the server's own counters from the agent. */

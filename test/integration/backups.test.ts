@@ -355,4 +355,13 @@ describe('a deleted instance', () => {
     expect(existsSync(join(t.home, 'instances'))).toBe(true);
     expect((await t.manager.records()).map((r) => r.name)).not.toContain('from-gap');
   });
+
+  it('loses its archive with its last backup: deleting them all leaves nothing of it', async () => {
+    for (const b of await t.services.backups.list('orders')) {
+      const r = cli('backup', 'delete', b.id, '--yes');
+      expect(r.status).toBe(0);
+    }
+    expect(existsSync(join(t.home, 'instances', source.id))).toBe(false);
+    await expect(t.services.backups.list('orders')).rejects.toMatchObject({ code: 'INSTANCE_NOT_FOUND' });
+  });
 });
