@@ -99,19 +99,19 @@ export class BackupRepository {
   backupsIn(area: string): BackupLocation[] {
     if (!existsSync(area)) return [];
     const out: BackupLocation[] = [];
-    for (const name of readdirSync(area).filter((n) => BACKUP_ID.test(n)).sort()) {
+    for (const name of readdirSync(area).filter((n) => BACKUP_ID.test(n))) {
       const dir = join(area, name);
       const manifest = readManifest(dir);
       if (manifest) out.push({ manifest, dir, area });
     }
-    return out;
+    return out.sort(byAge);
   }
 
   /** Every complete backup, of existing and deleted instances, oldest first. */
   all(): BackupLocation[] {
     return this.areas()
       .flatMap((area) => this.backupsIn(area))
-      .sort((a, b) => a.manifest.id.localeCompare(b.manifest.id));
+      .sort(byAge);
   }
 
   find(backupId: string): BackupLocation {
@@ -185,6 +185,14 @@ export class BackupRepository {
   purge(instanceId: string): void {
     rmSync(this.areaOf(instanceId), { recursive: true, force: true });
   }
+}
+
+/**
+ * Oldest first, by when each backup started (to the millisecond): ids name the second only, and
+ * two backups of one second would otherwise be ordered by their random suffix.
+ */
+function byAge(a: BackupLocation, b: BackupLocation): number {
+  return Date.parse(a.manifest.startedAt) - Date.parse(b.manifest.startedAt) || a.manifest.id.localeCompare(b.manifest.id);
 }
 
 function readManifest(dir: string): BackupManifest | null {

@@ -65,7 +65,7 @@ describe('encrypted backups', () => {
   });
 
   it('verifies a base backup with the key, by a real restore', async () => {
-    const [physical] = await t.services.backups.list('secret');
+    const physical = (await t.services.backups.list('secret')).find((b) => b.type === 'physical');
     expect((await t.services.backups.verify(physical?.id as string, { restore: true })).verification).toMatchObject({ ok: true, problems: [] });
   }, 240_000);
 
@@ -87,7 +87,7 @@ describe('encrypted backups', () => {
   }, 240_000);
 
   it('are refused without the key, and fail with another one, leaving nothing', async () => {
-    const [physical] = await t.services.backups.list('secret');
+    const physical = (await t.services.backups.list('secret')).find((b) => b.type === 'physical');
     const keyless = servicesWith({ DBAAS_BACKUP_KEY_FILE: undefined });
     const wrong = servicesWith({ DBAAS_BACKUP_KEY_FILE: join(keys, 'other.key') });
     try {

@@ -79,6 +79,16 @@ describe('BackupRepository', () => {
     expect(shared.all().map((l) => l.manifest.id)).toEqual([old, fresh]);
   });
 
+  it('lists backups of one second in the order they were taken, not by the random end of their ids', () => {
+    const repo = new BackupRepository(join(root, 'instances'), null);
+    repo.ensureArea(IDENTITY);
+    const first = { ...manifest('bk_20261124100000zzzz'), startedAt: '2026-11-24T10:00:00.100Z' };
+    const second = { ...manifest('bk_20261124100000aaaa'), startedAt: '2026-11-24T10:00:00.900Z' };
+    for (const m of [first, second]) repo.commit(repo.partDir(IDENTITY.id, m.id), m);
+    expect(repo.backupsIn(repo.areaOf(IDENTITY.id)).map((l) => l.manifest.id)).toEqual([first.id, second.id]);
+    expect(repo.all().map((l) => l.manifest.id)).toEqual([first.id, second.id]);
+  });
+
   it('removes a backup whole, and refuses ids that are not backup ids', () => {
     const repo = new BackupRepository(join(root, 'instances'), null);
     repo.ensureArea(IDENTITY);
