@@ -1,5 +1,7 @@
-import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { asDbaasError, DbaasError } from '../errors.js';
@@ -8,17 +10,18 @@ import { stepWithProgress, type ProgressFn } from '../instances/progress.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import type { Logger } from '../log/logger.js';
 import { containerNameFor } from '../provisioner/provisioner.js';
+import type { StreamResult } from '../runtime/workload.js';
 import { archiveCurrentSegment } from './archiveFlush.js';
-import { backupKey, decryptSmall, ENCRYPTED_SUFFIX, keyFor } from './encryption.js';
+import { backupKey, decryptSmall, ENCRYPTED_SUFFIX, keyFor, type BackupKey } from './encryption.js';
 import { BACKUP_ID, type InstanceIdentity } from './manifest.js';
-import { describeTarget, recoverInto, seedArchiveHistory, type RecoveryTarget } from './recover.js';
+import { describeTarget, recoverInto, seedArchiveHistory, type RecoveryReport, type RecoveryTarget } from './recover.js';
 import type { BackupLocation, BackupRepository } from './repository.js';
 import { rolesToRestore } from './roles.js';
 import type { RestoreInput } from './schema.js';
 import type { BackupService } from './service.js';
-import { DUMP_FILE, ROLES_FILE } from './take.js';
+import { BACKUP_TOOL_TIMEOUT_MS, DUMP_FILE, ROLES_FILE } from './take.js';
 import { checkFiles } from './verify.js';
-import { archivedSegments, latestTimeline, missingSegments, onTimelinePath, parseLsn, replayPath, segmentNumber, timelineHistory } from './wal.js';
+import { archivedSegments, latestTimeline, missingSegments, onTimelinePath, parseLsn, replayPath, segmentNumber, timelineHistory, WAL_SEGMENT_SIZE } from './wal.js';
 
 /**
  * A restore into a new instance, in two halves: the plan (which backup, whether the archive
@@ -47,8 +50,6 @@ export interface RestorePlan {
   timeline: 'latest' | number;
 }
 
-/** 16 MiB: the segment size of every cluster dbaas makes (initdb's default). */
-const SEGMENT_SIZE = 16 * 1024 * 1024;
 
 function unreachable(message: string, details?: Record<string, unknown>): DbaasError {
   return new DbaasError('RESTORE_TARGET_UNREACHABLE', message, details);
@@ -129,7 +130,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
   if (!fits(backup)) throw unreachable(`${backup.manifest.id} ends after the target (at ${backup.manifest.finishedAt}); a restore cannot stop before a backup's end`);
 
   // A backup named by hand off that path replays its own timeline (the state before an in-place restore).
-  const path = backup.manifest.wal ? replayPath(walDir, backup.manifest.wal, SEGMENT_SIZE) : { timeline: newest, newest: true, segments: archivedSegments(walDir) };
+  const path = backup.manifest.wal ? replayPath(walDir, backup.manifest.wal, WAL_SEGMENT_SIZE) : { timeline: newest, newest: true, segments: archivedSegments(walDir) };
   const segments = path.segments;
   const last = segments.at(-1);
   const archiveEndsAt = last ? new Date(last.mtimeMs).toISOString() : null;
@@ -139,13 +140,13 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
       { archiveEndsAt },
     );
   }
-  if (target.kind === 'lsn' && last && parseLsn(target.lsn) >= (segmentNumber(last.name, SEGMENT_SIZE) + 1n) * BigInt(SEGMENT_SIZE)) {
+  if (target.kind === 'lsn' && last && parseLsn(target.lsn) >= (segmentNumber(last.name, WAL_SEGMENT_SIZE) + 1n) * BigInt(WAL_SEGMENT_SIZE)) {
     throw unreachable(`the archive of ${identity.name} ends at segment ${last.name}, before ${target.lsn}; restore --latest, or to an earlier position`);
   }
   // WAL the replay needs after the backup's own: a gap there would end the replay early, silently.
   const wal = backup.manifest.wal;
-  if (wal && last && segmentNumber(last.name, SEGMENT_SIZE) > segmentNumber(wal.endSegment, SEGMENT_SIZE)) {
-    const missing = missingSegments(new Set(segments.map((s) => s.name)), wal.endSegment, last.name, SEGMENT_SIZE);
+  if (wal && last && segmentNumber(last.name, WAL_SEGMENT_SIZE) > segmentNumber(wal.endSegment, WAL_SEGMENT_SIZE)) {
+    const missing = missingSegments(new Set(segments.map((s) => s.name)), wal.endSegment, last.name, WAL_SEGMENT_SIZE);
     if (missing.length > 0) {
       throw new DbaasError('BACKUP_CORRUPT', `the WAL archive of ${identity.name} lacks segment(s) ${missing.join(', ')}: a replay from ${backup.manifest.id} would stop there`, {
         missing,
@@ -163,6 +164,22 @@ async function assertIntact(backup: BackupLocation): Promise<void> {
   if (problems.length > 0) {
     throw new DbaasError('BACKUP_CORRUPT', `backup ${backup.manifest.id} is damaged: ${problems.join('; ')}`, { backup: backup.manifest.id, problems });
   }
+}
+
+/** Recovers a plan's base backup and archived WAL into an instance's data folder (new, or beside its data/). */
+function recoverPlan(manager: Manager, plan: RestorePlan, record: InstanceRecord, dataDir: string, purpose: string): Promise<RecoveryReport> {
+  return recoverInto(manager.engine, {
+    image: record.image,
+    dataDir,
+    backupDir: plan.backup.dir,
+    archiveDir: plan.walDir,
+    target: plan.target,
+    timeline: plan.timeline,
+    key: backupKey(manager.settings),
+    endIsTarget: plan.endIsTarget,
+    timeoutMs: BACKUP_TOOL_TIMEOUT_MS,
+    purpose,
+  });
 }
 
 /** Runs a plan: a new instance from the recovered folder (physical) or from a dump (logical). */
@@ -187,18 +204,7 @@ export async function runRestore(
     return manager.create(create, options.progress, options.signal, {
       message: `recover ${backup.manifest.id} and replay the archived WAL (target: ${describeTarget(plan.target)})`,
       fill: async (record, files) => {
-        const report = await recoverInto(manager.engine, {
-          image: record.image,
-          dataDir: files.dataDir,
-          backupDir: backup.dir,
-          archiveDir: plan.walDir,
-          target: plan.target,
-          timeline: plan.timeline,
-          key: backupKey(manager.settings),
-          endIsTarget: plan.endIsTarget,
-          timeoutMs: 6 * 3600_000,
-          purpose: `recover ${backup.manifest.id} into ${record.name}`,
-        });
+        const report = await recoverPlan(manager, plan, record, files.dataDir, `recover ${backup.manifest.id} into ${record.name}`);
         seedArchiveHistory(files.dataDir, repository.walDir(record.id));
         deps.logger.info('backup recovered', { instance: record.id, backup: backup.manifest.id, lastTransactionAt: report.lastTransactionAt });
       },
@@ -218,6 +224,20 @@ export async function runRestore(
   }
 }
 
+/** An encrypted file decrypted into a temporary 0700 folder; BACKUP_CORRUPT with age's reason when it cannot be. */
+async function decryptToTemporary(key: BackupKey, path: string, backupId: string): Promise<{ path: string; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'dbaas-restore-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const out = join(dir, 'plain');
+  try {
+    await promisify(execFile)(key.ageBinary, ['-d', '-i', key.identityFile, '-o', out, path]);
+    return { path: out, cleanup };
+  } catch (err) {
+    cleanup();
+    throw new DbaasError('BACKUP_CORRUPT', `cannot decrypt ${backupId}: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`);
+  }
+}
+
 /** Feeds a logical backup to a new instance's server: its roles first, then the dump, in one transaction. */
 export async function restoreLogical(manager: Manager, record: InstanceRecord, backup: BackupLocation): Promise<void> {
   const container = containerNameFor(record);
@@ -232,19 +252,21 @@ export async function restoreLogical(manager: Manager, record: InstanceRecord, b
     timeoutMs: 10 * 60_000,
   });
   if (rolesRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `restoring the roles failed: ${rolesRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
-  // An encrypted dump is decrypted here, on the host, on its way to pg_restore's stdin.
-  const decrypting = key ? spawn(key.ageBinary, ['-d', '-i', key.identityFile, file(DUMP_FILE)], { stdio: ['ignore', 'pipe', 'pipe'] }) : null;
-  let decryptError = '';
-  decrypting?.stderr?.on('data', (chunk: Buffer) => (decryptError += chunk.toString()));
-  const dumpRun = await manager.engine
-    .stream(container, {
+  // An encrypted dump is decrypted on the host first, into a 0700 folder removed afterwards: a
+  // decryption piped into pg_restore while it ran once left pg_restore an empty input (read 0
+  // bytes) without a word from age; decrypted first, a failure is age's own and comes first.
+  const plain = key ? await decryptToTemporary(key, file(DUMP_FILE), backup.manifest.id) : null;
+  let dumpRun: StreamResult;
+  try {
+    dumpRun = await manager.engine.stream(container, {
       argv: ['pg_restore', '--exit-on-error', '--single-transaction', '-d', record.database],
       user: 'postgres',
-      stdin: decrypting?.stdout ?? createReadStream(file(DUMP_FILE)),
-      timeoutMs: 6 * 3600_000,
-    })
-    .finally(() => decrypting?.kill()); // a decryption left writing into a closed pipe
-  if (decryptError.trim()) throw new DbaasError('BACKUP_CORRUPT', `cannot decrypt ${backup.manifest.id}: ${decryptError.trim()}`);
+      stdin: createReadStream(plain?.path ?? file(DUMP_FILE)),
+      timeoutMs: BACKUP_TOOL_TIMEOUT_MS,
+    });
+  } finally {
+    plain?.cleanup();
+  }
   if (dumpRun.exitCode !== 0) throw new DbaasError('OPERATION_FAILED', `pg_restore failed: ${dumpRun.stderr.trim().split('\n').slice(-5).join(' | ')}`);
 }
 
@@ -278,18 +300,7 @@ export async function restoreInPlace(
     mkdirSync(staging, { mode: 0o700 });
     try {
       await stepWithProgress(options.progress, 'recover', `recover ${plan.backup.manifest.id} beside the running instance (target: ${describeTarget(plan.target)})`, () =>
-        recoverInto(manager.engine, {
-          image: record.image,
-          dataDir: staging,
-          backupDir: plan.backup.dir,
-          archiveDir: plan.walDir,
-          target: plan.target,
-          timeline: plan.timeline,
-          key: backupKey(manager.settings),
-          endIsTarget: plan.endIsTarget,
-          timeoutMs: 6 * 3600_000,
-          purpose: `recover ${plan.backup.manifest.id} for ${record.name}`,
-        }),
+        recoverPlan(manager, plan, record, staging, `recover ${plan.backup.manifest.id} for ${record.name}`),
       );
     } catch (err) {
       rmSync(staging, { recursive: true, force: true });

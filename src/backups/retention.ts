@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackupLocation, BackupRepository } from './repository.js';
-import { archivedSegments, segmentNumber } from './wal.js';
+import { archivedSegments, segmentNumber, WAL_SEGMENT_SIZE } from './wal.js';
 
 /**
  * Retention of one instance's backups. A policy keeps a scheduled backup when it is among the
@@ -17,7 +17,6 @@ export interface RetentionPolicy {
   keepDays?: number | undefined;
 }
 
-const SEGMENT_SIZE = 16 * 1024 * 1024;
 const DAY_MS = 24 * 3600_000;
 
 /** The backups a policy removes (a pure choice over the list, oldest first). */
@@ -34,10 +33,10 @@ export function expiredBackups(backups: BackupLocation[], policy: RetentionPolic
 
 /** The archived segments no kept base backup needs: those before the oldest one's first segment. */
 export function unneededSegments(segments: string[], kept: BackupLocation[]): string[] {
-  const starts = kept.flatMap((b) => (b.manifest.type === 'physical' && b.manifest.wal ? [segmentNumber(b.manifest.wal.startSegment, SEGMENT_SIZE)] : []));
+  const starts = kept.flatMap((b) => (b.manifest.type === 'physical' && b.manifest.wal ? [segmentNumber(b.manifest.wal.startSegment, WAL_SEGMENT_SIZE)] : []));
   if (starts.length === 0) return segments;
   const oldest = starts.reduce((a, b) => (b < a ? b : a));
-  return segments.filter((name) => segmentNumber(name, SEGMENT_SIZE) < oldest);
+  return segments.filter((name) => segmentNumber(name, WAL_SEGMENT_SIZE) < oldest);
 }
 
 export interface RetentionResult {

@@ -26,7 +26,7 @@ import {
   type InstanceBackupStatus,
 } from './schema.js';
 import { parseCron } from './scheduler.js';
-import { takeLogical, takePhysical } from './take.js';
+import { BACKUP_TOOL_TIMEOUT_MS, takeLogical, takePhysical } from './take.js';
 import { verifyBackup, type VerifyOptions } from './verify.js';
 import { archivedSegments, latestTimeline, onTimelinePath, parseLsn, timelineHistory } from './wal.js';
 
@@ -276,7 +276,7 @@ export class BackupService {
       engine: this.manager.engine,
       container: containerNameFor(record),
       superuser: this.manager.superuserTarget(record),
-      timeoutMs: 6 * 3600_000,
+      timeoutMs: BACKUP_TOOL_TIMEOUT_MS,
       ...(this.key ? { recipient: this.key.recipient } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };

@@ -28,6 +28,9 @@ export interface TakeContext {
   recipient?: string;
 }
 
+/** How long a backup tool, a recovery or a verification may run before it is given up. */
+export const BACKUP_TOOL_TIMEOUT_MS = 6 * 3600_000;
+
 export const BASE_TAR = 'base.tar';
 /** An encrypted base backup: the tar with pg_basebackup's manifest inside, through age. */
 export const BASE_TAR_ENCRYPTED = `${BASE_TAR}${ENCRYPTED_SUFFIX}`;

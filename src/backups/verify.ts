@@ -9,8 +9,8 @@ import type { Verification } from './manifest.js';
 import { COUNT_SQL, recoverInto } from './recover.js';
 import type { BackupLocation, BackupRepository } from './repository.js';
 import { rolesToRestore } from './roles.js';
-import { BASE_TAR, DUMP_FILE, PG_MANIFEST, ROLES_FILE } from './take.js';
-import { missingSegments, replayPath, segmentNumber } from './wal.js';
+import { BACKUP_TOOL_TIMEOUT_MS, BASE_TAR, DUMP_FILE, PG_MANIFEST, ROLES_FILE } from './take.js';
+import { missingSegments, replayPath, segmentNumber, WAL_SEGMENT_SIZE } from './wal.js';
 
 /**
  * Verification of a backup. Always: every file against the manifest's size and sha256; for a
@@ -31,7 +31,6 @@ interface VerifyDeps {
   repository: BackupRepository;
 }
 
-const SEGMENT_SIZE = 16 * 1024 * 1024;
 const BACKUP_MOUNT = '/dbaas-backup';
 
 /** The files of the backup against its manifest; the problems found, in words. */
@@ -54,10 +53,10 @@ export async function checkFiles(location: BackupLocation): Promise<string[]> {
 function checkArchive(repository: BackupRepository, location: BackupLocation): string[] {
   const wal = location.manifest.wal;
   if (!wal) return [];
-  const segments = replayPath(repository.walDir(location.manifest.instance.id), wal, SEGMENT_SIZE).segments;
+  const segments = replayPath(repository.walDir(location.manifest.instance.id), wal, WAL_SEGMENT_SIZE).segments;
   const last = segments.at(-1);
-  if (!last || segmentNumber(last.name, SEGMENT_SIZE) <= segmentNumber(wal.endSegment, SEGMENT_SIZE)) return [];
-  const missing = missingSegments(new Set(segments.map((s) => s.name)), wal.endSegment, last.name, SEGMENT_SIZE);
+  if (!last || segmentNumber(last.name, WAL_SEGMENT_SIZE) <= segmentNumber(wal.endSegment, WAL_SEGMENT_SIZE)) return [];
+  const missing = missingSegments(new Set(segments.map((s) => s.name)), wal.endSegment, last.name, WAL_SEGMENT_SIZE);
   return missing.map((name) => `WAL segment ${name} is missing from the archive: point-in-time restores from this backup stop before it`);
 }
 
@@ -72,7 +71,7 @@ async function inContainer(deps: VerifyDeps, location: BackupLocation, purpose: 
       argv: ['bash', '-c', `set -euo pipefail\n${PLAIN}\n${script}`, 'verify', ...args],
       mounts: [{ host: location.dir, container: BACKUP_MOUNT, readOnly: true }, ...(lent?.mounts ?? [])],
       memory: 512 * 1024 * 1024,
-      timeoutMs: 6 * 3600_000,
+      timeoutMs: BACKUP_TOOL_TIMEOUT_MS,
     });
   } finally {
     lent?.cleanup();
@@ -148,7 +147,7 @@ export async function verifyBackup(deps: VerifyDeps, location: BackupLocation, o
           endIsTarget: false,
           countDatabase: m.instance.database,
           key: m.encrypted ? keyFor(deps.manager.settings, m.id) : null,
-          timeoutMs: 6 * 3600_000,
+          timeoutMs: BACKUP_TOOL_TIMEOUT_MS,
           purpose: `restore ${m.id} to check it`,
         });
         if (!report.rowCounts) problems.push(`the restored server did not answer for database ${m.instance.database}`);

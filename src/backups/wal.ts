@@ -8,6 +8,9 @@ import { join } from 'node:path';
  */
 
 
+/** The WAL segment size of every cluster dbaas makes (initdb's default, 16 MiB). */
+export const WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
+
 export function parseLsn(lsn: string): bigint {
   const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn.trim());
   if (!m) throw new Error(`not a WAL position: "${lsn}"`);

@@ -42,8 +42,7 @@ export function demuxBuffer(buffer: Buffer): string {
 
 /**
  * Docker's multiplexed stream (an exec's output, framed by 8-byte headers) as a stream of its
- * stdout, with backpressure: a gigabyte of backup passes through without piling up in memory.
- * Its stderr goes to `onStderr`.
+ * stdout, with backpressure. Its stderr goes to `onStderr`.
  */
 export class StdoutDemux extends Transform {
   private pending: Buffer = Buffer.alloc(0);

@@ -124,14 +124,12 @@ export class DockerEngine implements InstanceEngine {
     const stderr = new TailBuffer(64 * 1024);
     const stdoutText = new TailBuffer(64 * 1024);
     const demux = new StdoutDemux((chunk) => stderr.add(chunk));
-    const sink =
-      command.stdout ??
-      new Writable({
-        write(chunk: Buffer, _enc, done) {
-          stdoutText.add(chunk);
-          done();
-        },
-      });
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        stdoutText.add(chunk);
+        done();
+      },
+    });
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`took longer than ${command.timeoutMs / 1000} s`)), command.timeoutMs);
     const onAbort = () => controller.abort(command.signal?.reason ?? new Error('cancelled'));

@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
 import type { ContainerSpec } from './composeSpec.js';
 import type { DataTemplateRequest } from './dataTemplate.js';
@@ -68,14 +68,12 @@ export interface ExecResult {
   output: string;
 }
 
-/** A command whose input and output are streams (a backup written to a file, a dump fed back). */
+/** A command fed from a stream (a dump given back to pg_restore), its stdout and stderr kept apart. */
 export interface StreamCommand {
   argv: string[];
   user?: string;
   /** Fed to the command's stdin, which is closed at its end. */
   stdin?: Readable;
-  /** Receives the command's stdout, with backpressure; without it stdout is kept as text (the last 64 KiB). */
-  stdout?: Writable;
   timeoutMs: number;
   /** Ends the command (its stream is closed; the command sees a broken pipe). */
   signal?: AbortSignal;
@@ -83,7 +81,7 @@ export interface StreamCommand {
 
 export interface StreamResult {
   exitCode: number;
-  /** stdout as text when no stream took it, else empty. */
+  /** The last 64 KiB of its stdout. */
   output: string;
   /** The last 64 KiB of its stderr. */
   stderr: string;
@@ -142,7 +140,7 @@ export interface InstanceEngine {
    */
   execute(name: string, command: ExecCommand): Promise<ExecResult>;
 
-  /** Like execute, with streams for stdin and stdout (gigabytes of backup), its stderr apart. */
+  /** Like execute, with a stream for stdin (gigabytes of dump) and its stderr apart from its stdout. */
   stream(name: string, command: StreamCommand): Promise<StreamResult>;
 
   /**
