@@ -10,6 +10,14 @@ export const ERROR_CODES = [
   'ORIGIN_NOT_ALLOWED', // a browser request from another site (cross-site request forgery)
   'HOST_NOT_ALLOWED', // a Host header the server was not configured to answer to (DNS rebinding)
   'VALIDATION_FAILED', // parsed, but a field is invalid
+  // Access control
+  'UNAUTHORIZED', // no token, or one that is unknown, expired or revoked (401 with WWW-Authenticate)
+  'FORBIDDEN', // a valid token whose role lacks the route's permission
+  'NETWORK_NOT_ALLOWED', // the client's address is outside DBAAS_ALLOWED_NETWORKS
+  'RATE_LIMITED', // too many failed authentications from one address
+  'TOKEN_NOT_FOUND',
+  'IDEMPOTENCY_KEY_REUSED', // an Idempotency-Key sent again with a different request
+  'IN_PROGRESS', // the first request with this Idempotency-Key is still running
   'USAGE', // CLI misuse (missing argument, refused without --yes)
   'INSTANCE_NOT_FOUND',
   'ROUTE_NOT_FOUND',

@@ -1,3 +1,6 @@
+import { AuditLog } from './auth/audit.js';
+import { IdempotencyStore } from './auth/idempotency.js';
+import { TokenStore } from './auth/tokens.js';
 import { BackupService } from './backups/service.js';
 import { OperationStore } from './operations/store.js';
 import { runtimePaths, type RuntimePaths, type Settings } from './config/settings.js';
@@ -33,6 +36,9 @@ export interface Services {
   backups: BackupService;
   /** The API's long operations (backups, restores), polled at GET /operations/{id}. */
   operations: OperationStore;
+  tokens: TokenStore;
+  audit: AuditLog;
+  idempotency: IdempotencyStore;
   /** Closes what holds connections (the data API's pools). */
   close(): Promise<void>;
 }
@@ -56,5 +62,23 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
   const backups = new BackupService(manager, provisioner, logger);
   const monitoring = new MonitoringService(manager, logger, (record) => backups.facts(record));
   const doctor = new Doctor({ registry, engine, paths, logger }, manager);
-  return { settings, paths, logger, registry, engine, secrets, provisioner, manager, data, monitoring, doctor, backups, operations: new OperationStore(paths.operationsDir), close: () => data.close() };
+  return {
+    settings,
+    paths,
+    logger,
+    registry,
+    engine,
+    secrets,
+    provisioner,
+    manager,
+    data,
+    monitoring,
+    doctor,
+    backups,
+    operations: new OperationStore(paths.operationsDir),
+    tokens: new TokenStore(paths.tokensFile),
+    audit: new AuditLog(paths.auditLog),
+    idempotency: new IdempotencyStore(paths.idempotencyDir, secrets),
+    close: () => data.close(),
+  };
 }

@@ -1,3 +1,10 @@
+import type { AuditLog } from '../auth/audit.js';
+import type { IdempotencyStore } from '../auth/idempotency.js';
+import type { TokenStore } from '../auth/tokens.js';
+import { AccessGuard, auditTrail } from './access.js';
+import { authFailureLimiter, networkGuard } from './networkGuard.js';
+import { projectResolver } from './projects.js';
+import { accessRoutes } from './routes/access.js';
 import type { BackupService } from '../backups/service.js';
 import type { OperationStore } from '../operations/store.js';
 import { backupRoutes } from './routes/backups.js';
@@ -30,6 +37,9 @@ export interface ApiServices {
   monitoring: MonitoringService;
   data: DataService;
   doctor: Doctor;
+  tokens: TokenStore;
+  audit: AuditLog;
+  idempotency: IdempotencyStore;
 }
 
 const PurgeSchema = z
@@ -52,6 +62,8 @@ function systemRoutes(manager: Manager, doctor: Doctor): RouteDef[] {
       method: 'get',
       path: '/doctor',
       operationId: 'examineInstallation',
+      permission: 'system:admin',
+      scope: 'none',
       tag: 'system',
       summary: 'What is out of place: the registry compared with the engine and the disk (changes nothing)',
       description:
@@ -65,6 +77,8 @@ function systemRoutes(manager: Manager, doctor: Doctor): RouteDef[] {
       method: 'post',
       path: '/doctor/fix',
       operationId: 'repairInstallation',
+      permission: 'system:admin',
+      scope: 'none',
       tag: 'system',
       summary: 'Repair what is safe to repair (never deletes a data folder unless purge names it)',
       body: PurgeSchema,
@@ -76,6 +90,8 @@ function systemRoutes(manager: Manager, doctor: Doctor): RouteDef[] {
       method: 'get',
       path: '/health',
       operationId: 'getHealth',
+      permission: 'public',
+      scope: 'none',
       tag: 'system',
       summary: 'Whether the API and the Docker engine answer',
       success: {
@@ -107,9 +123,10 @@ const REDOC_PAGE = `<!DOCTYPE html>
  * Every route the API serves, in the order of the document. Building them calls no service, so
  * tests iterate this list (and the OpenAPI document made from it) without an engine.
  */
-export function apiRoutes({ manager, monitoring, data, doctor, backups, operations }: ApiServices): RouteDef[] {
+export function apiRoutes({ manager, monitoring, data, doctor, backups, operations, tokens, audit }: ApiServices): RouteDef[] {
   return [
     ...systemRoutes(manager, doctor),
+    ...accessRoutes(tokens, audit),
     ...instanceRoutes(manager, backups),
     ...backupRoutes(backups, operations),
     ...databaseRoutes(data),
@@ -126,6 +143,12 @@ export function createApp(services: ApiServices, logger: Logger): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   const settings = manager.settings;
+  // Order matters: the audit trail sees every request; a network outside the allowlist is refused
+  // before any token is read; an address that keeps failing to authenticate is refused before it
+  // can try another token.
+  app.use(auditTrail(services.audit, logger));
+  app.use(networkGuard(settings.allowedNetworks));
+  app.use(authFailureLimiter(settings.authFailureLimit, settings.authFailureWindowSec));
   app.use(
     requestGuard({
       allowedHosts: [...LOOPBACK_HOSTS, ...(isWildcard(settings.apiHost) ? [] : [settings.apiHost]), ...settings.apiAllowedHosts],
@@ -155,7 +178,12 @@ export function createApp(services: ApiServices, logger: Logger): Express {
   app.get('/redoc/redoc.standalone.js', (_req, res) => {
     res.sendFile(REDOC_BUNDLE);
   });
-  app.use(buildRouter(routes));
+  const guard = new AccessGuard({
+    tokens: services.tokens,
+    idempotency: services.idempotency,
+    projectOf: projectResolver(services.backups, services.operations),
+  });
+  app.use(buildRouter(routes, guard));
   app.use((req, _res, next) => {
     next(new DbaasError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}`));
   });

@@ -11,6 +11,13 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   ORIGIN_NOT_ALLOWED: 403,
   HOST_NOT_ALLOWED: 421,
   VALIDATION_FAILED: 422,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NETWORK_NOT_ALLOWED: 403,
+  RATE_LIMITED: 429,
+  TOKEN_NOT_FOUND: 404,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  IN_PROGRESS: 409,
   USAGE: 400,
   INSTANCE_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
@@ -89,6 +96,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = fromExpress(err) ?? asDbaasError(err);
     const status = HTTP_STATUS[error.code];
+    // The audit trail records the code of a refusal or a failure (api/access.ts).
+    if (res.locals.access) (res.locals.access as { errorCode?: string }).errorCode = error.code;
+    if (error.code === 'RATE_LIMITED') res.setHeader('Retry-After', String(error.details?.retryAfterSec ?? 60));
     if (status >= 500) logger.error('request failed', { method: req.method, path: req.path, code: error.code, error: error.message });
     res.status(status).json({ error: error.toJSON() });
   };

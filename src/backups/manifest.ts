@@ -17,6 +17,8 @@ export const InstanceIdentitySchema = z.object({
   image: z.string().min(1),
   database: z.string().min(1),
   username: z.string().min(1),
+  /** Its project (identities written before projects existed: default). */
+  project: z.string().default('default'),
   createdAt: z.string(),
   /** When the instance was deleted (its backups kept); null while it exists. */
   deletedAt: z.string().nullable().default(null),
@@ -56,7 +58,7 @@ export const BackupManifestSchema = z.object({
   label: z.string().nullable(),
   /** What asked for it: a user, a schedule, or a restore in place (the safety backup). */
   trigger: z.enum(['manual', 'schedule', 'safety']),
-  instance: InstanceIdentitySchema.omit({ deletedAt: true, createdAt: true }),
+  instance: InstanceIdentitySchema.omit({ deletedAt: true, createdAt: true, project: true }),
   serverVersion: z.string(),
   startedAt: z.string(),
   finishedAt: z.string(),

@@ -1,3 +1,4 @@
+import { DEFAULT_PROJECT } from '../auth/project.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -80,7 +81,7 @@ export async function planRestore(deps: RestoreDeps, source: string, input: Rest
   const explicit = input.backup ?? (BACKUP_ID.test(source) ? source : undefined);
   const chosen = explicit ? repository.find(explicit) : null;
   const identity = chosen
-    ? (repository.identity(chosen.area) ?? { ...chosen.manifest.instance, createdAt: chosen.manifest.startedAt, deletedAt: null })
+    ? (repository.identity(chosen.area) ?? { ...chosen.manifest.instance, project: DEFAULT_PROJECT, createdAt: chosen.manifest.startedAt, deletedAt: null })
     : await deps.service.identity(source);
   const target = targetOf(input);
   const walDir = repository.walDir(identity.id);
@@ -192,6 +193,8 @@ export async function runRestore(
   const { manager, repository } = deps;
   const create = {
     name: input.as as string,
+    // A restore or a clone lands in the project of what it restores.
+    project: plan.identity.project,
     version: plan.identity.version,
     database: plan.identity.database,
     username: plan.identity.username,

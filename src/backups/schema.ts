@@ -19,6 +19,7 @@ export const BackupViewSchema = z
     id: BackupIdSchema,
     instance: z.string().meta({ description: 'The id of the instance it was taken of' }),
     name: z.string().meta({ description: "The instance's name when it was taken" }),
+    project: z.string().meta({ description: "The instance's project" }),
     instanceDeleted: z.boolean().meta({ description: 'Whether the instance is gone (the backup stays restorable)' }),
     type: z.enum(['physical', 'logical']),
     label: z.string().nullable(),

@@ -1,3 +1,4 @@
+import { DEFAULT_PROJECT } from '../auth/project.js';
 import { chownSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DbaasError, notFound } from '../errors.js';
@@ -73,6 +74,7 @@ export class BackupService {
       id: m.id,
       instance: m.instance.id,
       name: m.instance.name,
+      project: identity?.project ?? DEFAULT_PROJECT,
       instanceDeleted: identity?.deletedAt != null,
       type: m.type,
       label: m.label,
@@ -99,8 +101,8 @@ export class BackupService {
   async identity(ref: string): Promise<InstanceIdentity> {
     const live = await this.manager.record(ref).catch(() => null);
     if (live) {
-      const { id, name, version, image, database, username, createdAt } = live;
-      return { id, name, version, image, database, username, createdAt, deletedAt: null };
+      const { id, name, project, version, image, database, username, createdAt } = live;
+      return { id, name, project, version, image, database, username, createdAt, deletedAt: null };
     }
     const known = this.repository
       .areas()

@@ -8,6 +8,13 @@ export const EXIT_CODE: Record<ErrorCode, 1 | 2> = {
   ORIGIN_NOT_ALLOWED: 1,
   HOST_NOT_ALLOWED: 1,
   VALIDATION_FAILED: 2,
+  UNAUTHORIZED: 1,
+  FORBIDDEN: 1,
+  NETWORK_NOT_ALLOWED: 1,
+  RATE_LIMITED: 1,
+  TOKEN_NOT_FOUND: 1,
+  IDEMPOTENCY_KEY_REUSED: 2,
+  IN_PROGRESS: 1,
   USAGE: 2,
   INSTANCE_NOT_FOUND: 1,
   ROUTE_NOT_FOUND: 1,
@@ -47,9 +54,17 @@ export const EXIT_CODE: Record<ErrorCode, 1 | 2> = {
   INTERNAL: 1,
 };
 
+let lastCode: ErrorCode | undefined;
+
+/** The code of the last error reported (the audit line of a failed command names it). */
+export function lastErrorCode(): ErrorCode | undefined {
+  return lastCode;
+}
+
 /** Prints an error (as JSON with --json, else a line on stderr) and returns its exit code. */
 export function reportError(err: unknown, json: boolean): number {
   const error: DbaasError = asDbaasError(err);
+  lastCode = error.code;
   if (json) {
     process.stdout.write(JSON.stringify({ error: error.toJSON() }, null, 2) + '\n');
   } else {

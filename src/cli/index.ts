@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config/version.js';
+import { registerAccessCommands } from './commands/access.js';
 import { registerBackupCommands } from './commands/backups.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerImageCommands } from './commands/image.js';
@@ -10,6 +11,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerSqlCommands } from './commands/sql.js';
 import { registerTableCommands } from './commands/tables.js';
+import { registerTlsCommands } from './commands/tls.js';
 
 /**
  * The dbaas program: every command's definition, and the exit code of a command line. The
@@ -29,10 +31,17 @@ export function buildProgram(): Command {
   registerSqlCommands(program);
   registerMonitoringCommands(program);
   registerBackupCommands(program);
+  registerAccessCommands(program);
+  registerTlsCommands(program);
   registerDoctorCommand(program);
   registerServeCommand(program);
   registerServiceCommands(program);
   registerImageCommands(program);
+  // The host's own audit trail (cli/audit.ts): one line per command that changes something.
+  program.hook('postAction', async (_program, actionCommand) => {
+    const { recordCommand } = await import('./audit.js');
+    await recordCommand(actionCommand);
+  });
   program.commands.forEach(function override(cmd: Command) {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -97,6 +97,14 @@ const SettingsShape = {
   ageBinary: z.string().min(1).default('/usr/bin/age'),
   /** How often `dbaas serve` looks for scheduled backups that are due. */
   schedulerIntervalSec: z.number().min(0.5).max(3600).default(30),
+  /** Client networks that may reach the API at all (checked before the token); empty: any. */
+  allowedNetworks: z.array(z.union([z.cidrv4(), z.cidrv6()])).default([]),
+  /** Failed authentications one client address may make per window before it gets 429. */
+  authFailureLimit: z.number().int().min(1).default(20),
+  authFailureWindowSec: z.number().int().min(1).default(900),
+  /** The API's own certificate and key (PEM files); `dbaas serve --tls auto` issues them from the local CA. */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
 };
 
 export const SettingsSchema = z.object(SettingsShape).superRefine((s, ctx) => {
@@ -153,6 +161,11 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_SCHEDULER_INTERVAL: { key: 'schedulerIntervalSec', convert: toNumber },
   DBAAS_BACKUP_KEY_FILE: { key: 'backupKeyFile', convert: (t) => t },
   DBAAS_AGE_BINARY: { key: 'ageBinary', convert: (t) => t },
+  DBAAS_ALLOWED_NETWORKS: { key: 'allowedNetworks', convert: commaList },
+  DBAAS_AUTH_FAILURE_LIMIT: { key: 'authFailureLimit', convert: toNumber },
+  DBAAS_AUTH_FAILURE_WINDOW: { key: 'authFailureWindowSec', convert: toNumber },
+  DBAAS_TLS_CERT: { key: 'tlsCert', convert: (t) => t },
+  DBAAS_TLS_KEY: { key: 'tlsKey', convert: (t) => t },
   DBAAS_ARCHIVE_MAX_PENDING: { key: 'archiveMaxPendingMb', convert: (t) => Math.floor((parseSize(t) ?? Number.NaN) / (1024 * 1024)) },
 };
 
@@ -275,6 +288,14 @@ export function runtimePaths(settings: Settings) {
     dataTemplatesDir: settings.dataTemplatesDir ? resolve(settings.dataTemplatesDir) : join(home, 'config', 'data-templates'),
     /** The API's long operations, one JSON file each (see operations/store.ts). */
     operationsDir: join(home, 'config', 'operations'),
+    /** API tokens: names, roles, projects and the hashes of their secrets (see auth/tokens.ts). */
+    tokensFile: join(home, 'config', 'tokens.json'),
+    /** Idempotency keys of the API's creating POSTs, one file each, kept 24 hours. */
+    idempotencyDir: join(home, 'config', 'idempotency'),
+    /** The local certificate authority: TLS for the API and every instance's server. */
+    caDir: join(home, 'config', 'ca'),
+    /** Every change and every read of a secret, by whom (auth/audit.ts). */
+    auditLog: join(home, 'logs', 'audit.ndjson'),
     logDir: join(home, 'logs'),
     provisioningLog: join(home, 'logs', 'provisioning.log'),
     templatesDir: settings.templatesDir ? resolve(settings.templatesDir) : join(PROJECT_ROOT, 'templates'),

@@ -1,3 +1,4 @@
+import { DEFAULT_PROJECT } from '../auth/project.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { imageFor } from '../config/settings.js';
@@ -140,6 +141,7 @@ export class InstanceCreation {
       const rec: InstanceRecord = {
         id: newId(),
         name: input.name,
+        project: input.project ?? DEFAULT_PROJECT,
         version: chosen.version,
         image: chosen.image,
         memory: chosen.memory,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { SUPPORTED_VERSIONS } from '../config/settings.js';
 import type { ResourceStats } from '../runtime/workload.js';
 import { RecoveriesSchema } from './recoveries.js';
+import { DEFAULT_PROJECT, ProjectNameSchema } from '../auth/project.js';
 import { formatSize, MIN_MEMORY, parseSize } from './size.js';
 
 /**
@@ -176,6 +177,7 @@ export function createInstanceSchema({ hostCpus, hostMemory }: HostLimits) {
   return z
     .object({
       name: InstanceNameSchema,
+      project: ProjectNameSchema.optional(),
       version: VersionSchema.optional(),
       memory: memorySchema(hostMemory).optional(),
       cpus: cpusSchema(hostCpus).optional(),
@@ -227,6 +229,8 @@ export const ContainerRefSchema = z.object({
 export const InstanceRecordSchema = z.object({
   id: z.string().regex(/^db_[a-z0-9]{6,16}$/),
   name: InstanceNameSchema,
+  /** Instances made before projects existed belong to the default project. */
+  project: ProjectNameSchema.default(DEFAULT_PROJECT),
   version: z.number().int(),
   image: z.string(),
   memory: z.number().int().positive(),
@@ -267,6 +271,7 @@ export const InstanceViewSchema = z
   .object({
     id: z.string().meta({ example: 'db_k3j9x2qa' }),
     name: z.string(),
+    project: z.string().meta({ description: 'The project it belongs to', example: 'default' }),
     version: z.number().int(),
     image: z.string(),
     memory: z.number().int().meta({ description: 'Memory limit in bytes' }),

@@ -53,6 +53,7 @@ export function toView(settings: Settings, record: InstanceRecord, observed: Obs
   return {
     id: record.id,
     name: record.name,
+    project: record.project,
     version: record.version,
     image: record.image,
     memory: record.memory,

@@ -215,9 +215,10 @@ export class MonitoringService {
   }
 
   /** Every instance's latest sample and container counters, in Prometheus text format. */
-  async prometheus(): Promise<{ contentType: string; text: string }> {
+  /** Every instance in Prometheus text format, or those `include` keeps (a token sees its project's). */
+  async prometheus(include: (record: InstanceRecord) => boolean = () => true): Promise<{ contentType: string; text: string }> {
     const [records, containers] = await Promise.all([
-      this.instances.records(),
+      this.instances.records().then((all) => all.filter(include)),
       this.engine.list(),
     ]);
     const instances: InstanceMetrics[] = await Promise.all(

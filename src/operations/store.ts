@@ -72,7 +72,7 @@ export class OperationStore {
 
   get(id: string): Operation {
     const op = /^op_[a-z0-9]+$/.test(id) && existsSync(this.path(id)) ? this.read(this.path(id)) : null;
-    if (!op) throw new DbaasError('OPERATION_NOT_FOUND', `no operation "${id}"`, { operation: id });
+    if (!op) throw operationNotFound(id);
     return op;
   }
 
@@ -133,4 +133,8 @@ export class OperationStore {
     );
     return op;
   }
+}
+
+export function operationNotFound(id: string): DbaasError {
+  return new DbaasError('OPERATION_NOT_FOUND', `no operation "${id}"`, { operation: id });
 }

@@ -133,8 +133,8 @@ export class Provisioner {
 
   /** The instance's backup area with its WAL archive folder, and who the instance is. */
   ensureBackupArea(record: InstanceRecord): string {
-    const { id, name, version, image, database, username, createdAt } = record;
-    return this.backups.ensureArea({ id, name, version, image, database, username, createdAt, deletedAt: null });
+    const { id, name, project, version, image, database, username, createdAt } = record;
+    return this.backups.ensureArea({ id, name, project, version, image, database, username, createdAt, deletedAt: null });
   }
 
   /**

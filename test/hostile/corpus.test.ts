@@ -11,7 +11,7 @@ import { createApp } from '../../src/api/app.js';
 import { DataService } from '../../src/database/service.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeHome, query, type TestHome } from '../integration/helpers.js';
+import { adminToken, makeHome, query, type TestHome } from '../integration/helpers.js';
 import { describeExchange, preview, refusalProblems, send, type Reply } from './client.js';
 import { categoryOf, generateCorpus, type Column, type Fixture, type HostileRequest } from './generate.js';
 import { Spec, type OpenApiDocument } from './openapi.js';
@@ -104,9 +104,14 @@ describe('the hostile corpus, generated from /openapi.json', () => {
     return done;
   }
 
+  let token: string;
+
   beforeAll(async () => {
     // Small defaults, so that a create the server wrongly accepts costs little.
-    t = makeHome(22400, { DBAAS_BODY_LIMIT: '64kb', DBAAS_DEFAULT_MEMORY: '128m', DBAAS_DEFAULT_CPUS: '0.5' });
+    // Requests that send a hostile Authorization of their own fail to authenticate on purpose: the
+    // limit on failures must not lock the corpus out.
+    t = makeHome(22400, { DBAAS_BODY_LIMIT: '64kb', DBAAS_DEFAULT_MEMORY: '128m', DBAAS_DEFAULT_CPUS: '0.5', DBAAS_AUTH_FAILURE_LIMIT: '100000' });
+    token = await adminToken(t);
     created = await t.manager.create(INSTANCE);
     await query(created.connectionString, TABLE_SQL);
     const logger = createLogger({ consoleLevel: 'silent' });
@@ -173,7 +178,8 @@ describe('the hostile corpus, generated from /openapi.json', () => {
       }
     };
     const run = async (request: HostileRequest) => {
-      const reply = await send(port, request);
+      // An admin's token, so that every request reaches the code behind access control.
+      const reply = await send(port, { ...request, headers: { authorization: `Bearer ${token}`, ...request.headers } });
       outcomes.push({ request, reply, problems: refusalProblems(reply) });
       completed++;
       if (completed % HEALTH_EVERY === 0) await checkHealth(request);

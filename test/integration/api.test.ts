@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import { createLogger } from '../../src/log/logger.js';
-import { freePort, makeHome, query, type TestHome } from './helpers.js';
+import { adminToken, freePort, makeHome, query, type TestHome } from './helpers.js';
+
+/** The admin token of the home under test (set in each suite's beforeAll). */
+let token = '';
 
 interface Reply {
   status: number;
@@ -17,7 +20,7 @@ interface Reply {
 async function call(base: string, method: string, path: string, body?: unknown, raw?: string): Promise<Reply> {
   const res = await fetch(base + path, {
     method,
-    headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {},
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}) },
     body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined),
   });
   const text = await res.text();
@@ -54,6 +57,7 @@ describe('REST API end to end', () => {
 
   beforeAll(async () => {
     t = makeHome(21600, { DBAAS_BODY_LIMIT: '4kb' });
+    token = await adminToken(t);
     ({ server, base } = await serve(t));
   });
   afterAll(async () => {
@@ -124,6 +128,10 @@ describe('REST API end to end', () => {
         'GET /operations',
         'GET /operations/{id}',
         'GET /metrics',
+        'POST /tokens',
+        'GET /tokens',
+        'DELETE /tokens/{id}',
+        'GET /audit',
       ].sort(),
     );
     const create = spec.components.schemas.CreateInstance;
@@ -141,8 +149,11 @@ describe('REST API end to end', () => {
     expect(rows.get.parameters.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(['ref', 'table', 'select', 'order', 'limit', 'offset', 'count']),
     );
-    // 403 (foreign Origin), 415 (not JSON) and 421 (unknown Host) come from the request guard.
-    expect(Object.keys(rows.post.responses).sort()).toEqual(['201', '400', '403', '404', '409', '415', '421', '422', '503', '504']);
+    // 403 (foreign Origin), 415 (not JSON) and 421 (unknown Host) come from the request guard;
+    // 401, 403 and 429 from access control.
+    expect(Object.keys(rows.post.responses).sort()).toEqual(['201', '400', '401', '403', '404', '409', '415', '421', '422', '429', '503', '504']);
+    expect(rows.post.security).toEqual([{ bearerAuth: [] }]);
+    expect(rows.post['x-permission']).toBe('data:write');
     expect(Object.keys(spec.paths['/database/{ref}/query'].post.responses)).toEqual(
       expect.arrayContaining(['200', '400', '403', '404', '409', '422', '503', '504']),
     );
@@ -269,6 +280,7 @@ describe('REST API end to end', () => {
 describe('REST API with the engine down', () => {
   it('reports 503 on /health and ENGINE_UNAVAILABLE on create', async () => {
     const t = makeHome(21650, { DBAAS_DOCKER_SOCKET: '/tmp/dbaas-no-such-engine.sock' });
+    token = await adminToken(t);
     const { server, base } = await serve(t);
     try {
       const health = await call(base, 'GET', '/health');
@@ -300,8 +312,9 @@ describe('`dbaas serve` restarted', () => {
     throw new Error('dbaas serve did not come up');
   }
 
-  beforeAll(() => {
+  beforeAll(async () => {
     t = makeHome(21700);
+    token = await adminToken(t);
   });
   afterAll(async () => {
     child?.kill('SIGKILL');

@@ -11,7 +11,7 @@ import { hashFile } from '../../src/backups/fileSink.js';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeHome, query, until, type TestHome } from './helpers.js';
+import { adminToken, makeHome, query, until, type TestHome } from './helpers.js';
 
 /**
  * Backups and restores against a real engine and real servers (issue 9): continuous archiving,
@@ -25,6 +25,7 @@ let source: CreatedInstance;
 let physical: BackupView;
 let server: Server;
 let base: string;
+let token: string;
 const made: string[] = [];
 
 async function superuserQuery(ref: string, sql: string, database = 'app'): Promise<pg.QueryResultRow[]> {
@@ -50,7 +51,7 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await fetch(base + path, {
     method,
-    headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   return { status: res.status, body: await res.json() };
@@ -60,6 +61,7 @@ beforeAll(async () => {
   t = makeHome(23300);
   source = await t.manager.create({ name: 'orders', memory: '128m' });
   made.push(source.id);
+  token = await adminToken(t);
   const app = createApp(t.services, createLogger({ consoleLevel: 'silent' }));
   await new Promise<void>((resolve) => {
     server = app.listen(0, '127.0.0.1', () => resolve());

@@ -7,7 +7,7 @@ import type { CreatedInstance } from '../../src/instances/manager.js';
 import type { InstanceView } from '../../src/instances/schema.js';
 import { createLogger } from '../../src/log/logger.js';
 import { MetricsReader } from '../../src/monitoring/metricsReader.js';
-import { docker, makeHome, query, until, type TestHome } from './helpers.js';
+import { adminToken, docker, makeHome, query, until, type TestHome } from './helpers.js';
 
 /**
  * Issue 8 (self-healing): a 128m instance running a query that needs far more memory recovers
@@ -28,10 +28,11 @@ describe('crash recovery of a 128m instance', () => {
   let created: CreatedInstance;
   let server: Server;
   let base: string;
+  let token: string;
 
   const info = (): Promise<InstanceView> => t.manager.get(created.id);
   const api = async (path: string) => {
-    const res = await fetch(base + path);
+    const res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } });
     return { status: res.status, text: await res.text() };
   };
   /** The crash-recovery series of this instance in GET /metrics. */
@@ -65,6 +66,7 @@ describe('crash recovery of a 128m instance', () => {
       cpus: 1,
       monitoring: { intervalSec: 1, maxFileBytes: '8k', keepFiles: 1 },
     });
+    token = await adminToken(t);
     const app = createApp(t.services, logger);
     await new Promise<void>((resolve) => {
       server = app.listen(0, '127.0.0.1', () => resolve());

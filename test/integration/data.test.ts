@@ -4,7 +4,7 @@ import { createApp } from '../../src/api/app.js';
 import { DataService } from '../../src/database/service.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeHome, query, type TestHome } from './helpers.js';
+import { adminToken, makeHome, query, type TestHome } from './helpers.js';
 
 interface Reply {
   status: number;
@@ -18,11 +18,12 @@ describe('the data API over REST against a real instance', () => {
   let data: DataService;
   let server: Server;
   let base: string;
+  let token: string;
 
   async function call(method: string, path: string, body?: unknown, raw?: string): Promise<Reply> {
     const res = await fetch(`${base}/database/${created.name}${path}`, {
       method,
-      headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {},
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: raw ?? (body !== undefined ? JSON.stringify(body) : undefined),
     });
     const text = await res.text();
@@ -40,6 +41,7 @@ describe('the data API over REST against a real instance', () => {
     created = await t.manager.create({ name: 'datatest', memory: '256m', cpus: 1 });
     const logger = createLogger({ consoleLevel: 'silent' });
     data = t.services.data;
+    token = await adminToken(t);
     const app = createApp(t.services, logger);
     await new Promise<void>((resolve) => {
       server = app.listen(0, '127.0.0.1', () => resolve());

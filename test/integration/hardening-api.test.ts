@@ -13,8 +13,8 @@ import { DataService } from '../../src/database/service.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createLogger } from '../../src/log/logger.js';
-import { containersOf, docker, makeHome, query, type TestHome } from './helpers.js';
-import { expectError, issueFields, send, sendJson } from './hardening-http.js';
+import { adminToken, containersOf, docker, makeHome, query, type TestHome } from './helpers.js';
+import { authorize, expectError, issueFields, send, sendJson } from './hardening-http.js';
 
 // Instances take ports from 22500 up; the APIs of this file listen at the top of the range.
 const PORT = 22549;
@@ -72,6 +72,8 @@ describe('issue 7: hardening of the REST API', () => {
   beforeAll(async () => {
     // 70 000 rows of {"n": 12345} are about 1 MB of JSON.
     t = makeHome(22500, { DBAAS_BODY_LIMIT: '8mb' });
+    const token = await adminToken(t);
+    for (const port of [PORT, ALLOWLIST_PORT, DISK_PORT]) authorize(port, token);
     created = await t.manager.create({ name: NAME, memory: '256m', cpus: 1 });
     await sql('CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, doc jsonb)');
     await sql("INSERT INTO items (name) VALUES ('one'), ('two')");

@@ -18,10 +18,18 @@ export interface HttpRequest {
   body?: string | Buffer;
 }
 
+/** The token each port's requests carry unless they name their own Authorization. */
+const tokens = new Map<number, string>();
+
+export function authorize(port: number, token: string): void {
+  tokens.set(port, token);
+}
+
 /** Sends one request to 127.0.0.1:port; without a `host` header node sends `127.0.0.1:<port>`. */
 export function send(port: number, method: string, path: string, request: HttpRequest = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { ...request.headers };
+    const token = tokens.get(port);
+    const headers: Record<string, string | number> = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...request.headers };
     if (request.body !== undefined) headers['content-length'] = Buffer.byteLength(request.body);
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

@@ -132,3 +132,8 @@ export async function killCreateMidway(t: TestHome, name: string): Promise<void>
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
 }
+
+/** An admin token of a test home, for tests that talk to its API (every route but /health needs one). */
+export async function adminToken(t: TestHome, name = 'test-admin'): Promise<string> {
+  return (await t.services.tokens.create({ name: `${name}-${Math.random().toString(36).slice(2, 8)}`, role: 'admin' })).token;
+}

@@ -12,7 +12,7 @@ import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
 import { parseSampleLine, type Sample } from '../../src/monitoring/metricsReader.js';
 import { MonitoringService } from '../../src/monitoring/service.js';
-import { docker, makeHome, until, type TestHome } from './helpers.js';
+import { adminToken, docker, makeHome, until, type TestHome } from './helpers.js';
 import parsePrometheus from 'parse-prometheus-text-format';
 
 const run = promisify(execFile);
@@ -24,10 +24,11 @@ describe('the monitoring agent beside a real instance', () => {
   let monitoring: MonitoringService;
   let server: Server;
   let base: string;
+  let token: string;
   let metricsFile: string;
 
   const api = async (path: string, method = 'GET') => {
-    const res = await fetch(base + path, { method });
+    const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}` } });
     const text = await res.text();
     let body: any = null; // eslint-disable-line @typescript-eslint/no-explicit-any
     try {
@@ -59,6 +60,7 @@ describe('the monitoring agent beside a real instance', () => {
       monitoring: { intervalSec: 1, maxFileBytes: '8k', keepFiles: 2 },
     });
     metricsFile = join(t.home, 'instances', created.id, 'logs', 'metrics.ndjson');
+    token = await adminToken(t);
     const app = createApp({ ...t.services, monitoring }, logger);
     await new Promise<void>((resolve) => {
       server = app.listen(0, '127.0.0.1', () => resolve());
@@ -222,7 +224,7 @@ describe('the monitoring agent beside a real instance', () => {
     const serverBefore = (await docker.getContainer(serverName).inspect()).State.StartedAt;
     const patched = await fetch(`${base}/instances/watched`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ monitoring: { intervalSec: 2 } }),
     });
     expect(patched.status).toBe(200);

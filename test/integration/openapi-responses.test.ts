@@ -5,7 +5,7 @@ import { apiRoutes, createApp } from '../../src/api/app.js';
 import type { RouteDef } from '../../src/api/routeTable.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeHome, query, until, type TestHome } from './helpers.js';
+import { adminToken, makeHome, query, until, type TestHome } from './helpers.js';
 
 /**
  * Every route's real answer against the success schema its declaration documents, in strict
@@ -33,6 +33,10 @@ interface Input {
  */
 const INPUTS: Record<string, Input> = {
   getHealth: {},
+  createToken: { body: { name: 'made-by-api', role: 'viewer', project: 'default' } },
+  listTokens: {},
+  revokeToken: { params: { id: 'made-by-api' } },
+  listAuditEntries: { query: { limit: '5' } },
   examineInstallation: {},
   repairInstallation: { body: {} },
   createInstance: { body: { name: SECOND, memory: '128m', cpus: 0.5 } },
@@ -155,6 +159,7 @@ describe('every route answers what its OpenAPI success schema says', () => {
   let created: CreatedInstance;
   let server: Server;
   let base: string;
+  let token: string;
   let routes: RouteDef[];
 
   beforeAll(async () => {
@@ -168,6 +173,7 @@ describe('every route answers what its OpenAPI success schema says', () => {
       `CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(8,2), added timestamptz DEFAULT now(), tags text[]);
        INSERT INTO items (id, name, price, tags) VALUES (1, 'one', 9.99, '{a,b}'), (2, 'two', NULL, NULL), (3, 'three', 3, '{}');`,
     );
+    token = await adminToken(t);
     const app = createApp(services, logger);
     await new Promise<void>((resolve) => {
       server = app.listen(0, '127.0.0.1', () => resolve());
@@ -205,7 +211,7 @@ describe('every route answers what its OpenAPI success schema says', () => {
       const name = `${def.operationId} (${def.method.toUpperCase()} ${def.path})`;
       const res = await fetch(base + pathOf(def, input), {
         method: def.method.toUpperCase(),
-        headers: input.body !== undefined ? { 'content-type': 'application/json' } : {},
+        headers: { authorization: `Bearer ${token}`, ...(input.body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: input.body !== undefined ? JSON.stringify(input.body) : undefined,
       });
       const text = await res.text();

@@ -6,7 +6,7 @@ import type { BackupManifest } from '../../src/backups/manifest.js';
 import { BackupRepository, MANIFEST_FILE, newBackupId } from '../../src/backups/repository.js';
 
 let root: string;
-const IDENTITY = { id: 'db_repo00001', name: 'orders', version: 15, image: 'postgres:15', database: 'app', username: 'app', createdAt: '2026-11-24T10:00:00.000Z', deletedAt: null };
+const IDENTITY = { id: 'db_repo00001', name: 'orders', version: 15, image: 'postgres:15', database: 'app', username: 'app', project: 'default', createdAt: '2026-11-24T10:00:00.000Z', deletedAt: null };
 
 function manifest(id: string): BackupManifest {
   return {

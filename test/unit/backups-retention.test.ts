@@ -47,7 +47,7 @@ const HISTORY = [
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'dbaas-unit-retention-'));
   repo = new BackupRepository(join(root, 'instances'), null);
-  repo.ensureArea({ id: ID, name: 'orders', version: 15, image: 'postgres:15', database: 'app', username: 'app', createdAt: '2026-11-01T00:00:00Z', deletedAt: null });
+  repo.ensureArea({ id: ID, name: 'orders', version: 15, image: 'postgres:15', database: 'app', username: 'app', project: 'default', createdAt: '2026-11-01T00:00:00Z', deletedAt: null });
   for (const m of HISTORY) {
     const part = repo.partDir(ID, m.id);
     writeFileSync(join(part, 'base.tar'), 'x');

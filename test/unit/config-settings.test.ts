@@ -43,6 +43,9 @@ describe('loadSettings defaults', () => {
     const s = loadSettings({ env: { DBAAS_HOME: home } });
     expect(s).toEqual({
       home,
+      allowedNetworks: [],
+      authFailureLimit: 20,
+      authFailureWindowSec: 900,
       apiHost: '127.0.0.1',
       apiPort: 8000,
       apiAllowedHosts: [],
@@ -126,6 +129,10 @@ describe('loadSettings defaults', () => {
       settingsCatalogDir: join(home, 'config', 'pg-settings'),
       dataTemplatesDir: join(home, 'config', 'data-templates'),
       operationsDir: join(home, 'config', 'operations'),
+      tokensFile: join(home, 'config', 'tokens.json'),
+      idempotencyDir: join(home, 'config', 'idempotency'),
+      caDir: join(home, 'config', 'ca'),
+      auditLog: join(home, 'logs', 'audit.ndjson'),
       backupRepository: null,
       logDir: join(home, 'logs'),
       provisioningLog: join(home, 'logs', 'provisioning.log'),

@@ -1,3 +1,5 @@
+import { projectResolver } from '../projects.js';
+import { sees } from '../../auth/principal.js';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../backups/manifest.js';
 import {
@@ -34,11 +36,15 @@ const accepted = (description: string) => ({ status: 202, description: `${descri
  */
 export function backupRoutes(backups: BackupService, operations: OperationStore): RouteDef[] {
   const tag = 'backups';
+  const projectOf = projectResolver(backups, operations);
   return [
     route({
       method: 'post',
       path: '/instances/{ref}/backups',
       operationId: 'createBackup',
+      permission: 'backups:create',
+      scope: 'instance',
+      idempotent: true,
       tag,
       summary: 'Take a backup of a running instance (physical base backup or logical dump)',
       description: 'Answers at once with the operation; its result is the backup. A backup that fails or is interrupted is never listed.',
@@ -55,6 +61,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'get',
       path: '/instances/{ref}/backups',
       operationId: 'listInstanceBackups',
+      permission: 'backups:read',
+      scope: 'instance',
       tag,
       summary: "An instance's backups, oldest first (also of a deleted instance)",
       params: InstanceRefParams,
@@ -66,6 +74,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'get',
       path: '/instances/{ref}/backup-status',
       operationId: 'getBackupStatus',
+      permission: 'backups:read',
+      scope: 'instance',
       tag,
       summary: "The WAL archive's state (last segment, its age, failures), the newest backup, the earliest restorable moment",
       params: InstanceRefParams,
@@ -77,16 +87,20 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'get',
       path: '/backups',
       operationId: 'listBackups',
+      permission: 'backups:read',
+      scope: 'none',
       tag,
       summary: 'Every backup in the repository, of existing and deleted instances',
       success: { status: 200, description: 'Backups', schema: BackupListSchema },
       errors: [],
-      handler: async () => ({ backups: await backups.list() }),
+      handler: async ({ principal }) => ({ backups: (await backups.list()).filter((b) => sees(principal, b.project)) }),
     }),
     route({
       method: 'get',
       path: '/backups/{id}',
       operationId: 'getBackup',
+      permission: 'backups:read',
+      scope: 'backup',
       tag,
       summary: 'One backup with its manifest',
       params: BackupParams,
@@ -98,6 +112,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'delete',
       path: '/backups/{id}',
       operationId: 'deleteBackup',
+      permission: 'backups:delete',
+      scope: 'backup',
       tag,
       summary: 'Delete a backup',
       params: BackupParams,
@@ -109,6 +125,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'post',
       path: '/backups/{id}/verify',
       operationId: 'verifyBackup',
+      permission: 'backups:create',
+      scope: 'backup',
       tag,
       summary: 'Check a backup: checksums, manifest, WAL continuity; with restore, a real restore and row counts',
       params: BackupParams,
@@ -124,6 +142,9 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'post',
       path: '/instances/{ref}/restore',
       operationId: 'restoreInstance',
+      permission: 'backups:restore',
+      scope: 'instance',
+      idempotent: true,
       tag,
       summary: 'Restore an instance (live or deleted) into a new instance, or in place, to a point in time or its newest state',
       description:
@@ -143,6 +164,9 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'post',
       path: '/backups/{id}/restore',
       operationId: 'restoreBackup',
+      permission: 'backups:restore',
+      scope: 'backup',
+      idempotent: true,
       tag,
       summary: 'Restore a backup into a new instance (a base backup with WAL replay to a target, or a logical dump)',
       params: BackupParams,
@@ -159,6 +183,9 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'post',
       path: '/instances/{ref}/clone',
       operationId: 'cloneInstance',
+      permission: 'backups:restore',
+      scope: 'instance',
+      idempotent: true,
       tag,
       summary: 'A new instance with the newest state of this one (its newest base backup and all archived WAL)',
       description: 'Without a base backup to start from, the operation takes one of the live server first.',
@@ -180,6 +207,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'get',
       path: '/instances/{ref}/backup-schedule',
       operationId: 'getBackupSchedule',
+      permission: 'backups:read',
+      scope: 'instance',
       tag,
       summary: "An instance's backup schedule with its last run, or null",
       params: InstanceRefParams,
@@ -191,6 +220,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'put',
       path: '/instances/{ref}/backup-schedule',
       operationId: 'setBackupSchedule',
+      permission: 'backups:create',
+      scope: 'instance',
       tag,
       summary: 'Set (replace) the backup schedule: cron (UTC), type, retention, verification',
       description:
@@ -206,6 +237,8 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'delete',
       path: '/instances/{ref}/backup-schedule',
       operationId: 'deleteBackupSchedule',
+      permission: 'backups:create',
+      scope: 'instance',
       tag,
       summary: 'Remove the backup schedule (its backups stay)',
       params: InstanceRefParams,
@@ -220,17 +253,26 @@ export function backupRoutes(backups: BackupService, operations: OperationStore)
       method: 'get',
       path: '/operations',
       operationId: 'listOperations',
+      permission: 'backups:read',
+      scope: 'none',
       tag: 'operations',
       summary: 'Long operations (backups, restores, verifications), newest first',
       query: z.object({ running: queryFlag.meta({ description: 'Only the ones still running' }) }),
       success: { status: 200, description: 'Operations', schema: OperationListSchema },
       errors: [],
-      handler: async ({ query }) => ({ operations: operations.list().filter((op) => !query.running || op.status === 'running') }),
+      handler: async ({ query, principal }) => {
+        const ops = operations.list().filter((op) => !query.running || op.status === 'running');
+        if (principal.project === null) return { operations: ops };
+        const projects = await Promise.all(ops.map((op) => projectOf('operation', op.id)));
+        return { operations: ops.filter((_op, i) => projects[i] !== undefined && sees(principal, projects[i])) };
+      },
     }),
     route({
       method: 'get',
       path: '/operations/{id}',
       operationId: 'getOperation',
+      permission: 'backups:read',
+      scope: 'operation',
       tag: 'operations',
       summary: 'One operation: its status, steps, and result or error',
       params: OperationParams,

@@ -1,3 +1,4 @@
+import { sees } from '../../auth/principal.js';
 import { z } from 'zod';
 import {
   AgentLogsSchema,
@@ -37,6 +38,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       method: 'get',
       path: '/monitoring/{ref}/metrics',
       operationId: 'getMetrics',
+      permission: 'metrics:read',
+      scope: 'instance',
       tag,
       summary: 'Samples in a time range, across rotated files, oldest first (the newest `limit` of them)',
       params: InstanceRefParams,
@@ -56,6 +59,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       method: 'get',
       path: '/monitoring/{ref}/metrics/latest',
       operationId: 'getLatestSample',
+      permission: 'metrics:read',
+      scope: 'instance',
       tag,
       summary: 'The newest sample (read from the end of the file), its age and whether it is current',
       params: InstanceRefParams,
@@ -71,6 +76,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       method: 'get',
       path: '/monitoring/{ref}/summary',
       operationId: 'getMetricsSummary',
+      permission: 'metrics:read',
+      scope: 'instance',
       tag,
       summary: 'Rates over a window (transactions/s, rows/s, cache hit ratio, deadlocks) and container CPU and memory',
       params: InstanceRefParams,
@@ -87,6 +94,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       method: 'get',
       path: '/monitoring/{ref}/agent',
       operationId: 'getAgentStatus',
+      permission: 'metrics:read',
+      scope: 'instance',
       tag,
       summary: "The monitoring agent's state: running, last sample age, samples written, last error",
       params: InstanceRefParams,
@@ -98,6 +107,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       method: 'post',
       path: '/monitoring/{ref}/agent/restart',
       operationId: 'restartAgent',
+      permission: 'instances:update',
+      scope: 'instance',
       tag,
       summary: 'Restart the monitoring agent',
       params: InstanceRefParams,
@@ -109,6 +120,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       method: 'get',
       path: '/monitoring/{ref}/agent/logs',
       operationId: 'getAgentLogs',
+      permission: 'metrics:read',
+      scope: 'instance',
       tag,
       summary: "The agent's own log (start, rotations, failed samples)",
       params: InstanceRefParams,
@@ -125,6 +138,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
       method: 'get',
       path: '/metrics',
       operationId: 'getPrometheusMetrics',
+      permission: 'metrics:read',
+      scope: 'none',
       tag,
       summary: 'Every instance in Prometheus text format',
       success: {
@@ -134,8 +149,8 @@ export function monitoringRoutes(monitoring: MonitoringService): RouteDef[] {
         contentType: 'text/plain; version=0.0.4',
       },
       errors: ['ENGINE_UNAVAILABLE'],
-      handler: async ({ res }) => {
-        const { contentType, text } = await monitoring.prometheus();
+      handler: async ({ res, principal }) => {
+        const { contentType, text } = await monitoring.prometheus((record) => sees(principal, record.project));
         res.type(contentType).send(text);
         return undefined;
       },

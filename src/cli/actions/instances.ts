@@ -15,6 +15,7 @@ interface MonitoringOptions {
 }
 
 interface CreateOptions extends CommonOptions, MonitoringOptions {
+  project?: string;
   version?: number;
   memory?: string;
   cpus?: number;
@@ -35,6 +36,7 @@ export async function create(name: string, opts: CreateOptions): Promise<void> {
     const password = opts.passwordFile ? readFileArg(opts.passwordFile, 'password file').trim() : opts.password;
     const input = {
       name,
+      project: opts.project,
       version: opts.version,
       memory: opts.memory,
       cpus: opts.cpus,

@@ -11,14 +11,18 @@ import { formatAge, printJson, printTable } from '../output.js';
  * nor any service. Otherwise the settings are loaded and checked, and the manager observes each
  * instance's containers in one engine call.
  */
-export async function list(opts: CommonOptions): Promise<void> {
+export async function list(opts: CommonOptions & { project?: string }): Promise<void> {
   if (!settingsGiven(process.env) && registryIsEmpty(registryFileOf(homeOf(process.env)))) return printViews([], opts);
   const { servicesOf, withSettings } = await import('../context.js');
   await withSettings(opts, async (settings) => {
     const [{ Registry }, { runtimePaths }] = await Promise.all([import('../../registry/registry.js'), import('../../config/settings.js')]);
     const records = await new Registry(runtimePaths(settings).registryFile).list();
     if (records.length === 0) return printViews([], opts);
-    await servicesOf(settings, async ({ manager }) => printViews(await manager.list(), opts));
+    const { ProjectNameSchema } = await import('../../auth/project.js');
+    const { parseInput } = await import('../../validate.js');
+    const { z } = await import('zod');
+    const { project } = parseInput(z.object({ project: ProjectNameSchema.optional() }), { project: opts.project });
+    await servicesOf(settings, async ({ manager }) => printViews((await manager.list()).filter((v) => project === undefined || v.project === project), opts));
   });
 }
 
@@ -29,8 +33,8 @@ function printViews(views: InstanceView[], opts: CommonOptions): void {
     return;
   }
   printTable(
-    ['NAME', 'ID', 'STATUS', 'VERSION', 'MEMORY', 'CPUS', 'PORT', 'CREATED'],
-    views.map((v) => [v.name, v.id, v.status + (v.pendingRestart ? '*' : ''), v.version, v.memoryHuman, v.cpus, `${v.bindAddress}:${v.port}`, formatAge(v.createdAt)]),
+    ['NAME', 'ID', 'PROJECT', 'STATUS', 'VERSION', 'MEMORY', 'CPUS', 'PORT', 'CREATED'],
+    views.map((v) => [v.name, v.id, v.project, v.status + (v.pendingRestart ? '*' : ''), v.version, v.memoryHuman, v.cpus, `${v.bindAddress}:${v.port}`, formatAge(v.createdAt)]),
   );
   if (views.some((v) => v.pendingRestart)) process.stdout.write('* settings change pending a restart\n');
 }

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { runtimePaths } from '../../config/settings.js';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIP } from 'node:net';
+import { runtimePaths, type Settings } from '../../config/settings.js';
 import { DbaasError } from '../../errors.js';
 import { BackupScheduler } from '../../backups/scheduler.js';
 import { InstanceKeeper } from '../../instances/keeper.js';
@@ -9,11 +12,61 @@ import { withSettings } from '../context.js';
 
 /** What `dbaas serve` does (its flags and help: commands/serve.ts): the API and the keepers. */
 
-export async function serve(opts: { host?: string; port?: number }): Promise<void> {
+export interface ServeOptions {
+  host?: string;
+  port?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tls?: string;
+  insecure?: boolean;
+}
+
+/** Loopback addresses and names: the only ones served without TLS and tokens by default. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+/** The certificate and key to serve with, or null for plain HTTP. */
+async function tlsOf(opts: ServeOptions, settings: Settings, host: string): Promise<{ cert: string; key: string } | null> {
+  if (opts.tls !== undefined && opts.tls !== 'auto') throw new DbaasError('USAGE', `--tls takes "auto", got "${opts.tls}"`);
+  if (opts.tls === 'auto') {
+    if (opts.tlsCert || opts.tlsKey) throw new DbaasError('USAGE', '--tls auto issues its own certificate; give it or --tls-cert/--tls-key, not both');
+    const { ensureApiCertificate } = await import('../../tls/apiCertificate.js');
+    const issued = await ensureApiCertificate(runtimePaths(settings).caDir, host, settings.connectHost).catch((err: Error) => {
+      throw new DbaasError('CONFIG_INVALID', `cannot issue the API's certificate: ${err.message}`);
+    });
+    return { cert: issued.cert, key: issued.key };
+  }
+  const certFile = opts.tlsCert ?? settings.tlsCert;
+  const keyFile = opts.tlsKey ?? settings.tlsKey;
+  if (!certFile && !keyFile) return null;
+  if (!certFile || !keyFile) throw new DbaasError('USAGE', 'give both --tls-cert and --tls-key (or DBAAS_TLS_CERT and DBAAS_TLS_KEY)');
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new DbaasError('CONFIG_INVALID', `cannot read the TLS ${what} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') };
+}
+
+export async function serve(opts: ServeOptions): Promise<void> {
   await withSettings({}, async (settings) => {
     const paths = runtimePaths(settings);
     const logger = createLogger({ file: paths.provisioningLog, level: settings.logLevel });
+    const host = opts.host ?? settings.apiHost;
+    const port = opts.port ?? settings.apiPort;
+    const tls = await tlsOf(opts, settings, host);
     const services = createServices(settings, { logger });
+    if (!isLoopback(host) && !opts.insecure) {
+      const missing = [...(tls ? [] : ['TLS (--tls auto, or --tls-cert and --tls-key)']), ...((await services.tokens.hasActive()) ? [] : ['a token (dbaas token create)'])];
+      if (missing.length > 0) {
+        await services.close();
+        throw new DbaasError('USAGE', `refusing to listen on ${host}, a network address, without ${missing.join(' and without ')}; or give --insecure`, { host });
+      }
+    }
     const { monitoring, data } = services;
     // Loaded here, not at start-up: express, Swagger UI and ReDoc are only needed to serve.
     const { createApp } = await import('../../api/app.js');
@@ -29,16 +82,17 @@ export async function serve(opts: { host?: string; port?: number }): Promise<voi
       stopKeeper();
       void scheduler.stop();
     };
-    const host = opts.host ?? settings.apiHost;
-    const port = opts.port ?? settings.apiPort;
+    // Idempotency keys live 24 hours; their files are swept now and then.
+    const sweep = setInterval(() => void services.idempotency.sweep().catch(() => undefined), 3600_000);
+    sweep.unref();
     await new Promise<void>((resolve, reject) => {
       // Not app.listen: express 5 calls its callback on a failed listen too, which logged
       // "listening" for a port that another process holds.
-      const server = createServer(app);
+      const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
       server.once('listening', () => {
         const address = server.address();
         const actual = typeof address === 'object' && address ? address.port : port;
-        logger.info(`dbaas API listening on http://${host}:${actual} (docs: /docs)`, { home: settings.home });
+        logger.info(`dbaas API listening on ${tls ? 'https' : 'http'}://${host}:${actual} (docs: /docs)`, { home: settings.home });
       });
       server.once('error', (err: NodeJS.ErrnoException) => {
         stopWatchdog();

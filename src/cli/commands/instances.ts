@@ -20,6 +20,7 @@ export function registerInstanceCommands(program: Command): void {
     .command('create')
     .description('create a PostgreSQL instance and print its connection string')
     .argument('<name>', 'unique name: lowercase letters, digits and "-", 3-40 characters')
+    .option('--project <name>', 'the project it belongs to (default: default)')
     .option('--version <major>', 'PostgreSQL major version (12-17)', wholeFlag(1))
     .option('--memory <size>', 'memory limit, e.g. 512m or 1g (minimum 128m)')
     .option('--cpus <n>', 'CPU limit, e.g. 0.5 or 2', decimalFlag)
@@ -42,6 +43,7 @@ export function registerInstanceCommands(program: Command): void {
     .command('list')
     .alias('ls')
     .description('list instances with their observed status')
+    .option('--project <name>', 'only the instances of this project')
     .option('--json', 'print JSON')
     .action(runList('list'));
 

@@ -1,0 +1,51 @@
+import { BlockList, isIPv4 } from 'node:net';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import rateLimit from 'express-rate-limit';
+import { DbaasError } from '../errors.js';
+import { clientAddress } from './access.js';
+
+/**
+ * Who may reach the API at all, before any token is looked at: DBAAS_ALLOWED_NETWORKS (CIDRs).
+ * The host's own loopback is always allowed (its operator is admin anyway). The peer address of
+ * the connection is used; no X-Forwarded-For is trusted.
+ */
+export function networkGuard(networks: string[]): RequestHandler {
+  if (networks.length === 0) return (_req, _res, next) => next();
+  const allowed = new BlockList();
+  for (const cidr of networks) {
+    const [address, bits] = cidr.split('/') as [string, string];
+    allowed.addSubnet(address, Number(bits), isIPv4(address) ? 'ipv4' : 'ipv6');
+  }
+  allowed.addSubnet('127.0.0.0', 8, 'ipv4');
+  allowed.addAddress('::1', 'ipv6');
+  return (req: Request, res: Response, next: NextFunction) => {
+    const address = clientAddress(req);
+    if (!allowed.check(address, isIPv4(address) ? 'ipv4' : 'ipv6')) {
+      next(new DbaasError('NETWORK_NOT_ALLOWED', `requests from ${address} are not allowed (DBAAS_ALLOWED_NETWORKS)`, { client: address }));
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * Slows down guessing tokens: a client address that failed to authenticate `limit` times in the
+ * window gets 429 for everything until the window passes. Only 401 answers count.
+ */
+export function authFailureLimiter(limit: number, windowSec: number): RequestHandler {
+  return rateLimit({
+    windowMs: windowSec * 1000,
+    limit,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
+    handler: (_req, _res, next, options) => {
+      next(
+        new DbaasError('RATE_LIMITED', `too many failed authentications from this address; retry in ${Math.ceil(options.windowMs / 1000)} s at most`, {
+          retryAfterSec: Math.ceil(options.windowMs / 1000),
+        }),
+      );
+    },
+  });
+}

@@ -1,0 +1,87 @@
+import { createReadStream } from 'node:fs';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import type { Principal } from './principal.js';
+
+/**
+ * The audit log: `logs/audit.ndjson`, one JSON line per request that changes something, per read
+ * of a secret, and per refused attempt at either; the API and the CLI on the host append to the
+ * same file. Lines are appended with O_APPEND, one write each, so processes never interleave
+ * within a line. Nothing secret goes in: no token, no password, no request body.
+ */
+
+export const AuditEntrySchema = z
+  .object({
+    ts: z.string(),
+    requestId: z.string(),
+    actor: z.object({
+      kind: z.enum(['token', 'local']),
+      name: z.string().meta({ description: 'The token\'s name, or "local" for the CLI on the host' }),
+      tokenId: z.string().optional(),
+      role: z.string(),
+      project: z.string().nullable().meta({ description: "The token's project; null for an admin" }),
+    }).nullable().meta({ description: 'null when no valid token came with the request' }),
+    client: z.string().meta({ description: 'The client address, or "cli"' }),
+    action: z.string().meta({ description: 'The operation (createInstance, ...) or the CLI command (cli:create)' }),
+    target: z.string().nullable().meta({ description: 'The instance, backup, token or operation acted on' }),
+    project: z.string().nullable().meta({ description: "The target's project when it has one" }),
+    outcome: z.enum(['success', 'failure', 'denied']),
+    status: z.number().int().meta({ description: 'The HTTP status, or the CLI exit code' }),
+    error: z.string().nullable().meta({ description: 'The error code of a failure' }),
+  })
+  .meta({ id: 'AuditEntry' });
+export type AuditEntry = z.output<typeof AuditEntrySchema>;
+export const AuditListSchema = z.object({ entries: z.array(AuditEntrySchema) }).meta({ id: 'AuditList' });
+
+export function actorOf(principal: Principal | undefined): AuditEntry['actor'] {
+  if (!principal || principal.kind === 'anonymous') return null;
+  if (principal.kind === 'local') return { kind: 'local', name: 'local', role: 'admin', project: null };
+  return { kind: 'token', name: principal.name, tokenId: principal.tokenId, role: principal.role, project: principal.project };
+}
+
+export interface AuditQuery {
+  since?: Date;
+  project?: string;
+  limit?: number;
+}
+
+export class AuditLog {
+  constructor(readonly file: string) {}
+
+  async append(entry: AuditEntry): Promise<void> {
+    await mkdir(dirname(this.file), { recursive: true });
+    await appendFile(this.file, JSON.stringify(entry) + '\n', { mode: 0o600, flag: 'a' });
+  }
+
+  /** The newest `limit` entries that match, oldest first. A line that does not parse is skipped. */
+  async read(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    const limit = query.limit ?? 1000;
+    const since = query.since?.getTime();
+    const kept: AuditEntry[] = [];
+    let lines;
+    try {
+      lines = createInterface({ input: createReadStream(this.file, 'utf8'), crlfDelay: Infinity });
+      for await (const line of lines) {
+        if (!line) continue;
+        let parsed;
+        try {
+          parsed = AuditEntrySchema.safeParse(JSON.parse(line));
+        } catch {
+          continue;
+        }
+        if (!parsed.success) continue;
+        const entry = parsed.data;
+        if (since !== undefined && Date.parse(entry.ts) < since) continue;
+        if (query.project !== undefined && entry.project !== query.project && entry.actor?.project !== query.project) continue;
+        kept.push(entry);
+        if (kept.length > limit) kept.shift();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return kept;
+  }
+}
