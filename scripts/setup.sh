@@ -2,7 +2,7 @@
 # Prepares this machine for dbaas, idempotently:
 #   1. system packages: docker.io (engine), docker-compose (v1), mmdebstrap (image build), postgresql (psql),
 #      systemd (systemd-analyze, which checks the unit of `dbaas service install` in the tests),
-#      age (encryption of backups at rest, when DBAAS_BACKUP_KEY_FILE is set)
+#      age (encryption of backups at rest, when DBAAS_BACKUP_KEY_FILE is set), openssl (the local CA)
 #   2. a running Docker engine (started in the background when none answers; there is no systemd)
 #   3. node modules and the TypeScript build
 #   4. the PostgreSQL image for the default version, built from Debian packages when it is absent
@@ -21,6 +21,7 @@ command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 dpkg -s postgresql >/dev/null 2>&1 || missing+=(postgresql)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v age >/dev/null 2>&1 || missing+=(age)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -q

@@ -1,7 +1,8 @@
 // Small helpers a benchmark script needs: its options, progress on stderr, statistics, a free
-// port, and a `dbaas serve` it starts and waits for. (bench/provision, bench/monitoring and
-// bench/rows predate this file and keep their own copies.)
-import { spawn } from 'node:child_process';
+// port, a `dbaas serve` it starts and waits for, and an admin token for that serve's API.
+// (bench/provision, bench/monitoring and bench/rows predate this file and keep their own copies
+// of the rest; they use createAdminToken.)
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /** `--name value` options and `--flag` switches of process.argv. */
@@ -69,4 +70,20 @@ export async function startServe(root, env, { timeoutMs = 30_000 } = {}) {
     await sleep(100);
   }
   return { child, base };
+}
+
+/**
+ * Creates an admin token in the home of `env` (its DBAAS_HOME) with `dbaas token create`, under a
+ * name of its own, and returns the token. Every route but GET /health needs one:
+ * `authorization: Bearer <token>`.
+ */
+export function createAdminToken(root, env, { prefix = 'bench' } = {}) {
+  const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const result = spawnSync(process.execPath, [`${root}/bin/dbaas`, 'token', 'create', '--name', name, '--role', 'admin'], { env, encoding: 'utf8' });
+  const token = result.stdout?.trim();
+  if (result.error || result.status !== 0 || !token) {
+    const why = result.error?.message ?? (result.stderr?.trim() || `exit ${result.status ?? result.signal}`);
+    throw new Error(`dbaas token create --name ${name} --role admin failed: ${why}`);
+  }
+  return token;
 }
