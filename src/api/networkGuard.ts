@@ -1,6 +1,6 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import rateLimit from 'express-rate-limit';
+import { ipKeyGenerator, MemoryStore, type Options } from 'express-rate-limit';
 import { DbaasError } from '../errors.js';
 import { clientAddress } from './access.js';
 
@@ -30,22 +30,27 @@ export function networkGuard(networks: string[]): RequestHandler {
 
 /**
  * Slows down guessing tokens: a client address that failed to authenticate `limit` times in the
- * window gets 429 for everything until the window passes. Only 401 answers count.
+ * window gets 429 for everything until the window passes. Only 401 answers count, once sent.
+ * (express-rate-limit's own middleware with skipSuccessfulRequests counts every request when it
+ * arrives and takes it back when it succeeds, so more than `limit` requests in flight at once
+ * from one address were refused though none failed; its store is used here, counting 401s only.)
  */
 export function authFailureLimiter(limit: number, windowSec: number): RequestHandler {
-  return rateLimit({
-    windowMs: windowSec * 1000,
-    limit,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    skipSuccessfulRequests: true,
-    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
-    handler: (_req, _res, next, options) => {
-      next(
-        new DbaasError('RATE_LIMITED', `too many failed authentications from this address; retry in ${Math.ceil(options.windowMs / 1000)} s at most`, {
-          retryAfterSec: Math.ceil(options.windowMs / 1000),
-        }),
-      );
-    },
-  });
+  const windowMs = windowSec * 1000;
+  const store = new MemoryStore();
+  store.init({ windowMs } as Options);
+  return (req: Request, res: Response, next: NextFunction) => {
+    const key = ipKeyGenerator(clientAddress(req));
+    res.on('finish', () => {
+      if (res.statusCode === 401) void store.increment(key);
+    });
+    store.get(key).then(
+      (info) => {
+        if (!info || info.totalHits < limit) return next();
+        const retryAfterSec = Math.max(1, Math.ceil(((info.resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
+        next(new DbaasError('RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfterSec} s`, { retryAfterSec }));
+      },
+      (err: unknown) => next(err),
+    );
+  };
 }

@@ -220,7 +220,10 @@ describe('REST API end to end', () => {
       expect(list.body.instances.map((i: { name: string }) => i.name)).toEqual(['api-one']);
       const byName = await call(base, 'GET', '/instances/api-one');
       const byId = await call(base, 'GET', `/instances/${created.body.id}`);
-      expect(byId.body).toEqual(byName.body);
+      // The WAL archive's state may change between the two calls (the agent's first sample of
+      // pg_stat_archiver lands); the instance itself may not.
+      const steady = (view: Record<string, any>) => ({ ...view, backups: { ...view.backups, archive: undefined } }); // eslint-disable-line @typescript-eslint/no-explicit-any
+      expect(steady(byId.body)).toEqual(steady(byName.body));
       expect(byName.body.memory).toBe(192 * 1024 * 1024);
       expect(JSON.stringify([list.body, byName.body])).not.toContain(created.body.password);
     });

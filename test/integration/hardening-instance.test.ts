@@ -10,7 +10,7 @@ import { DbaasError } from '../../src/errors.js';
 import { InstanceKeeper } from '../../src/instances/keeper.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
-import { docker, makeHome, query, type TestHome } from './helpers.js';
+import { adminToken, docker, makeHome, query, type TestHome } from './helpers.js';
 import { rejected } from '../unit/fixtures/errors.js';
 
 /**
@@ -229,6 +229,7 @@ describe('a connection lost under a request fails that request only (item 2)', (
   let base: string;
   let server: string;
   let output = '';
+  let token: string;
 
   function freePort(): Promise<number> {
     return new Promise((resolve) => {
@@ -239,7 +240,7 @@ describe('a connection lost under a request fails that request only (item 2)', (
     });
   }
   const post = (path: string, body: unknown) =>
-    fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({
+    fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) }).then(async (r) => ({
       status: r.status,
       body: (await r.json()) as { error?: { code: string; message: string } },
     }));
@@ -247,6 +248,7 @@ describe('a connection lost under a request fails that request only (item 2)', (
 
   beforeAll(async () => {
     t = makeHome(22640);
+    token = await adminToken(t);
     const created = await t.manager.create({ name: 'lost', memory: '160m', cpus: 0.5 });
     server = created.containers[0]!.name;
     const port = await freePort();

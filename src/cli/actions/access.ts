@@ -1,3 +1,4 @@
+import { DbaasError } from '../../errors.js';
 import { AuditLog } from '../../auth/audit.js';
 import { parseDuration } from '../../auth/duration.js';
 import { CreateTokenSchema, TokenStore, type TokenView } from '../../auth/tokens.js';
@@ -9,9 +10,18 @@ import { formatAge, printJson, printTable } from '../output.js';
 
 /** What the token and audit commands do (their flags and help: commands/access.ts). */
 
-export async function createToken(opts: CommonOptions & { name: string; role: string; project?: string; expires?: number }): Promise<void> {
+export async function createToken(opts: CommonOptions & { name: string; role: string; project?: string; expires?: string }): Promise<void> {
   await withSettings(opts, async (settings) => {
-    const input = parseInput(CreateTokenSchema, { name: opts.name, role: opts.role, project: opts.project, expiresInSec: opts.expires });
+    const ms = opts.expires === undefined ? undefined : parseDuration(opts.expires);
+    if (opts.expires !== undefined && ms === undefined) {
+      throw new DbaasError('USAGE', `--expires takes a duration like 90s, 12h, 30d or 2w, got "${opts.expires}"`);
+    }
+    const input = parseInput(CreateTokenSchema, {
+      name: opts.name,
+      role: opts.role,
+      project: opts.project,
+      expiresInSec: ms === undefined ? undefined : Math.round(ms / 1000),
+    });
     const created = await new TokenStore(runtimePaths(settings).tokensFile).create(input);
     if (opts.json) return printJson(created);
     process.stderr.write(
