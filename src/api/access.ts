@@ -49,6 +49,12 @@ export function accessOf(res: Response): RequestAccess {
   return res.locals.access as RequestAccess;
 }
 
+/** Names the project a route acted in when its scope could not know it beforehand (a create). */
+export function auditProject(res: Response, project: string): void {
+  const access = res.locals.access as RequestAccess | undefined;
+  if (access) access.project = project;
+}
+
 /**
  * The first middleware: gives the request an id (X-Request-Id) and, once the answer is sent,
  * appends the audit line of a change or of a secret read.

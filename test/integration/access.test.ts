@@ -192,6 +192,7 @@ describe('tokens, projects and roles on a real server', () => {
     expect(entries.find((e) => e.action === 'deleteInstance' && e.actor?.name === 'dev')).toMatchObject({ outcome: 'denied', status: 403, error: 'FORBIDDEN' });
     expect(entries.find((e) => e.action === 'cli:stop')).toMatchObject({ actor: { kind: 'local', name: 'local' }, client: 'cli', target: 'once-beta', outcome: 'success' });
     expect(entries.some((e) => e.action === 'listInstances')).toBe(false);
+    expect(entries.find((e) => e.action === 'createInstance' && e.actor?.name === 'own' && e.outcome === 'success')?.project).toBe('alpha');
     const alphaOnly = (await call(base, admin, 'GET', '/audit?project=beta')).body.entries as Json[];
     expect(alphaOnly.length).toBeGreaterThan(0);
     expect(alphaOnly.every((e) => e.project === 'beta' || e.actor?.project === 'beta')).toBe(true);

@@ -1,3 +1,4 @@
+import { auditProject } from '../access.js';
 import { z } from 'zod';
 import type { BackupService } from '../../backups/service.js';
 import type { Manager } from '../../instances/manager.js';
@@ -39,7 +40,11 @@ export function instanceRoutes(manager: Manager, backups: BackupService): RouteD
       body: createInstanceSchema(limits),
       success: { status: 201, description: 'Created and accepting connections', schema: CreatedInstanceSchema },
       errors: ['NAME_TAKEN', 'PORT_IN_USE', 'PORT_RANGE_EXHAUSTED', 'IMAGE_NOT_AVAILABLE', 'ENGINE_UNAVAILABLE', 'PROVISIONING_FAILED', 'READINESS_TIMEOUT'],
-      handler: ({ body, principal }) => manager.create({ ...body, project: projectForCreate(principal, body.project) }),
+      handler: ({ body, principal, res }) => {
+        const project = projectForCreate(principal, body.project);
+        auditProject(res, project);
+        return manager.create({ ...body, project });
+      },
     }),
     route({
       method: 'get',

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseDuration } from '../../src/auth/duration.js';
+import { canonicalJson, fingerprintOf, IdempotencyStore } from '../../src/auth/idempotency.js';
+import { TokenStore } from '../../src/auth/tokens.js';
+import { DbaasError } from '../../src/errors.js';
+import { SecretBox } from '../../src/registry/secrets.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dbaas-auth-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('parseDuration', () => {
+  it.each([
+    ['90s', 90_000],
+    ['12h', 12 * 3_600_000],
+    ['30d', 30 * 86_400_000],
+    ['2w', 14 * 86_400_000],
+  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  it.each(['', '0d', '30', 'd', '1m', '-1d', '1.5d', '30 days'])('refuses %j', (text) => expect(parseDuration(text)).toBeUndefined());
+});
+
+describe('TokenStore', () => {
+  it('authenticates the token it printed, and nothing that differs by a character', async () => {
+    const store = new TokenStore(join(dir, 'tokens.json'));
+    const made = await store.create({ name: 'ci', role: 'developer', project: 'pay' });
+    expect(made.token).toMatch(/^dbaas_tok_[a-z0-9]{10}_[A-Za-z0-9]{40}$/);
+    expect(await store.authenticate(made.token)).toEqual({
+      principal: { kind: 'token', tokenId: made.id, name: 'ci', role: 'developer', project: 'pay' },
+    });
+    const last = made.token.at(-1) === 'A' ? 'B' : 'A';
+    expect(await store.authenticate(made.token.slice(0, -1) + last)).toEqual({ refused: 'unknown' });
+    expect(await store.authenticate('dbaas_tok_0000000000_' + 'A'.repeat(40))).toEqual({ refused: 'unknown' });
+    expect(await store.authenticate('Bearer x')).toEqual({ refused: 'malformed' });
+  });
+
+  it('gives owners a project (default "default") and admins none', async () => {
+    const store = new TokenStore(join(dir, 'tokens.json'));
+    expect((await store.create({ name: 'o', role: 'owner' })).project).toBe('default');
+    expect((await store.create({ name: 'a', role: 'admin' })).project).toBeNull();
+    await expect(store.create({ name: 'b', role: 'admin', project: 'pay' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
+  it('keeps names unique among tokens not revoked; revoking frees the name and keeps the record', async () => {
+    const store = new TokenStore(join(dir, 'tokens.json'));
+    const first = await store.create({ name: 'ci', role: 'viewer' });
+    await expect(store.create({ name: 'ci', role: 'viewer' })).rejects.toMatchObject({ code: 'NAME_TAKEN' });
+    expect((await store.revoke('ci')).state).toBe('revoked');
+    expect(await store.authenticate(first.token)).toEqual({ refused: 'revoked' });
+    await store.create({ name: 'ci', role: 'viewer' });
+    expect((await store.list()).map((t) => `${t.name}:${t.state}`)).toEqual(['ci:revoked', 'ci:active']);
+    await expect(store.revoke('nope')).rejects.toBeInstanceOf(DbaasError);
+    expect(await store.hasActive()).toBe(true);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('fingerprints a body whatever the order of its keys', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: 2, c: null }] })).toBe('{"a":[{"c":null,"d":2}],"b":1}');
+    expect(fingerprintOf('POST', '/instances', { a: 1, b: 2 })).toBe(fingerprintOf('POST', '/instances', { b: 2, a: 1 }));
+    expect(fingerprintOf('POST', '/instances', { a: 1 })).not.toBe(fingerprintOf('POST', '/other', { a: 1 }));
+  });
+
+  it('claims a key once; the same request sees it running, then replays its sealed answer; another request is a mismatch', async () => {
+    const box = SecretBox.fromKeyFile(join(dir, 'master.key'));
+    const store = new IdempotencyStore(join(dir, 'idem'), box);
+    const first = await store.claim('tok_a', 'k1', 'f1');
+    expect(first.kind).toBe('claimed');
+    expect((await store.claim('tok_a', 'k1', 'f1')).kind).toBe('running');
+    expect((await store.claim('tok_b', 'k1', 'f1')).kind).toBe('claimed'); // another caller's key
+    if (first.kind !== 'claimed') throw new Error('unreachable');
+    await first.finish(201, { password: 'very-secret-password' });
+    expect(await store.claim('tok_a', 'k1', 'f1')).toEqual({ kind: 'replay', status: 201, body: { password: 'very-secret-password' } });
+    expect(await store.claim('tok_a', 'k1', 'f2')).toEqual({ kind: 'mismatch' });
+  });
+
+  it('frees a key whose request failed on our side, and one whose process died', async () => {
+    const store = new IdempotencyStore(join(dir, 'idem'), { seal: (s) => s, open: (s) => s });
+    const claim = await store.claim('local', 'k', 'f');
+    if (claim.kind !== 'claimed') throw new Error('expected a claim');
+    await claim.release();
+    expect((await store.claim('local', 'k', 'f')).kind).toBe('claimed');
+    // A claim whose process is gone (a pid above any pid_max) is taken over, not waited for.
+    const file = join(dir, 'idem', `${createHash('sha256').update('local\0dead').digest('hex')}.json`);
+    writeFileSync(file, JSON.stringify({ fingerprint: 'f', createdAt: Date.now(), owner: { pid: 999_999_999, host: hostname() }, state: 'running' }));
+    expect((await store.claim('local', 'dead', 'f')).kind).toBe('claimed');
+  });
+});
