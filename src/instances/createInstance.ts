@@ -17,6 +17,7 @@ import { nowIso, type InstanceDeps } from './deps.js';
 import { checkSettings, ensureImage } from './imageCheck.js';
 import { defaultShmSize } from './pgSettings.js';
 import { stepWithProgress, type ProgressFn } from './progress.js';
+import type { ServerTls } from './serverTls.js';
 import { createInstanceSchema, DEFAULT_MONITORING, type CreateInstanceInput, type InstanceRecord } from './schema.js';
 import { waitForServer } from './serverReady.js';
 import { parseSize } from './size.js';
@@ -71,6 +72,7 @@ export class InstanceCreation {
   constructor(
     private readonly deps: InstanceDeps,
     private readonly access: InstanceAccess,
+    private readonly tls: ServerTls,
   ) {}
 
   async run(raw: unknown, progress?: ProgressFn, signal?: AbortSignal, source?: DataSource): Promise<CreatedRecord> {
@@ -150,6 +152,7 @@ export class InstanceCreation {
         pidsLimit: settings.pidsLimit,
         port,
         bindAddress,
+        allowCidrs: input.allowCidrs ?? [],
         database: input.database ?? 'app',
         username: input.username ?? 'app',
         password: secrets.seal(plain.password),
@@ -188,6 +191,7 @@ export class InstanceCreation {
       if (template) seeded = await this.seed(template, written.dataDir, record);
       return written;
     });
+    await step('tls', "issue the server's TLS certificate and write who may log in (pg_hba.conf)", () => this.tls.ensure(record));
     if (source) {
       await step('restore', source.message, () => source.fill(record, files, signal));
       seeded = true;

@@ -1,3 +1,4 @@
+import { ServerTls } from './serverTls.js';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Settings } from '../config/settings.js';
@@ -58,6 +59,8 @@ export class Manager {
   private readonly access: InstanceAccess;
   private readonly reconciler: Reconciler;
   private readonly creation: InstanceCreation;
+  /** The server's TLS certificate and pg_hba.conf (written before every start). */
+  readonly tls: ServerTls;
 
   constructor(deps: InstanceDeps) {
     this.deps = deps;
@@ -66,7 +69,8 @@ export class Manager {
     this.engine = deps.engine;
     this.access = new InstanceAccess(deps);
     this.reconciler = new Reconciler(deps);
-    this.creation = new InstanceCreation(deps, this.access);
+    this.tls = new ServerTls(deps);
+    this.creation = new InstanceCreation(deps, this.access, this.tls);
   }
 
   // ---- reading -------------------------------------------------------------------------------
@@ -110,6 +114,7 @@ export class Manager {
         .sort((a, b) => Number(b.service === POSTGRES_SERVICE) - Number(a.service === POSTGRES_SERVICE) || a.service.localeCompare(b.service)),
       pendingRestart: this.reconciler.pendingRestart(record, containers),
       recoveries: recoveriesOf(agent, full),
+      tls: this.tls.state(record),
     });
   }
 
@@ -231,11 +236,37 @@ export class Manager {
     const record = await this.find(ref);
     this.assertSettled(record, 'start');
     await withOperation(this.deps.registry, record.id, 'start', async (current) => {
-      this.reconciler.ensureLayout(current);
+      await this.prepareStart(current, progress);
       await this.reconciler.reconcile(current, progress);
       await this.startAndWait(current, progress);
     });
     return this.get(record.id);
+  }
+
+  /**
+   * What every start needs first: the files of the current layout (an instance of an older dbaas
+   * gets them now), and the server's certificate and pg_hba.conf (issued again when near its end
+   * or when its addresses changed).
+   */
+  private async prepareStart(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
+    this.reconciler.ensureLayout(record);
+    await stepWithProgress(progress, 'tls', "check the server's TLS certificate and pg_hba.conf", () => this.tls.ensure(record));
+  }
+
+  /**
+   * A new certificate for the server from the installation's CA, read by the running server on a
+   * reload: no restart, no connection dropped.
+   */
+  async rotateTls(ref: string, progress?: ProgressFn): Promise<{ instance: string; notAfter: string; serial: string; reloaded: boolean }> {
+    const record = await this.find(ref);
+    this.assertSettled(record, 'rotate the certificate of');
+    return withOperation(this.deps.registry, record.id, 'tls-rotate', async (current) => {
+      const result = await stepWithProgress(progress, 'issue', 'issue a new certificate from the local CA', () => this.tls.ensure(current, { rotate: true }));
+      const running = (await this.engine.state(containerNameFor(current)))?.running ?? false;
+      if (running) await stepWithProgress(progress, 'reload', 'reload the server (it reads the new certificate)', () => this.tls.reload(current));
+      this.logger.info('server certificate rotated', { instance: current.id, notAfter: result.notAfter });
+      return { instance: current.name, notAfter: result.notAfter, serial: result.serial, reloaded: running };
+    });
   }
 
   private async startAndWait(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
@@ -287,14 +318,14 @@ export class Manager {
 
   /** Starts an instance whose operation claim the caller holds, and waits until it accepts logins. */
   async startHeld(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
-    this.reconciler.ensureLayout(record);
+    await this.prepareStart(record, progress);
     await this.reconciler.reconcile(record, progress);
     await this.startAndWait(record, progress);
   }
 
   /** A restart of an instance whose operation claim the caller holds. */
   private async restartHeld(record: InstanceRecord, progress?: ProgressFn): Promise<void> {
-    this.reconciler.ensureLayout(record);
+    await this.prepareStart(record, progress);
     await this.reconciler.reconcile(record, progress);
     await stepWithProgress(progress, 'stop', 'stop the containers', () => this.reconciler.stopAll(record));
     await this.startAndWait(record, progress);
@@ -362,6 +393,14 @@ export class Manager {
       }
       this.reconciler.ensureLayout(current);
       await this.applyUpdate(current, input, progress);
+      if (input.allowCidrs !== undefined) {
+        // pg_hba.conf is read on a reload: the new networks apply at once, without a restart.
+        const updated = await this.find(current.id);
+        await stepWithProgress(progress, 'hba', 'write pg_hba.conf with the allowed networks', () => this.tls.ensure(updated));
+        if ((await this.engine.state(containerNameFor(updated)))?.running && !options.restart) {
+          await stepWithProgress(progress, 'reload', 'reload the server (it reads pg_hba.conf)', () => this.tls.reload(updated));
+        }
+      }
       if (options.restart) {
         await this.restartHeld(await this.find(current.id), progress);
       } else if (input.monitoring !== undefined) {
@@ -397,6 +436,7 @@ export class Manager {
         if (input.cpus !== undefined) rec.cpus = input.cpus;
         if (input.pgSettings !== undefined) rec.pgSettings = input.pgSettings;
         if (input.monitoring !== undefined) rec.monitoring = { ...rec.monitoring, ...definedOnly(input.monitoring) };
+        if (input.allowCidrs !== undefined) rec.allowCidrs = input.allowCidrs;
         rec.updatedAt = nowIso();
         // Rendered before the registry is written: a template failure leaves both unchanged.
         this.deps.provisioner.renderCompose(rec);

@@ -109,6 +109,15 @@ export const PortSchema = z
   .max(65535, 'must be between 1024 and 65535')
   .meta({ description: 'Host port; auto-assigned from the configured range when absent', example: 5433 });
 
+/** Client networks an instance's pg_hba accepts TLS logins from (`--allow-cidr`); none: any. */
+export const AllowCidrsSchema = z
+  .array(z.union([z.cidrv4(), z.cidrv6()]))
+  .max(50)
+  .meta({
+    description: 'Client networks (CIDR) that may log in over TLS; empty: any. This host and dbaas itself always may',
+    example: ['10.0.0.0/8'],
+  });
+
 /** PostgreSQL settings the user overrides (`-c name=value`). */
 export const PgSettingsSchema = z
   .record(
@@ -184,6 +193,7 @@ export function createInstanceSchema({ hostCpus, hostMemory }: HostLimits) {
       shmSize: ShmSizeSchema.optional(),
       port: PortSchema.optional(),
       bindAddress: z.ipv4().optional().meta({ description: 'IPv4 address the port is published on (default from DBAAS_BIND_ADDRESS)' }),
+      allowCidrs: AllowCidrsSchema.optional(),
       database: DatabaseNameSchema.optional(),
       username: UsernameSchema.optional(),
       password: PasswordSchema.optional().meta({ description: 'Application password; generated when absent' }),
@@ -211,11 +221,13 @@ export function updateInstanceSchema({ hostCpus, hostMemory }: HostLimits) {
       cpus: cpusSchema(hostCpus).optional(),
       pgSettings: PgSettingsSchema.optional(),
       monitoring: MonitoringSettingsSchema.optional(),
+      allowCidrs: AllowCidrsSchema.optional().meta({ description: 'Replaces the allowed client networks; applied at once (a reload)' }),
     })
     .strict()
-    .refine((v) => v.memory !== undefined || v.cpus !== undefined || v.pgSettings !== undefined || v.monitoring !== undefined, {
-      message: 'give at least one of memory, cpus, pgSettings, monitoring',
-    })
+    .refine(
+      (v) => v.memory !== undefined || v.cpus !== undefined || v.pgSettings !== undefined || v.monitoring !== undefined || v.allowCidrs !== undefined,
+      { message: 'give at least one of memory, cpus, pgSettings, monitoring, allowCidrs' },
+    )
     .meta({ id: 'UpdateInstance' });
 }
 export type UpdateInstanceInput = z.output<ReturnType<typeof updateInstanceSchema>>;
@@ -239,6 +251,8 @@ export const InstanceRecordSchema = z.object({
   pidsLimit: z.number().int().positive(),
   port: z.number().int(),
   bindAddress: z.string(),
+  /** Networks its pg_hba accepts TLS logins from; empty: any (see templates/pg_hba.conf.njk). */
+  allowCidrs: z.array(z.string()).default([]),
   database: z.string(),
   username: z.string(),
   password: z.string(),
@@ -281,6 +295,10 @@ export const InstanceViewSchema = z
     pidsLimit: z.number().int(),
     port: z.number().int(),
     bindAddress: z.string(),
+    allowCidrs: z.array(z.string()).meta({ description: 'Client networks that may log in over TLS; empty: any' }),
+    tls: z
+      .object({ notAfter: z.string().nullable(), fingerprintSha256: z.string().nullable() })
+      .meta({ description: "The server's TLS certificate (issued by the installation's CA): its end and fingerprint" }),
     host: z.string().meta({ description: 'Host name used in the connection string' }),
     database: z.string(),
     username: z.string(),
@@ -359,7 +377,8 @@ export const ConnectionInfoSchema = z
     database: z.string(),
     username: z.string(),
     password: z.string().optional(),
-    connectionString: z.string(),
+    sslRootCert: z.string().meta({ description: "The CA certificate file on the dbaas host that verifies the server (`dbaas ca` prints it; copy it to a client)" }),
+    connectionString: z.string().meta({ description: 'postgresql:// URL with sslmode=verify-full and sslrootcert' }),
     psql: z.string().meta({ description: 'A psql command line' }),
   })
   .meta({ id: 'ConnectionInfo' });

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
-import type { Settings } from '../config/settings.js';
+import { join } from 'node:path';
+import { runtimePaths, type Settings } from '../config/settings.js';
+import { CA_CERT_FILE } from '../tls/ca.js';
 import { effectiveSettings } from './pgSettings.js';
 import type { Recoveries } from './recoveries.js';
 import type { ConnectionInfo, InstanceRecord, InstanceStatus, InstanceView } from './schema.js';
@@ -16,28 +18,42 @@ export function localDialHost(bindAddress: string): string {
   return bindAddress === '0.0.0.0' ? '127.0.0.1' : bindAddress;
 }
 
+/**
+ * A postgresql:// URL. With `rootCert` it asks for TLS with the server's certificate checked
+ * against that CA file and its name against the host (verify-full): libpq and node-postgres both
+ * read `sslrootcert` from the URL.
+ */
 export function connectionString(parts: {
   host: string;
   port: number;
   database: string;
   username: string;
   password?: string;
+  rootCert?: string;
 }): string {
   const auth = parts.password
     ? `${encodeURIComponent(parts.username)}:${encodeURIComponent(parts.password)}`
     : encodeURIComponent(parts.username);
   const host = parts.host.includes(':') ? `[${parts.host}]` : parts.host;
-  return `postgresql://${auth}@${host}:${parts.port}/${encodeURIComponent(parts.database)}`;
+  const tls = parts.rootCert ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(parts.rootCert).replace(/%2F/g, '/')}` : '';
+  return `postgresql://${auth}@${host}:${parts.port}/${encodeURIComponent(parts.database)}${tls}`;
+}
+
+/** The CA file clients verify an instance's server with (`dbaas ca` prints it). */
+export function rootCertOf(settings: Settings): string {
+  return join(runtimePaths(settings).caDir, CA_CERT_FILE);
 }
 
 export function connectionInfo(settings: Settings, record: InstanceRecord, password?: string): ConnectionInfo {
   const host = connectHost(settings, record.bindAddress);
   const base = { host, port: record.port, database: record.database, username: record.username };
+  const rootCert = rootCertOf(settings);
   return {
     ...base,
     ...(password !== undefined ? { password } : {}),
-    connectionString: connectionString({ ...base, password }),
-    psql: `psql "${connectionString({ ...base, password })}"`,
+    sslRootCert: rootCert,
+    connectionString: connectionString({ ...base, password, rootCert }),
+    psql: `psql "${connectionString({ ...base, password, rootCert })}"`,
   };
 }
 
@@ -46,6 +62,7 @@ export interface ObservedInstance {
   containers: Array<{ service: string; name: string; state: string | null }>;
   pendingRestart: boolean;
   recoveries: Recoveries;
+  tls: { notAfter: string | null; fingerprintSha256: string | null };
 }
 
 export function toView(settings: Settings, record: InstanceRecord, observed: ObservedInstance): InstanceView {
@@ -63,6 +80,8 @@ export function toView(settings: Settings, record: InstanceRecord, observed: Obs
     pidsLimit: record.pidsLimit,
     port: record.port,
     bindAddress: record.bindAddress,
+    allowCidrs: record.allowCidrs,
+    tls: observed.tls,
     host,
     database: record.database,
     username: record.username,
@@ -72,7 +91,7 @@ export function toView(settings: Settings, record: InstanceRecord, observed: Obs
     pgSettings: effectiveSettings(record.memory, record.cpus, record.pgSettings),
     monitoring: record.monitoring,
     containers: observed.containers,
-    connectionString: connectionString({ host, port: record.port, database: record.database, username: record.username }),
+    connectionString: connectionString({ host, port: record.port, database: record.database, username: record.username, rootCert: rootCertOf(settings) }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     lastError: record.lastError,

@@ -13,6 +13,8 @@ import {
   SERVER_ENV,
   SERVER_INIT_DIR,
   SERVER_PASSWORD_FILE,
+  SERVER_TLS_DIR,
+  serverTlsSettings,
   walArchiveSettings,
 } from './serverContract.js';
 import { createRenderer, type TemplateRenderer } from './templates.js';
@@ -49,6 +51,11 @@ export function instanceFiles(instancesDir: string, id: string) {
     legacyEnvFiles: [join(dir, 'secrets.env'), join(dir, 'agent.env')],
     metricsPath: join(dir, 'logs', 'metrics.ndjson'),
     agentStatePath: join(dir, 'logs', 'agent-state.json'),
+    /** The server's own files: TLS certificate and key, pg_hba.conf (owned by the server's user). */
+    serverDir: join(dir, 'server'),
+    serverCertPath: join(dir, 'server', 'server.crt'),
+    serverKeyPath: join(dir, 'server', 'server.key'),
+    hbaPath: join(dir, 'server', 'pg_hba.conf'),
   };
 }
 export type InstanceFiles = ReturnType<typeof instanceFiles>;
@@ -155,7 +162,13 @@ export class Provisioner {
     if (files.legacyEnvFiles.some((p) => existsSync(p))) return false;
     // A compose file of the older layout names env files instead of the mounted secret files.
     const compose = existsSync(files.composePath) ? readFileSync(files.composePath, 'utf8') : '';
-    return compose.includes('/run/secrets/postgres-password') && !/^\s*env_file:/m.test(compose) && compose.includes(`:${SERVER_BACKUP_AREA}"`);
+    return (
+      compose.includes('/run/secrets/postgres-password') &&
+      !/^\s*env_file:/m.test(compose) &&
+      compose.includes(`:${SERVER_BACKUP_AREA}"`) &&
+      // TLS: the server's folder mounted (its files are written before every start, serverTls.ts).
+      compose.includes(`:${SERVER_TLS_DIR}:ro"`)
+    );
   }
 
   /** (Re-)renders docker-compose.yml from the record; the file is what the runtime creates. */
@@ -189,7 +202,9 @@ export class Provisioner {
       pgSettings: {
         ...effectiveSettings(record.memory, record.cpus, record.pgSettings),
         ...walArchiveSettings(this.settings.archiveTimeoutSec, this.settings.archiveMaxPendingMb, key ? { age: AGE_IN_CONTAINER, recipient: key.recipient } : null),
+        ...serverTlsSettings(),
       },
+      serverDirPath: SERVER_TLS_DIR,
       ageBinary: key ? key.ageBinary : null,
       ageInContainer: AGE_IN_CONTAINER,
       backupArea: this.areaMount(record.id, files),
@@ -211,6 +226,21 @@ export class Provisioner {
       agent: AGENT_LIMITS,
       agentLabels: labels(AGENT_SERVICE),
     };
+  }
+
+  /**
+   * The server's pg_hba.conf: its own container and this host in plain text (SCRAM), every
+   * other client over TLS only, from the instance's allowed networks (all when it names none).
+   */
+  renderHba(record: InstanceRecord): string {
+    const specific = record.bindAddress !== '0.0.0.0' && !record.bindAddress.startsWith('127.');
+    return this.renderer.render('pg_hba.conf.njk', {
+      id: record.id,
+      name: record.name,
+      hostAddress: specific ? record.bindAddress : null,
+      allowCidrs: record.allowCidrs,
+      tlsNetworks: record.allowCidrs.length > 0 ? record.allowCidrs : ['0.0.0.0/0', '::/0'],
+    });
   }
 
   /** The backup area as the compose file mounts it: relative when it is inside the instance folder. */

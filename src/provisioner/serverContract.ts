@@ -27,6 +27,22 @@ export const SERVER_BACKUP_AREA = '/var/lib/dbaas/backups';
 /** ...and its WAL archive, the area's `wal/`. */
 export const SERVER_ARCHIVE_PATH = `${SERVER_BACKUP_AREA}/wal`;
 
+/**
+ * Where the server's container sees the instance's `server/` folder (mounted read-only, as a
+ * folder so that a renewed certificate renamed into place is seen at once): its TLS certificate
+ * and key, and the pg_hba.conf dbaas renders. All three are dbaas's settings, never the user's.
+ */
+export const SERVER_TLS_DIR = '/etc/dbaas/server';
+
+export function serverTlsSettings(): Record<string, string> {
+  return {
+    ssl: 'on',
+    ssl_cert_file: `${SERVER_TLS_DIR}/server.crt`,
+    ssl_key_file: `${SERVER_TLS_DIR}/server.key`,
+    hba_file: `${SERVER_TLS_DIR}/pg_hba.conf`,
+  };
+}
+
 /** Segments the archive command gave up on, one line each ("<segment> <time>"), in the data folder. */
 export const ARCHIVE_GAPS_FILE = 'dbaas_archive_gaps';
 

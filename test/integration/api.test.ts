@@ -93,6 +93,7 @@ describe('REST API end to end', () => {
         'GET /instances/{ref}/logs',
         'GET /instances/{ref}/stats',
         'GET /instances/{ref}/connection',
+        'POST /instances/{ref}/tls/rotate',
         'GET /database/{ref}/tables',
         'POST /database/{ref}/tables',
         'GET /database/{ref}/tables/{table}',
@@ -231,7 +232,7 @@ describe('REST API end to end', () => {
     it('gives the connection without the password unless asked', async () => {
       const plain = await call(base, 'GET', '/instances/api-one/connection');
       expect(plain.body.password).toBeUndefined();
-      expect(plain.body.connectionString).toBe(`postgresql://app@127.0.0.1:${created.body.port}/app`);
+      expect(plain.body.connectionString).toBe(`postgresql://app@127.0.0.1:${created.body.port}/app?sslmode=verify-full&sslrootcert=${join(t.home, 'config', 'ca', 'ca.crt')}`);
       const full = await call(base, 'GET', '/instances/api-one/connection?showPassword=true');
       expect(full.body.password).toBe(created.body.password);
       expect(full.body.connectionString).toBe(created.body.connectionString);

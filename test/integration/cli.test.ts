@@ -41,7 +41,7 @@ describe('the CLI as a child process', () => {
     expect(run.stderr).toContain('✔ wait until the server accepts a login');
     expect(run.stderr).toContain('is running on port');
     const url = run.stdout.trim();
-    expect(url).toMatch(/^postgresql:\/\/writer:[A-Za-z0-9]{24}@127\.0\.0\.1:218\d\d\/notes$/);
+    expect(url).toMatch(/^postgresql:\/\/writer:[A-Za-z0-9]{24}@127\.0\.0\.1:218\d\d\/notes\?sslmode=verify-full&sslrootcert=\/\S+\/config\/ca\/ca\.crt$/);
     const psql = spawnSync('psql', [url, '-tAc', 'SELECT current_user || \'@\' || current_database()'], { encoding: 'utf8' });
     expect(psql.status).toBe(0);
     expect(psql.stdout.trim()).toBe('writer@notes');
@@ -71,9 +71,9 @@ describe('the CLI as a child process', () => {
     expect(info.stdout).toMatch(/last repair\s+-/);
     expect(info.stdout).toMatch(/crash recoveries\s+(0|not counted yet); container restarts 0/);
     const conn = await dbaas('connect', 'cli-two');
-    expect(conn.stdout.trim()).toMatch(/^postgresql:\/\/app@127\.0\.0\.1:\d+\/app$/);
+    expect(conn.stdout.trim()).toMatch(/^postgresql:\/\/app@127\.0\.0\.1:\d+\/app\?sslmode=verify-full&sslrootcert=\S+$/);
     const withPassword = await dbaas('connect', 'cli-two', '--show-password');
-    expect(withPassword.stdout.trim()).toMatch(/^postgresql:\/\/app:Sup3r-secret\.pw@127\.0\.0\.1:\d+\/app$/);
+    expect(withPassword.stdout.trim()).toMatch(/^postgresql:\/\/app:Sup3r-secret\.pw@127\.0\.0\.1:\d+\/app\?sslmode=verify-full&sslrootcert=\S+$/);
   });
 
   it('stops, starts, restarts, updates and reports logs and stats', async () => {

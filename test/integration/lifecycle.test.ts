@@ -23,14 +23,14 @@ describe('instance lifecycle against the real engine', () => {
   it('returns a running instance with a connection string that logs in as the application role', async () => {
     expect(created.status).toBe('running');
     expect(created.connectionString).toBe(
-      `postgresql://shopper:${created.password}@127.0.0.1:${created.port}/shop`,
+      `postgresql://shopper:${created.password}@127.0.0.1:${created.port}/shop?sslmode=verify-full&sslrootcert=${join(t.home, 'config', 'ca', 'ca.crt')}`,
     );
     expect(created.port).toBeGreaterThanOrEqual(21000);
     expect(created.port).toBeLessThan(21050);
     const rows = await query(created.connectionString, 'SELECT current_user AS u, current_database() AS d');
     expect(rows[0]).toEqual({ u: 'shopper', d: 'shop' });
     expect(events).toEqual(
-      ['validate', 'engine', 'image', 'template', 'reserve', 'files', 'container', 'start', 'bootstrap', 'ready', 'access', 'agent', 'record'].flatMap((s) => [
+      ['validate', 'engine', 'image', 'template', 'reserve', 'files', 'tls', 'container', 'start', 'bootstrap', 'ready', 'access', 'agent', 'record'].flatMap((s) => [
         `${s}:start`,
         `${s}:done`,
       ]),
@@ -49,7 +49,7 @@ describe('instance lifecycle against the real engine', () => {
     );
     expect(monitor[0]?.member).toBe(true);
     await expect(query(created.connectionString, 'CREATE DATABASE other')).rejects.toThrow(/permission denied/);
-    const maintenance = created.connectionString.replace(/\/shop$/, '/postgres');
+    const maintenance = created.connectionString.replace(/\/shop\?/, '/postgres?');
     await expect(query(maintenance, 'SELECT 1')).rejects.toThrow(/permission denied for database "postgres"/);
   });
 

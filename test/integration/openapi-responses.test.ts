@@ -46,6 +46,7 @@ const INPUTS: Record<string, Input> = {
   getInstanceLogs: { params: { ref: MAIN }, query: { tail: '5' } },
   getInstanceStats: { params: { ref: MAIN } },
   getInstanceConnection: { params: { ref: MAIN }, query: { showPassword: 'true' } },
+  rotateInstanceCertificate: { params: { ref: MAIN } },
   listTables: { params: { ref: MAIN } },
   createTable: {
     params: { ref: MAIN },

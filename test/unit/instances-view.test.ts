@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { parse as parsePgUrl } from 'pg-connection-string';
 import { describe, expect, it } from 'vitest';
-import { loadSettings } from '../../src/config/settings.js';
+import { join } from 'node:path';
+import { loadSettings, runtimePaths } from '../../src/config/settings.js';
 import { deriveSettings } from '../../src/instances/pgSettings.js';
 import { InstanceViewSchema, type InstanceRecord } from '../../src/instances/schema.js';
 import { connectHost, connectionInfo, connectionString, localDialHost, toView } from '../../src/instances/view.js';
@@ -117,6 +118,9 @@ describe('hosts', () => {
   });
 });
 
+/** The CA file the connection strings name: the home's config/ca/ca.crt. */
+const CA = join(runtimePaths(settings).caDir, 'ca.crt');
+
 describe('connectionInfo', () => {
   it('includes the password and a psql line only when given one', () => {
     const info = connectionInfo(settings, record, 'p@ss:w');
@@ -126,13 +130,14 @@ describe('connectionInfo', () => {
       database: 'shop',
       username: 'shop_app',
       password: 'p@ss:w',
-      connectionString: 'postgresql://shop_app:p%40ss%3Aw@127.0.0.1:5440/shop',
-      psql: 'psql "postgresql://shop_app:p%40ss%3Aw@127.0.0.1:5440/shop"',
+      sslRootCert: CA,
+      connectionString: `postgresql://shop_app:p%40ss%3Aw@127.0.0.1:5440/shop?sslmode=verify-full&sslrootcert=${CA}`,
+      psql: `psql "postgresql://shop_app:p%40ss%3Aw@127.0.0.1:5440/shop?sslmode=verify-full&sslrootcert=${CA}"`,
     });
     const bare = connectionInfo(settings, record);
     expect(bare).not.toHaveProperty('password');
-    expect(bare.connectionString).toBe('postgresql://shop_app@127.0.0.1:5440/shop');
-    expect(bare.psql).toBe('psql "postgresql://shop_app@127.0.0.1:5440/shop"');
+    expect(bare.connectionString).toBe(`postgresql://shop_app@127.0.0.1:5440/shop?sslmode=verify-full&sslrootcert=${CA}`);
+    expect(bare.psql).toBe(`psql "postgresql://shop_app@127.0.0.1:5440/shop?sslmode=verify-full&sslrootcert=${CA}"`);
   });
 });
 
@@ -142,6 +147,7 @@ describe('toView', () => {
       status: 'oomkilled',
       containers: [{ service: 'postgres', name: 'dbaas-orders-view0001', state: 'exited' }],
       pendingRestart: true,
+      tls: { notAfter: '2027-12-26T00:00:00.000Z', fingerprintSha256: 'AB:CD' },
       recoveries: { crashRecoveries: 1, lastCrashRecoveryAt: '2026-11-24T13:11:56.113508Z', containerRestarts: 0, oomKilled: true },
     });
     expect(InstanceViewSchema.parse(view)).toEqual(view);
@@ -153,7 +159,8 @@ describe('toView', () => {
       memoryHuman: '512m',
       host: '127.0.0.1',
       pendingRestart: true,
-      connectionString: 'postgresql://shop_app@127.0.0.1:5440/shop',
+      connectionString: `postgresql://shop_app@127.0.0.1:5440/shop?sslmode=verify-full&sslrootcert=${CA}`,
+      tls: { notAfter: '2027-12-26T00:00:00.000Z', fingerprintSha256: 'AB:CD' },
     });
     expect(view.pgSettings).toEqual({ ...deriveSettings(record.memory, record.cpus), work_mem: '8MB' });
     const text = JSON.stringify(view);

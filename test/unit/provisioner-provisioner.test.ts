@@ -1,4 +1,4 @@
-import { walArchiveSettings } from '../../src/provisioner/serverContract.js';
+import { serverTlsSettings, walArchiveSettings } from '../../src/provisioner/serverContract.js';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -317,11 +317,12 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
     expect(spec.options.HostConfig?.PortBindings).toEqual({ '5432/tcp': [{ HostIp: '127.0.0.1', HostPort: '5444' }] });
   });
 
-  it('resolves the binds to the instance folder: data and the backup area read-write, scripts and the password file read-only', () => {
+  it('resolves the binds to the instance folder: data and the backup area read-write, scripts, the server folder and the password file read-only', () => {
     expect(spec.options.HostConfig?.Binds).toEqual([
       `${files.dataDir}:/var/lib/postgresql/data`,
       `${files.scriptsDir}:/docker-entrypoint-initdb.d:ro`,
       `${files.backupsDir}:/var/lib/dbaas/backups`,
+      `${files.serverDir}:/etc/dbaas/server:ro`,
       `${files.postgresPasswordPath}:/run/secrets/postgres-password:ro`,
     ]);
   });
@@ -355,7 +356,7 @@ describe('Provisioner.prepare + loadContainerSpecs', () => {
   it('runs postgres with the effective settings, overrides included and quoted intact', () => {
     const expected = ['postgres'];
     const archiving = walArchiveSettings(60, 2048);
-    for (const [k, v] of Object.entries({ ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...archiving })) {
+    for (const [k, v] of Object.entries({ ...effectiveSettings(record.memory, record.cpus, record.pgSettings), ...archiving, ...serverTlsSettings() })) {
       expected.push('-c', `${k}=${v}`);
     }
     expect(spec.options.Cmd).toEqual(expected);

@@ -16,6 +16,15 @@ import {
 import { projectForCreate, sees } from '../../auth/principal.js';
 import { InstanceRefParams, queryFlag, route, type RouteDef } from '../routeTable.js';
 
+export const RotatedCertificateSchema = z
+  .object({
+    instance: z.string(),
+    notAfter: z.string(),
+    serial: z.string(),
+    reloaded: z.boolean().meta({ description: 'Whether a running server read it now (a stopped one reads it at its start)' }),
+  })
+  .meta({ id: 'RotatedCertificate' });
+
 export const LogsQuery = z.object({
   tail: z.coerce.number().int().min(1).max(10_000).default(100).meta({ description: 'Number of lines from the end' }),
 });
@@ -122,6 +131,19 @@ export function instanceRoutes(manager: Manager, backups: BackupService): RouteD
         handler: ({ params }) => manager[action](params.ref),
       }),
     ),
+    route({
+      method: 'post',
+      path: '/instances/{ref}/tls/rotate',
+      operationId: 'rotateInstanceCertificate',
+      permission: 'instances:update',
+      scope: 'instance',
+      tag,
+      summary: "Issue a new server certificate from the installation's CA; the running server reads it on a reload",
+      params: InstanceRefParams,
+      success: { status: 200, description: 'The new certificate', schema: RotatedCertificateSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'OPERATION_FAILED'],
+      handler: ({ params }) => manager.rotateTls(params.ref),
+    }),
     route({
       method: 'get',
       path: '/instances/{ref}/logs',

@@ -1,3 +1,4 @@
+import { DbaasError } from '../../errors.js';
 import type { InstanceList, InstanceView, LogLines } from '../../instances/schema.js';
 import { formatSize } from '../../instances/size.js';
 import { withManager, withServices, type CommonOptions } from '../context.js';
@@ -16,6 +17,7 @@ interface MonitoringOptions {
 
 interface CreateOptions extends CommonOptions, MonitoringOptions {
   project?: string;
+  allowCidr?: string[];
   version?: number;
   memory?: string;
   cpus?: number;
@@ -43,6 +45,7 @@ export async function create(name: string, opts: CreateOptions): Promise<void> {
       shmSize: opts.shmSize,
       port: opts.port,
       bindAddress: opts.bind,
+      allowCidrs: opts.allowCidr,
       database: opts.database,
       username: opts.user,
       password,
@@ -105,12 +108,17 @@ export async function remove(ref: string, opts: CommonOptions & { yes?: boolean;
 
 export async function update(
   ref: string,
-  opts: CommonOptions & MonitoringOptions & { memory?: string; cpus?: number; pgSetting?: Record<string, string>; restart?: boolean },
+  opts: CommonOptions &
+    MonitoringOptions & { memory?: string; cpus?: number; pgSetting?: Record<string, string>; restart?: boolean; allowCidr?: string[]; allowAny?: boolean },
 ): Promise<void> {
   await withManager(opts, async (manager) => {
+    if (opts.allowAny && opts.allowCidr) throw new DbaasError('USAGE', 'give --allow-cidr or --allow-any, not both');
     const progress = await createProgress(Boolean(opts.json));
+    const allowCidrs = opts.allowAny ? [] : opts.allowCidr;
     const input = Object.fromEntries(
-      Object.entries({ memory: opts.memory, cpus: opts.cpus, pgSettings: opts.pgSetting, monitoring: monitoringInput(opts) }).filter(([, v]) => v !== undefined),
+      Object.entries({ memory: opts.memory, cpus: opts.cpus, pgSettings: opts.pgSetting, monitoring: monitoringInput(opts), allowCidrs }).filter(
+        ([, v]) => v !== undefined,
+      ),
     );
     const view = await progress.track(manager.update(ref, input, { restart: opts.restart }, progress.report));
     if (opts.json) return printJson(view);

@@ -7,6 +7,11 @@ import { decimalFlag, portFlag, wholeFlag } from '../numbers.js';
 const run = actionsOf(() => import('../actions/instances.js'));
 const runList = actionsOf(() => import('../actions/list.js'));
 
+/** A repeatable flag into a list. */
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 /** `--pg-setting work_mem=8MB` (repeatable) into a settings object. */
 function collectSetting(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
@@ -27,6 +32,7 @@ export function registerInstanceCommands(program: Command): void {
     .option('--shm-size <size>', 'size of /dev/shm (default: a quarter of memory, at least 64m)')
     .option('--port <port>', 'host port (default: the first free one of the configured range)', portFlag)
     .option('--bind <address>', 'IPv4 address to publish the port on')
+    .option('--allow-cidr <cidr>', 'a client network that may log in over TLS, e.g. 10.0.0.0/8 (repeatable; default: any)', collect)
     .option('--database <name>', 'application database (default: app)')
     .option('--user <name>', 'application role (default: app)')
     .option('--password <password>', 'application password (default: generated)')
@@ -81,6 +87,8 @@ export function registerInstanceCommands(program: Command): void {
     .option('--memory <size>', 'new memory limit, e.g. 1g')
     .option('--cpus <n>', 'new CPU limit', decimalFlag)
     .option('--pg-setting <name=value>', 'PostgreSQL setting override (repeatable; replaces the earlier overrides)', collectSetting)
+    .option('--allow-cidr <cidr>', 'replace the client networks that may log in over TLS (repeatable; applied at once)', collect)
+    .option('--allow-any', 'let clients of any network log in over TLS again')
     .option('--monitor-interval <seconds>', 'seconds between monitoring samples', wholeFlag(1))
     .option('--monitor-max-file <size>', 'rotate metrics.ndjson at this size')
     .option('--monitor-keep <n>', 'rotated metrics files kept', wholeFlag(1))
