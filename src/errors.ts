@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'TOKEN_NOT_FOUND',
   'IDEMPOTENCY_KEY_REUSED', // an Idempotency-Key sent again with a different request
   'IN_PROGRESS', // the first request with this Idempotency-Key is still running
+  'API_UNREACHABLE', // the remote CLI cannot reach its dbaas server (DBAAS_URL, dbaas login)
   'USAGE', // CLI misuse (missing argument, refused without --yes)
   'INSTANCE_NOT_FOUND',
   'ROUTE_NOT_FOUND',

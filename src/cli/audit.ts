@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isRemote } from '../client/where.js';
 import { lastErrorCode } from './exit.js';
 
 /**
@@ -24,6 +25,8 @@ const READS = new Set([
   'token list',
   'audit',
   'ca',
+  'login',
+  'logout',
   'doctor',
   // Runs until stopped; the API it serves audits its own requests.
   'serve',
@@ -48,7 +51,8 @@ export function isAudited(path: string, opts: Record<string, unknown>): boolean 
 export async function recordCommand(command: Command): Promise<void> {
   const path = commandPath(command);
   const opts = command.opts();
-  if (!isAudited(path, opts)) return;
+  // Against a remote server the server audits the requests; this host's log is not involved.
+  if (!isAudited(path, opts) || isRemote()) return;
   const [{ randomBytes }, { loadSettings, runtimePaths }, { AuditLog }] = await Promise.all([
     import('node:crypto'),
     import('../config/settings.js'),

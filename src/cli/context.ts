@@ -1,6 +1,7 @@
 import { loadSettings, type Settings } from '../config/settings.js';
-import type { Manager } from '../instances/manager.js';
-import type { Services } from '../services.js';
+import { isRemote } from '../client/where.js';
+import type { CliServices } from '../client/remoteServices.js';
+import { DbaasError } from '../errors.js';
 import { reportError } from './exit.js';
 
 export interface CommonOptions {
@@ -20,23 +21,47 @@ export async function withSettings(opts: CommonOptions, body: (settings: Setting
   }
 }
 
-/** Runs a command body with dbaas's services (the one wiring point, src/services.ts). */
-export async function withServices(opts: CommonOptions, body: (services: Services) => Promise<void>): Promise<void> {
+/**
+ * Runs a command body with dbaas's services: this host's own (the one wiring point,
+ * src/services.ts), or, with DBAAS_URL or a `dbaas login`, a remote server's through its REST
+ * routes (src/client/remoteServices.ts). The body cannot tell them apart.
+ */
+export async function withServices(opts: CommonOptions, body: (services: CliServices) => Promise<void>): Promise<void> {
+  if (isRemote()) {
+    try {
+      await body(await remote());
+    } catch (err) {
+      process.exitCode = reportError(err, Boolean(opts.json));
+    }
+    return;
+  }
   await withSettings(opts, (settings) => servicesOf(settings, body));
 }
 
+/** The remote server's services, for DBAAS_URL or the saved login. */
+export async function remote(): Promise<CliServices> {
+  const [{ remoteTarget }, { ApiClient }, { remoteServices }] = await Promise.all([
+    import('../client/credentials.js'),
+    import('../client/http.js'),
+    import('../client/remoteServices.js'),
+  ]);
+  const target = remoteTarget();
+  if (!target) throw new DbaasError('USAGE', 'no remote server: set DBAAS_URL and DBAAS_TOKEN, or run dbaas login <url>');
+  return remoteServices(new ApiClient(target));
+}
+
 /** Builds the services of loaded settings for `body` and closes them afterwards. */
-export async function servicesOf(settings: Settings, body: (services: Services) => Promise<void>): Promise<void> {
+export async function servicesOf(settings: Settings, body: (services: CliServices) => Promise<void>): Promise<void> {
   // Loaded here, not at start: the wiring point pulls in every service (engine client, pools).
   const { createServices } = await import('../services.js');
   const services = createServices(settings);
   try {
-    await body(services);
+    await body({ ...services, remote: null });
   } finally {
     await services.close();
   }
 }
 
-export async function withManager(opts: CommonOptions, body: (manager: Manager) => Promise<void>): Promise<void> {
+export async function withManager(opts: CommonOptions, body: (manager: CliServices['manager']) => Promise<void>): Promise<void> {
   await withServices(opts, (services) => body(services.manager));
 }

@@ -10,6 +10,7 @@ import { registerRowCommands } from './commands/rows.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerSqlCommands } from './commands/sql.js';
+import { registerRemoteCommands } from './commands/remote.js';
 import { registerTableCommands } from './commands/tables.js';
 import { registerTlsCommands } from './commands/tls.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerBackupCommands(program);
   registerAccessCommands(program);
   registerTlsCommands(program);
+  registerRemoteCommands(program);
   registerDoctorCommand(program);
   registerServeCommand(program);
   registerServiceCommands(program);

@@ -40,6 +40,8 @@ export interface RowsQuery {
   onConflict?: string[];
   returning: string[] | '*' | null;
   force: boolean;
+  /** The query as the REST routes take it (the remote CLI sends it on as it is). */
+  source?: Record<string, string | string[] | undefined>;
 }
 
 function invalid(field: string, message: string): DbaasError {
@@ -91,6 +93,7 @@ export function parseRowsQuery(
     onConflict: onConflict ? onConflict.split(',').map((c) => c.trim()) : undefined,
     returning: returning === 'none' ? null : parseSelect(returning, 'returning'),
     force: flag(one('force'), 'force'),
+    source: query,
   };
 }
 

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
 import type { InstanceView } from '../../src/instances/schema.js';
-import { makeHome, query, type TestHome } from './helpers.js';
+import { cliTarget, makeHome, query, type TestHome } from './helpers.js';
 
 const BIN = join(PROJECT_ROOT, 'bin', 'dbaas');
 
@@ -44,14 +44,17 @@ function parseCsv(text: string): string[][] {
   return records;
 }
 
-describe('the data CLI: tables, rows, query, transaction', () => {
+/** On the host, and as a remote client of `dbaas serve` over TLS: the same commands, outputs and exit codes. */
+describe.each(['local', 'remote'] as const)('the data CLI: tables, rows, query, transaction (%s)', (mode) => {
   let t: TestHome;
   let url: string;
+  let env: NodeJS.ProcessEnv;
+  let stopServer = async () => undefined as void;
 
   /** Runs `dbaas ...args` with the test home; stdin is a pipe (not a terminal), fed `input`. */
   function dbaas(args: string[], input = ''): Promise<Run> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { env: t.env });
+      const child = spawn(process.execPath, [BIN, ...args], { env });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -84,12 +87,16 @@ describe('the data CLI: tables, rows, query, transaction', () => {
   };
 
   beforeAll(async () => {
-    t = makeHome(22100);
+    t = makeHome(mode === 'local' ? 22100 : 23550);
     const created: InstanceView = await t.manager.create({ name: 'clidata', memory: '256m', cpus: 0.5 });
     url = (await t.manager.connection('clidata', { showPassword: true })).connectionString;
     expect(created.status).toBe('running');
+    ({ env, stop: stopServer } = await cliTarget(mode, t));
   });
-  afterAll(async () => t?.cleanup());
+  afterAll(async () => {
+    await stopServer();
+    await t?.cleanup();
+  });
 
   it('creates tables from --column flags and from a --file definition (path and stdin)', async () => {
     const orders = json(
@@ -398,5 +405,12 @@ describe('the data CLI: tables, rows, query, transaction', () => {
     expect((await run('rows', 'frob', 'clidata', 'orders')).code).toBe(2);
     expect((await run('tables', 'clidata', '--no-such-flag')).code).toBe(2);
     expect((await run('tables', '--help')).code).toBe(0);
+  });
+
+  it('went through the server as a remote client, and only then (its audit log says who wrote)', () => {
+    const lines = readFileSync(join(t.home, 'logs', 'audit.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; actor: { name: string } | null });
+    const viaApi = lines.filter((l) => l.action === 'insertRows' && l.actor?.name.startsWith('remote-cli'));
+    if (mode === 'remote') expect(viaApi.length).toBeGreaterThan(0);
+    else expect(viaApi).toEqual([]);
   });
 });

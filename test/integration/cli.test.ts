@@ -1,10 +1,10 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/config/settings.js';
-import { makeHome, query, type TestHome } from './helpers.js';
+import { cliTarget, makeHome, query, type TestHome } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
 const BIN = join(PROJECT_ROOT, 'bin', 'dbaas');
@@ -15,13 +15,20 @@ interface Run {
   stderr: string;
 }
 
-describe('the CLI as a child process', () => {
+/**
+ * Every case runs twice: on the host (the CLI works on the registry and the engine), and as a
+ * remote client of `dbaas serve` over TLS (DBAAS_URL, DBAAS_TOKEN, DBAAS_CA_FILE), where the
+ * same commands must print the same documents and exit with the same codes.
+ */
+describe.each(['local', 'remote'] as const)('the CLI as a child process (%s)', (mode) => {
   let t: TestHome;
+  let env: NodeJS.ProcessEnv;
+  let stopServer = async () => undefined as void;
 
-  /** Runs `dbaas ...args` with the test home; stdin is not a terminal. */
+  /** Runs `dbaas ...args` with the test home (or against its server); stdin is not a terminal. */
   async function dbaas(...args: string[]): Promise<Run> {
     try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { env: t.env, timeout: 120_000 });
+      const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], { env, timeout: 120_000 });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };
@@ -30,18 +37,23 @@ describe('the CLI as a child process', () => {
   }
   const json = (run: Run) => JSON.parse(run.stdout);
 
-  beforeAll(() => {
-    t = makeHome(21800);
+  beforeAll(async () => {
+    t = makeHome(mode === 'local' ? 21800 : 23500);
+    ({ env, stop: stopServer } = await cliTarget(mode, t));
   });
-  afterAll(async () => t.cleanup());
+  afterAll(async () => {
+    await stopServer();
+    await t.cleanup();
+  });
 
   it('creates an instance: progress on stderr, the connection string alone on stdout, and psql accepts it', async () => {
     const run = await dbaas('create', 'cli-one', '--memory', '160m', '--cpus', '0.5', '--database', 'notes', '--user', 'writer');
-    expect(run.code).toBe(0);
-    expect(run.stderr).toContain('✔ wait until the server accepts a login');
+    expect(run.code, run.stderr).toBe(0);
+    // The steps as they happen on the host; a remote create answers once it is done.
+    if (mode === 'local') expect(run.stderr).toContain('✔ wait until the server accepts a login');
     expect(run.stderr).toContain('is running on port');
     const url = run.stdout.trim();
-    expect(url).toMatch(/^postgresql:\/\/writer:[A-Za-z0-9]{24}@127\.0\.0\.1:218\d\d\/notes\?sslmode=verify-full&sslrootcert=\/\S+\/config\/ca\/ca\.crt$/);
+    expect(url).toMatch(/^postgresql:\/\/writer:[A-Za-z0-9]{24}@127\.0\.0\.1:\d+\/notes\?sslmode=verify-full&sslrootcert=\/\S+\/config\/ca\/ca\.crt$/);
     const psql = spawnSync('psql', [url, '-tAc', 'SELECT current_user || \'@\' || current_database()'], { encoding: 'utf8' });
     expect(psql.status).toBe(0);
     expect(psql.stdout.trim()).toBe('writer@notes');
@@ -99,8 +111,14 @@ describe('the CLI as a child process', () => {
     expect(s.memoryLimit).toBe(256 * 1024 * 1024);
   });
 
-  it('follows the log with --follow until interrupted', async () => {
-    const child = spawn(process.execPath, [BIN, 'logs', 'cli-two', '--tail', '1', '--follow'], { env: t.env });
+  it('follows the log with --follow until interrupted (on the host; a remote one says it cannot)', async () => {
+    if (mode === 'remote') {
+      const refused = await dbaas('logs', 'cli-two', '--follow');
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--follow streams from the dbaas host/);
+      return;
+    }
+    const child = spawn(process.execPath, [BIN, 'logs', 'cli-two', '--tail', '1', '--follow'], { env });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise((r) => setTimeout(r, 500));
@@ -158,5 +176,12 @@ describe('the CLI as a child process', () => {
       expect(run.stdout).toMatch(new RegExp(`deleted ${name}`));
     }
     expect(json(await dbaas('list', '--json')).instances).toEqual([]);
+  });
+
+  it('went through the server as a remote client, and only then (its audit log says who)', () => {
+    const lines = readFileSync(join(t.home, 'logs', 'audit.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; actor: { kind: string; name: string } | null });
+    const created = lines.filter((l) => l.action === 'createInstance' && l.actor?.name.startsWith('remote-cli'));
+    const onHost = lines.filter((l) => l.action === 'cli:create');
+    expect(mode === 'remote' ? [created.length > 0, onHost.length] : [created.length, onHost.length > 0]).toEqual(mode === 'remote' ? [true, 0] : [0, true]);
   });
 });

@@ -41,6 +41,8 @@ export function makeHome(portBase: number, extraEnv: Record<string, string> = {}
     // One template data directory per image for all test homes (made once, by whichever file
     // creates first); test/integration/dataTemplate.test.ts makes its own from scratch.
     DBAAS_DATA_TEMPLATES_DIR: SHARED_DATA_TEMPLATES,
+    // A `dbaas login` of whoever runs the tests must not send their CLI runs to a server.
+    DBAAS_CREDENTIALS: join(home, 'no-login.json'),
     ...extraEnv,
   };
   const settings = loadSettings({ env });
@@ -136,4 +138,53 @@ export async function killCreateMidway(t: TestHome, name: string): Promise<void>
 /** An admin token of a test home, for tests that talk to its API (every route but /health needs one). */
 export async function adminToken(t: TestHome, name = 'test-admin'): Promise<string> {
   return (await t.services.tokens.create({ name: `${name}-${Math.random().toString(36).slice(2, 8)}`, role: 'admin' })).token;
+}
+
+/**
+ * `dbaas serve` of a test home over TLS (`--tls auto`) on a free loopback port, and the
+ * environment that sends a CLI to it (DBAAS_URL, an admin DBAAS_TOKEN, DBAAS_CA_FILE): the CLI's
+ * remote mode, against the same home.
+ */
+export async function serveRemote(t: TestHome): Promise<{ env: NodeJS.ProcessEnv; url: string; token: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const token = await adminToken(t, 'remote-cli');
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'serve', '--port', String(port), '--tls', 'auto'], {
+    env: t.env,
+    stdio: 'ignore',
+  });
+  const ca = join(t.home, 'config', 'ca', 'ca.crt');
+  const url = `https://127.0.0.1:${port}`;
+  const { request } = await import('node:https');
+  const healthy = () =>
+    new Promise<boolean>((resolve) => {
+      if (!existsSync(ca)) return resolve(false);
+      const req = request(`${url}/health`, { ca: readFileSync(ca, 'utf8') }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+  await until('dbaas serve over TLS', () => healthy(), 30_000);
+  return {
+    env: { ...t.env, DBAAS_URL: url, DBAAS_TOKEN: token, DBAAS_CA_FILE: ca },
+    url,
+    token,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * How a CLI suite that runs in both modes reaches a test home: its own environment on the host,
+ * or `dbaas serve` of the home over TLS (serveRemote). `stop` ends the server, if any.
+ */
+export async function cliTarget(mode: 'local' | 'remote', t: TestHome): Promise<{ env: NodeJS.ProcessEnv; stop(): Promise<void> }> {
+  if (mode === 'local') return { env: t.env, stop: async () => undefined };
+  const server = await serveRemote(t);
+  return { env: server.env, stop: server.stop };
 }

@@ -21,6 +21,7 @@ describe('parseRowsQuery', () => {
       onConflict: undefined,
       returning: '*',
       force: false,
+      source: {},
     });
   });
 

@@ -81,7 +81,7 @@ function printBackup(v: BackupView): void {
 
 export async function show(id: string, opts: CommonOptions): Promise<void> {
   await withServices(opts, async ({ backups }) => {
-    const view = backups.show(id);
+    const view = await backups.show(id);
     if (opts.json) printJson(view);
     else printBackup(view);
   });
@@ -89,7 +89,7 @@ export async function show(id: string, opts: CommonOptions): Promise<void> {
 
 export async function verify(id: string, opts: CommonOptions & { restore?: boolean }): Promise<void> {
   await withServices(opts, async ({ backups }) => {
-    backups.show(id);
+    await backups.show(id);
     const progress = await createProgress(Boolean(opts.json));
     const view = await progress.track(
       (async () => {
@@ -110,9 +110,9 @@ export async function verify(id: string, opts: CommonOptions & { restore?: boole
 
 export async function remove(id: string, opts: CommonOptions & { yes?: boolean }): Promise<void> {
   await withServices(opts, async ({ backups }) => {
-    const view = backups.show(id);
+    const view = await backups.show(id);
     if (!opts.yes) await confirm(view.id, 'delete backup', `of ${view.name} (${view.type}, ${view.finishedAt})`);
-    const deleted = backups.delete(id);
+    const deleted = await backups.delete(id);
     if (opts.json) return printJson(deleted);
     process.stdout.write(`deleted backup ${deleted.id}\n`);
   });

@@ -1,4 +1,4 @@
-import type { DataService } from '../../database/service.js';
+import type { CliServices } from '../../client/remoteServices.js';
 import { DbaasError } from '../../errors.js';
 import { withServices, type CommonOptions } from '../context.js';
 
@@ -21,7 +21,7 @@ export function formatOf(opts: OutputOptions): Format {
 }
 
 /** Runs a command body with the data API of dbaas's services, which closes its pools after it. */
-export async function withData(opts: CommonOptions, body: (data: DataService) => Promise<void>): Promise<void> {
+export async function withData(opts: CommonOptions, body: (data: CliServices['data']) => Promise<void>): Promise<void> {
   await withServices(opts, (services) => body(services.data));
 }
 

@@ -1,3 +1,4 @@
+import { isRemote } from '../../client/where.js';
 import { homeOf, registryFileOf, settingsGiven } from '../../config/home.js';
 import type { InstanceView } from '../../instances/schema.js';
 import { registryIsEmpty } from '../../registry/emptiness.js';
@@ -12,6 +13,10 @@ import { formatAge, printJson, printTable } from '../output.js';
  * instance's containers in one engine call.
  */
 export async function list(opts: CommonOptions & { project?: string }): Promise<void> {
+  if (isRemote()) {
+    const { withServices } = await import('../context.js');
+    return withServices(opts, async ({ manager }) => printViews((await manager.list()).filter((v) => opts.project === undefined || v.project === opts.project), opts));
+  }
   if (!settingsGiven(process.env) && registryIsEmpty(registryFileOf(homeOf(process.env)))) return printViews([], opts);
   const { servicesOf, withSettings } = await import('../context.js');
   await withSettings(opts, async (settings) => {

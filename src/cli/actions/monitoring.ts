@@ -46,7 +46,7 @@ export async function metrics(ref: string, opts: MetricsOptions): Promise<void> 
       if (result.corruptLines) process.stdout.write(`(${result.corruptLines} corrupt lines skipped)\n`);
     };
     if (!opts.watch) return once();
-    const record = await manager.record(ref);
+    const { monitoring: settings } = await manager.get(ref);
     let stop = false;
     process.once('SIGINT', () => {
       stop = true;
@@ -54,7 +54,7 @@ export async function metrics(ref: string, opts: MetricsOptions): Promise<void> 
     while (!stop) {
       if (!opts.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
       await once();
-      await new Promise((r) => setTimeout(r, record.monitoring.intervalSec * 1000));
+      await new Promise((r) => setTimeout(r, settings.intervalSec * 1000));
     }
   });
 }

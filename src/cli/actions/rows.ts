@@ -1,5 +1,6 @@
 import { DbaasError } from '../../errors.js';
-import { parseRowsQuery, RESERVED_PARAMS, type DataService, type RowsQuery } from '../../database/service.js';
+import type { CliServices } from '../../client/remoteServices.js';
+import { parseRowsQuery, RESERVED_PARAMS, type RowsQuery } from '../../database/service.js';
 import { readFileArg } from '../input.js';
 import { columnsOf, printJson, printRows } from '../output.js';
 import { formatOf, note, parseJson, withData, type Format, type OutputOptions } from './data.js';
@@ -94,7 +95,7 @@ export async function remove(ref: string, table: string, opts: RowsOptions): Pro
  * The flags as the query object of the REST routes, parsed by the same parseRowsQuery: each
  * `--where col=op.value` is split at its first '=' into a column and a filter.
  */
-function rowsQuery(data: DataService, opts: RowsOptions): RowsQuery {
+function rowsQuery(data: CliServices['data'], opts: RowsOptions): RowsQuery {
   const query: Record<string, string | string[] | undefined> = {};
   for (const expression of opts.where ?? []) {
     const eq = expression.indexOf('=');

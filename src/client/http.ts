@@ -1,0 +1,98 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { DbaasError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import type { RemoteTarget } from './credentials.js';
+
+/**
+ * The CLI's HTTP client of a dbaas server: one call per route, JSON in and out, the server's
+ * error answers turned back into the same DbaasError (so exit codes are those of the local CLI),
+ * and long operations (202 with an operation) followed until they end.
+ */
+
+export interface CallOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  body?: unknown;
+  /** The answer is text (GET /metrics), not JSON. */
+  text?: boolean;
+}
+
+interface OperationDoc {
+  id: string;
+  status: 'running' | 'succeeded' | 'failed';
+  result: unknown;
+  error: { code: string; message: string; details?: Record<string, unknown> } | null;
+}
+
+export class ApiClient {
+  constructor(readonly target: RemoteTarget) {}
+
+  async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+    const url = new URL(this.target.url + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(v));
+    }
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const { status, text } = await this.send(method, url, body);
+    if (status >= 400) throw this.errorOf(status, text, `${method} ${path}`);
+    if (options.text) return text as T;
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** A route that answers 202 with an operation: its result once it succeeded, its error if it failed. */
+  async operation<T>(method: string, path: string, options: CallOptions = {}, onStep?: (step: string) => void): Promise<T> {
+    let op = await this.call<OperationDoc>(method, path, options);
+    let last: string | null = null;
+    while (op.status === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      op = await this.call<OperationDoc & { step: string | null }>('GET', `/operations/${op.id}`);
+      const step = (op as OperationDoc & { step: string | null }).step;
+      if (step && step !== last && onStep) onStep(step);
+      last = step;
+    }
+    if (op.status === 'failed') {
+      const code = (ERROR_CODES as readonly string[]).includes(op.error?.code ?? '') ? (op.error?.code as ErrorCode) : 'OPERATION_FAILED';
+      throw new DbaasError(code, op.error?.message ?? `operation ${op.id} failed`, op.error?.details);
+    }
+    return op.result as T;
+  }
+
+  private errorOf(status: number, text: string, what: string): DbaasError {
+    try {
+      const { error } = JSON.parse(text) as { error: { code: string; message: string; details?: Record<string, unknown> } };
+      const code = (ERROR_CODES as readonly string[]).includes(error.code) ? (error.code as ErrorCode) : 'OPERATION_FAILED';
+      return new DbaasError(code, error.message, error.details);
+    } catch {
+      return new DbaasError('OPERATION_FAILED', `${what} answered ${status}: ${text.slice(0, 200)}`);
+    }
+  }
+
+  private send(method: string, url: URL, body: string | undefined): Promise<{ status: number; text: string }> {
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          headers: {
+            authorization: `Bearer ${this.target.token}`,
+            accept: 'application/json',
+            ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
+          },
+          ...(this.target.ca ? { ca: this.target.ca } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(new DbaasError('API_UNREACHABLE', `cannot reach the dbaas server at ${this.target.url}: ${err.message}`, { url: this.target.url, cause: err.code ?? null })),
+      );
+      req.setTimeout(15 * 60_000, () => req.destroy(new Error('no answer in 15 minutes')));
+      req.end(body);
+    });
+  }
+}
