@@ -1,4 +1,5 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { request as httpsRequest } from 'node:https';
 import { DbaasError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { RemoteTarget } from './credentials.js';
@@ -37,6 +38,26 @@ export class ApiClient {
     if (status >= 400) throw this.errorOf(status, text, `${method} ${path}`);
     if (options.text) return text as T;
     return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** A route that streams text (the log followed): the open answer, read until the caller destroys it. */
+  async stream(path: string, query: CallOptions['query'] = {}): Promise<Readable> {
+    const url = new URL(this.target.url + path);
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.append(key, String(value));
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = request(url, { method: 'GET', headers: { authorization: `Bearer ${this.target.token}` }, ...(this.target.ca ? { ca: this.target.ca } : {}) }, resolve);
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(new DbaasError('API_UNREACHABLE', `cannot reach the dbaas server at ${this.target.url}: ${err.message}`, { url: this.target.url })),
+      );
+      req.end();
+    });
+    if ((res.statusCode ?? 0) >= 400) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      throw this.errorOf(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), `GET ${path}`);
+    }
+    return res;
   }
 
   /** A route that answers 202 with an operation: its result once it succeeded, its error if it failed. */

@@ -18,9 +18,7 @@ import type { ApiClient } from './http.js';
 type MaybeAsync<F> = F extends (...args: infer A) => infer R ? (...args: A) => R | Promise<R> : never;
 
 export interface CliServices {
-  manager: Pick<Manager, 'create' | 'get' | 'list' | 'start' | 'stop' | 'restart' | 'delete' | 'update' | 'logs' | 'stats' | 'connection' | 'rotateTls'> & {
-    followLogs: Manager['followLogs'] | null;
-  };
+  manager: Pick<Manager, 'create' | 'get' | 'list' | 'start' | 'stop' | 'restart' | 'delete' | 'update' | 'logs' | 'followLogs' | 'stats' | 'connection' | 'rotateTls'>;
   backups: Pick<BackupService, 'create' | 'list' | 'verify' | 'restore' | 'clone' | 'schedule' | 'setSchedule' | 'clearSchedule' | 'status'> & {
     show: MaybeAsync<BackupService['show']>;
     delete: MaybeAsync<BackupService['delete']>;
@@ -78,7 +76,7 @@ export function remoteServices(api: ApiClient): CliServices {
       stats: (ref) => api.call('GET', `/instances/${seg(ref)}/stats`),
       connection: (ref, options = {}) => api.call('GET', `/instances/${seg(ref)}/connection`, { query: { showPassword: options.showPassword } }),
       rotateTls: (ref) => api.call('POST', `/instances/${seg(ref)}/tls/rotate`),
-      followLogs: null,
+      followLogs: (ref, tail) => api.stream(`/instances/${seg(ref)}/logs/stream`, { tail }),
     },
     backups: {
       create: (ref, raw) => api.operation('POST', `/instances/${seg(ref)}/backups`, { body: raw ?? {} }),

@@ -91,6 +91,7 @@ describe('REST API end to end', () => {
         'POST /instances/{ref}/stop',
         'POST /instances/{ref}/restart',
         'GET /instances/{ref}/logs',
+        'GET /instances/{ref}/logs/stream',
         'GET /instances/{ref}/stats',
         'GET /instances/{ref}/connection',
         'POST /instances/{ref}/tls/rotate',

@@ -47,6 +47,7 @@ const INPUTS: Record<string, Input> = {
   getInstanceStats: { params: { ref: MAIN } },
   getInstanceConnection: { params: { ref: MAIN }, query: { showPassword: 'true' } },
   rotateInstanceCertificate: { params: { ref: MAIN } },
+  streamInstanceLogs: { params: { ref: MAIN }, query: { tail: '3', seconds: '1' } },
   listTables: { params: { ref: MAIN } },
   createTable: {
     params: { ref: MAIN },

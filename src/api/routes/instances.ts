@@ -164,6 +164,37 @@ export function instanceRoutes(manager: Manager, backups: BackupService): RouteD
     }),
     route({
       method: 'get',
+      path: '/instances/{ref}/logs/stream',
+      operationId: 'streamInstanceLogs',
+      permission: 'instances:read',
+      scope: 'instance',
+      tag,
+      summary: "Follow the server's log: the last lines, then new ones as they come (text, one line each)",
+      description: 'The answer stays open until the client closes it, or for `seconds` at most (`dbaas logs --follow` of a remote CLI).',
+      params: InstanceRefParams,
+      query: LogsQuery.extend({
+        seconds: z.coerce.number().int().min(1).max(86_400).optional().meta({ description: 'End the answer after this many seconds' }),
+      }),
+      success: { status: 200, description: 'Log lines as they are written', schema: z.string(), contentType: 'text/plain; charset=utf-8' },
+      errors: ['INSTANCE_NOT_FOUND', 'ENGINE_UNAVAILABLE'],
+      handler: async ({ params, query, req, res }) => {
+        const stream = await manager.followLogs(params.ref, query.tail);
+        res.status(200).type('text/plain; charset=utf-8');
+        const timer = query.seconds ? setTimeout(() => stream.destroy(), query.seconds * 1000) : null;
+        const end = () => {
+          if (timer) clearTimeout(timer);
+          stream.destroy();
+          res.end();
+        };
+        stream.on('close', end);
+        stream.on('error', end);
+        req.on('close', end);
+        stream.pipe(res, { end: false });
+        return undefined;
+      },
+    }),
+    route({
+      method: 'get',
       path: '/instances/{ref}/stats',
       operationId: 'getInstanceStats',
       permission: 'instances:read',

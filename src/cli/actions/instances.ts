@@ -133,7 +133,6 @@ export async function logs(ref: string, opts: CommonOptions & { tail: number; fo
   await withManager(opts, async (manager) => {
     const tail = opts.tail;
     if (opts.follow) {
-      if (!manager.followLogs) throw new DbaasError('USAGE', 'logs --follow streams from the dbaas host; against a remote server, run dbaas logs without --follow');
       const stream = await manager.followLogs(ref, tail);
       stream.pipe(process.stdout);
       await new Promise<void>((resolve) => {
