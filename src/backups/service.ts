@@ -154,7 +154,8 @@ export class BackupService {
       | { failed_count?: number; last_failed_wal?: string | null; last_failed_at?: string | null }
       | undefined;
     return {
-      enabled: this.provisioner.hasCurrentLayout(record.id),
+      // Archiving is on whatever else of the layout is older (TLS came later).
+      enabled: this.provisioner.archivesWal(record.id),
       path: walDir,
       segments: segments.length,
       bytes: segments.reduce((sum, s) => sum + s.size, 0),
@@ -242,7 +243,7 @@ export class BackupService {
     if (!(await this.manager.serverRunning(record))) {
       throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is not running; start it to back it up`, { instance: record.id });
     }
-    if (!this.provisioner.hasCurrentLayout(record.id)) {
+    if (!this.provisioner.archivesWal(record.id)) {
       throw new DbaasError('INVALID_STATE', `${record.name} was made before backups existed; restart it once ("dbaas restart ${record.name}") to give it its archive and backup area`, {
         instance: record.id,
       });

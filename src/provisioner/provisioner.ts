@@ -155,7 +155,13 @@ export class Provisioner {
     return true;
   }
 
-  /** Whether the instance's files are of the current layout (secret files, no env files, WAL archiving). */
+  /** Whether the instance's server archives its WAL (its compose file mounts the backup area). */
+  archivesWal(id: string): boolean {
+    const files = this.files(id);
+    return existsSync(files.composePath) && readFileSync(files.composePath, 'utf8').includes(`:${SERVER_BACKUP_AREA}"`);
+  }
+
+  /** Whether the instance's files are of the current layout (secret files, no env files, WAL archiving, TLS). */
   hasCurrentLayout(id: string): boolean {
     const files = this.files(id);
     if (!existsSync(files.postgresPasswordPath) || !existsSync(files.agentPgpassPath)) return false;

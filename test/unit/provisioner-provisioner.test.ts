@@ -599,6 +599,17 @@ describe('Provisioner.writeSecrets and hasCurrentLayout', () => {
     expect(provisioner.hasCurrentLayout(id)).toBe(true);
   });
 
+  it('is not the current layout without the server folder (TLS) in its compose file, though it still archives its WAL', () => {
+    const id = 'db_legacy004';
+    const files = provisioner.prepare(makeRecord({ id }), SECRETS);
+    expect([provisioner.hasCurrentLayout(id), provisioner.archivesWal(id)]).toEqual([true, true]);
+    const compose = readFileSync(files.composePath, 'utf8');
+    writeFileSync(files.composePath, compose.split('\n').filter((line) => !line.includes('/etc/dbaas/server')).join('\n'));
+    expect([provisioner.hasCurrentLayout(id), provisioner.archivesWal(id)]).toEqual([false, true]);
+    writeFileSync(files.composePath, compose.split('\n').filter((line) => !line.includes('/var/lib/dbaas/backups"')).join('\n'));
+    expect(provisioner.archivesWal(id)).toBe(false);
+  });
+
   it('is not the current layout while the compose file is still of the older one, even once the secret files exist', () => {
     // The upgrade (InstanceManager.ensureLayout) is writeSecrets, then renderCompose. If the
     // process dies (or renderCompose throws) between the two, the env files are gone but the
