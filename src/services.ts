@@ -62,6 +62,7 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
   const backups = new BackupService(manager, provisioner, logger);
   const monitoring = new MonitoringService(manager, logger, (record) => backups.facts(record));
   const doctor = new Doctor({ registry, engine, paths, logger }, manager);
+  const audit = new AuditLog(paths.auditLog);
   return {
     settings,
     paths,
@@ -77,8 +78,11 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
     backups,
     operations: new OperationStore(paths.operationsDir),
     tokens: new TokenStore(paths.tokensFile),
-    audit: new AuditLog(paths.auditLog),
+    audit,
     idempotency: new IdempotencyStore(paths.idempotencyDir, secrets),
-    close: () => data.close(),
+    close: async () => {
+      await data.close();
+      await audit.close();
+    },
   };
 }

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir } from 'node:fs/promises';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
@@ -48,11 +48,36 @@ export interface AuditQuery {
 }
 
 export class AuditLog {
+  /** The file opened once for appending (O_APPEND): a write per line, no open, mkdir or close per request. */
+  private handle: Promise<FileHandle> | null = null;
+  /** When the path was last compared with the open file (a rotation renames or removes it). */
+  private checkedAt = 0;
+
   constructor(readonly file: string) {}
 
   async append(entry: AuditEntry): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true });
-    await appendFile(this.file, JSON.stringify(entry) + '\n', { mode: 0o600, flag: 'a' });
+    if (this.handle && Date.now() - this.checkedAt > 1000) {
+      this.checkedAt = Date.now();
+      const [named, opened] = await Promise.all([stat(this.file).catch(() => null), this.handle.then((h) => h.stat()).catch(() => null)]);
+      if (!named || !opened || named.ino !== opened.ino) await this.close();
+    }
+    this.handle ??= mkdir(dirname(this.file), { recursive: true }).then(() => open(this.file, 'a', 0o600));
+    let handle: FileHandle;
+    try {
+      handle = await this.handle;
+    } catch (err) {
+      this.handle = null; // a folder made later lets the next line try again
+      throw err;
+    }
+    // One write() of the whole line: O_APPEND keeps lines of several processes whole.
+    await handle.write(JSON.stringify(entry) + '\n');
+  }
+
+  /** Closes the file (a server that stops; a CLI process ends without). */
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await (await handle?.catch(() => null))?.close();
   }
 
   /** The newest `limit` entries that match, oldest first. A line that does not parse is skipped. */

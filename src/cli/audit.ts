@@ -66,7 +66,8 @@ export async function recordCommand(command: Command): Promise<void> {
   }
   const status = Number(process.exitCode ?? 0);
   const target = command.args[0];
-  await new AuditLog(file)
+  const log = new AuditLog(file);
+  await log
     .append({
       ts: new Date().toISOString(),
       requestId: `cli_${randomBytes(8).toString('hex')}`,
@@ -80,4 +81,5 @@ export async function recordCommand(command: Command): Promise<void> {
       error: status === 0 ? null : (lastErrorCode() ?? null),
     })
     .catch((err: Error) => process.stderr.write(`warning: cannot append to the audit log ${file}: ${err.message}\n`));
+  await log.close();
 }

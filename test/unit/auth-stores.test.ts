@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditLog, type AuditEntry } from '../../src/auth/audit.js';
 import { parseDuration } from '../../src/auth/duration.js';
 import { canonicalJson, fingerprintOf, IdempotencyStore } from '../../src/auth/idempotency.js';
 import { TokenStore } from '../../src/auth/tokens.js';
@@ -89,5 +90,34 @@ describe('idempotency keys', () => {
     const file = join(dir, 'idem', `${createHash('sha256').update('local\0dead').digest('hex')}.json`);
     writeFileSync(file, JSON.stringify({ fingerprint: 'f', createdAt: Date.now(), owner: { pid: 999_999_999, host: hostname() }, state: 'running' }));
     expect((await store.claim('local', 'dead', 'f')).kind).toBe('claimed');
+  });
+});
+
+describe('the audit log', () => {
+  const entry = (n: number): AuditEntry => ({
+    ts: new Date().toISOString(),
+    requestId: `req_${n}`,
+    actor: null,
+    client: '127.0.0.1',
+    action: 'createInstance',
+    target: null,
+    project: null,
+    outcome: 'success',
+    status: 201,
+    error: null,
+  });
+
+  it('appends whole lines, keeps the file 0600, and follows a rotation to a new file', async () => {
+    const file = join(dir, 'logs', 'audit.ndjson');
+    const log = new AuditLog(file);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(entry(i))));
+    expect((await log.read()).map((e) => e.requestId).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `req_${i}`).sort());
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    renameSync(file, `${file}.1`);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await log.append(entry(99));
+    expect((await log.read()).map((e) => e.requestId)).toEqual(['req_99']);
+    expect(readFileSync(`${file}.1`, 'utf8').trim().split('\n')).toHaveLength(50);
+    await log.close();
   });
 });
