@@ -14,8 +14,13 @@ export interface CommonOptions {
  * running server through the registry's lock.
  */
 export async function withSettings(opts: CommonOptions, body: (settings: Settings) => Promise<void>): Promise<void> {
+  await reported(opts, () => body(loadSettings()));
+}
+
+/** Runs a command's work; a failure becomes its error report and exit code (see exit.ts). */
+export async function reported(opts: CommonOptions, work: () => Promise<void>): Promise<void> {
   try {
-    await body(loadSettings());
+    await work();
   } catch (err) {
     process.exitCode = reportError(err, Boolean(opts.json));
   }
@@ -27,14 +32,7 @@ export async function withSettings(opts: CommonOptions, body: (settings: Setting
  * routes (src/client/remoteServices.ts). The body cannot tell them apart.
  */
 export async function withServices(opts: CommonOptions, body: (services: CliServices) => Promise<void>): Promise<void> {
-  if (isRemote()) {
-    try {
-      await body(await remote());
-    } catch (err) {
-      process.exitCode = reportError(err, Boolean(opts.json));
-    }
-    return;
-  }
+  if (isRemote()) return reported(opts, async () => body(await remote()));
   await withSettings(opts, (settings) => servicesOf(settings, body));
 }
 

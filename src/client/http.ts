@@ -28,35 +28,19 @@ export class ApiClient {
   constructor(readonly target: RemoteTarget) {}
 
   async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
-    const url = new URL(this.target.url + path);
-    for (const [key, value] of Object.entries(options.query ?? {})) {
-      if (value === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(v));
-    }
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const { status, text } = await this.send(method, url, body);
-    if (status >= 400) throw this.errorOf(status, text, `${method} ${path}`);
+    const res = await this.open(method, path, options.query, body);
+    const text = await textOf(res);
+    if ((res.statusCode ?? 0) >= 400) throw this.errorOf(res.statusCode ?? 0, text, `${method} ${path}`);
     if (options.text) return text as T;
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
   /** A route that streams text (the log followed): the open answer, read until the caller destroys it. */
   async stream(path: string, query: CallOptions['query'] = {}): Promise<Readable> {
-    const url = new URL(this.target.url + path);
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.append(key, String(value));
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = request(url, { method: 'GET', headers: { authorization: `Bearer ${this.target.token}` }, ...(this.target.ca ? { ca: this.target.ca } : {}) }, resolve);
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(new DbaasError('API_UNREACHABLE', `cannot reach the dbaas server at ${this.target.url}: ${err.message}`, { url: this.target.url })),
-      );
-      req.end();
-    });
-    if ((res.statusCode ?? 0) >= 400) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of res) chunks.push(chunk as Buffer);
-      throw this.errorOf(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), `GET ${path}`);
-    }
+    // No idle limit: a followed log may stay quiet for hours.
+    const res = await this.open('GET', path, query, undefined, null);
+    if ((res.statusCode ?? 0) >= 400) throw this.errorOf(res.statusCode ?? 0, await textOf(res), `GET ${path}`);
     return res;
   }
 
@@ -88,7 +72,13 @@ export class ApiClient {
     }
   }
 
-  private send(method: string, url: URL, body: string | undefined): Promise<{ status: number; text: string }> {
+  /** Sends one request and answers with the response once its head has come (its body unread). */
+  private open(method: string, path: string, query: CallOptions['query'], body: string | undefined, idleMs: number | null = 15 * 60_000): Promise<IncomingMessage> {
+    const url = new URL(this.target.url + path);
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(v));
+    }
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(
@@ -102,18 +92,19 @@ export class ApiClient {
           },
           ...(this.target.ca ? { ca: this.target.ca } : {}),
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        },
+        resolve,
       );
       req.on('error', (err: NodeJS.ErrnoException) =>
         reject(new DbaasError('API_UNREACHABLE', `cannot reach the dbaas server at ${this.target.url}: ${err.message}`, { url: this.target.url, cause: err.code ?? null })),
       );
-      req.setTimeout(15 * 60_000, () => req.destroy(new Error('no answer in 15 minutes')));
+      if (idleMs !== null) req.setTimeout(idleMs, () => req.destroy(new Error(`no answer in ${idleMs / 60_000} minutes`)));
       req.end(body);
     });
   }
+}
+
+async function textOf(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -235,11 +235,7 @@ export class Manager {
   async start(ref: string, progress?: ProgressFn): Promise<InstanceView> {
     const record = await this.find(ref);
     this.assertSettled(record, 'start');
-    await withOperation(this.deps.registry, record.id, 'start', async (current) => {
-      await this.prepareStart(current, progress);
-      await this.reconciler.reconcile(current, progress);
-      await this.startAndWait(current, progress);
-    });
+    await withOperation(this.deps.registry, record.id, 'start', (current) => this.startHeld(current, progress));
     return this.get(record.id);
   }
 
@@ -262,7 +258,7 @@ export class Manager {
     this.assertSettled(record, 'rotate the certificate of');
     return withOperation(this.deps.registry, record.id, 'tls-rotate', async (current) => {
       const result = await stepWithProgress(progress, 'issue', 'issue a new certificate from the local CA', () => this.tls.ensure(current, { rotate: true }));
-      const running = (await this.engine.state(containerNameFor(current)))?.running ?? false;
+      const running = await this.access.serverRunning(current);
       if (running) await stepWithProgress(progress, 'reload', 'reload the server (it reads the new certificate)', () => this.tls.reload(current));
       this.logger.info('server certificate rotated', { instance: current.id, notAfter: result.notAfter });
       return { instance: current.name, notAfter: result.notAfter, serial: result.serial, reloaded: running };
@@ -397,7 +393,7 @@ export class Manager {
         // pg_hba.conf is read on a reload: the new networks apply at once, without a restart.
         const updated = await this.find(current.id);
         await stepWithProgress(progress, 'hba', 'write pg_hba.conf with the allowed networks', () => this.tls.ensure(updated));
-        if ((await this.engine.state(containerNameFor(updated)))?.running && !options.restart) {
+        if (!options.restart && (await this.access.serverRunning(updated))) {
           await stepWithProgress(progress, 'reload', 'reload the server (it reads pg_hba.conf)', () => this.tls.reload(updated));
         }
       }

@@ -3,7 +3,7 @@ import { parseDuration } from '../../auth/duration.js';
 import type { CreateTokenInput, TokenView } from '../../auth/tokens.js';
 import { isRemote } from '../../client/where.js';
 import { DbaasError } from '../../errors.js';
-import { withSettings, type CommonOptions } from '../context.js';
+import { remote, reported, withSettings, type CommonOptions } from '../context.js';
 import { formatAge, printJson, printTable } from '../output.js';
 
 /** What the token and audit commands do (their flags and help: commands/access.ts). */
@@ -18,8 +18,7 @@ interface AccessControl {
 
 async function withAccess(opts: CommonOptions, body: (access: AccessControl) => Promise<void>): Promise<void> {
   if (isRemote()) {
-    const { remote } = await import('../context.js');
-    try {
+    return reported(opts, async () => {
       const api = (await remote()).remote;
       if (!api) throw new DbaasError('USAGE', 'no remote server');
       await body({
@@ -33,11 +32,7 @@ async function withAccess(opts: CommonOptions, body: (access: AccessControl) => 
             })
           ).entries,
       });
-    } catch (err) {
-      const { reportError } = await import('../exit.js');
-      process.exitCode = reportError(err, Boolean(opts.json));
-    }
-    return;
+    });
   }
   await withSettings(opts, async (settings) => {
     const [{ TokenStore }, { AuditLog }, { runtimePaths }] = await Promise.all([

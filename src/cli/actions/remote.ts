@@ -2,14 +2,13 @@ import { readCa, removeCredentials, saveCredentials, type RemoteTarget } from '.
 import { ApiClient } from '../../client/http.js';
 import { DbaasError } from '../../errors.js';
 import { readFileArg } from '../input.js';
-import { reportError } from '../exit.js';
-import type { CommonOptions } from '../context.js';
+import { reported, type CommonOptions } from '../context.js';
 import { printJson } from '../output.js';
 
 /** What `dbaas login` and `dbaas logout` do (their flags and help: commands/remote.ts). */
 
 export async function login(url: string, opts: CommonOptions & { tokenFile?: string; caFile?: string }): Promise<void> {
-  try {
+  await reported(opts, async () => {
     const token = (opts.tokenFile ? readFileArg(opts.tokenFile, 'token file') : (process.env.DBAAS_TOKEN ?? '')).trim();
     if (!token) throw new DbaasError('USAGE', 'give the token with --token-file <path|-> or DBAAS_TOKEN (never on the command line)');
     let parsed: URL;
@@ -25,9 +24,7 @@ export async function login(url: string, opts: CommonOptions & { tokenFile?: str
     const file = await saveCredentials(target);
     if (opts.json) return printJson({ url: target.url, credentials: file, instances: instances.length });
     process.stdout.write(`logged in to ${target.url} (${instances.length} instance${instances.length === 1 ? '' : 's'} visible); saved in ${file}\n`);
-  } catch (err) {
-    process.exitCode = reportError(err, Boolean(opts.json));
-  }
+  });
 }
 
 export async function logout(opts: CommonOptions): Promise<void> {
