@@ -63,6 +63,7 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
   const monitoring = new MonitoringService(manager, logger, (record) => backups.facts(record));
   const doctor = new Doctor({ registry, engine, paths, logger }, manager);
   const audit = new AuditLog(paths.auditLog);
+  const tokens = new TokenStore(paths.tokensFile);
   return {
     settings,
     paths,
@@ -77,11 +78,12 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
     doctor,
     backups,
     operations: new OperationStore(paths.operationsDir),
-    tokens: new TokenStore(paths.tokensFile),
+    tokens,
     audit,
     idempotency: new IdempotencyStore(paths.idempotencyDir, secrets),
     close: async () => {
       await data.close();
+      await tokens.close();
       await audit.close();
     },
   };

@@ -84,6 +84,8 @@ export class TokenStore {
   private readonly doc: JsonDocument<typeof TokensFileSchema>;
   /** When each token's lastUsedAt was last written, so that busy tokens cost one write a minute. */
   private readonly touched = new Map<string, number>();
+  /** The lastUsedAt writes still running, so that close() can wait for them (a write racing a removal of the folder fails). */
+  private readonly writes = new Set<Promise<void>>();
 
   constructor(file: string) {
     this.doc = new JsonDocument(file, TokensFileSchema, () => ({ version: TOKENS_VERSION, tokens: [] }), `tokens format v${TOKENS_VERSION}`);
@@ -158,11 +160,18 @@ export class TokenStore {
     const now = Date.now();
     if (now - (this.touched.get(id) ?? 0) < 60_000) return;
     this.touched.set(id, now);
-    void this.doc
+    const write = this.doc
       .update((doc) => {
         const record = doc.tokens.find((t) => t.id === id);
         if (record) record.lastUsedAt = new Date(now).toISOString();
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => this.writes.delete(write));
+    this.writes.add(write);
+  }
+
+  /** Waits for the background lastUsedAt writes to land. */
+  async close(): Promise<void> {
+    await Promise.all([...this.writes]);
   }
 }

@@ -38,6 +38,8 @@ describe('TokenStore', () => {
     expect(await store.authenticate(made.token.slice(0, -1) + last)).toEqual({ refused: 'unknown' });
     expect(await store.authenticate('dbaas_tok_0000000000_' + 'A'.repeat(40))).toEqual({ refused: 'unknown' });
     expect(await store.authenticate('Bearer x')).toEqual({ refused: 'malformed' });
+    await store.close(); // the lastUsedAt write of the first authentication runs in the background
+    expect((await store.list())[0]?.lastUsedAt).not.toBeNull();
   });
 
   it('gives owners a project (default "default") and admins none', async () => {
@@ -57,6 +59,7 @@ describe('TokenStore', () => {
     expect((await store.list()).map((t) => `${t.name}:${t.state}`)).toEqual(['ci:revoked', 'ci:active']);
     await expect(store.revoke('nope')).rejects.toBeInstanceOf(DbaasError);
     expect(await store.hasActive()).toBe(true);
+    await store.close();
   });
 });
 
