@@ -26,6 +26,7 @@ import { buildRouter, route, type RouteDef } from './routeTable.js';
 import { instanceRoutes } from './routes/instances.js';
 import { monitoringRoutes } from './routes/monitoring.js';
 import { databaseRoutes } from './routes/database.js';
+import { restRoutes } from './routes/rest.js';
 import type { MonitoringService } from '../monitoring/service.js';
 import type { DataService } from '../database/service.js';
 
@@ -130,6 +131,7 @@ export function apiRoutes({ manager, monitoring, data, doctor, backups, operatio
     ...instanceRoutes(manager, backups),
     ...backupRoutes(backups, operations),
     ...databaseRoutes(data),
+    ...restRoutes(data),
     ...monitoringRoutes(monitoring),
   ];
 }

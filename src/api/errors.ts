@@ -2,6 +2,7 @@ import type { ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import { asDbaasError, DbaasError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { REST_PATH, toPgrstError } from '../database/rest/protocol.js';
 
 /** The one place where an error code becomes an HTTP status. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -101,6 +102,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (res.locals.access) (res.locals.access as { errorCode?: string }).errorCode = error.code;
     if (error.code === 'RATE_LIMITED') res.setHeader('Retry-After', String(error.details?.retryAfterSec ?? 60));
     if (status >= 500) logger.error('request failed', { method: req.method, path: req.path, code: error.code, error: error.message });
+    if (REST_PATH.test(req.path)) {
+      // The PostgREST-compatible endpoint answers in PostgREST's shape, so that its clients read it.
+      const pgrst = toPgrstError(error, status);
+      res.status(pgrst.status).json(pgrst.body);
+      return;
+    }
     res.status(status).json({ error: error.toJSON() });
   };
 }

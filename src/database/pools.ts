@@ -175,7 +175,7 @@ export class PoolManager {
    */
   async session<T>(
     record: InstanceRecord,
-    options: RequestOptions & { transaction?: boolean; userSql?: boolean },
+    options: RequestOptions & { transaction?: boolean; userSql?: boolean; rollback?: boolean },
     work: (client: pg.PoolClient) => Promise<T>,
   ): Promise<T> {
     const client = await this.checkout(record);
@@ -199,7 +199,8 @@ export class PoolManager {
         inTransaction = true;
       }
       const result = await work(client);
-      if (inTransaction) await client.query('COMMIT');
+      // rollback: the work's answer stands, its changes do not (PostgREST's Prefer: tx=rollback).
+      if (inTransaction) await client.query(options.rollback ? 'ROLLBACK' : 'COMMIT');
       inTransaction = false;
       if (options.userSql) await resetSession(client);
       return result;

@@ -8,6 +8,8 @@ import { buildCreateTable, typesToCheck, type CreateTableInput } from './ddl.js'
 import { PoolManager, type InstanceAccess, type RequestOptions } from './pools.js';
 import { fromPgError } from './sqlstate.js';
 import { checkStatement } from './statementGuard.js';
+import { RestSchemaCache } from './rest/schema.js';
+import { RestService } from './rest/service.js';
 import {
   assertRowObject,
   buildCount,
@@ -151,10 +153,20 @@ export interface Statement {
 export class DataService {
   readonly pools: PoolManager;
   private readonly catalog = new CatalogCache();
+  private readonly restSchemas = new RestSchemaCache();
   private readonly typeNames = new Map<number, string>();
+  /** The PostgREST-compatible endpoint over the same pools and sessions. */
+  readonly rest: RestService;
 
   constructor(private readonly instances: InstanceAccess & { record(ref: string): Promise<InstanceRecord> }) {
     this.pools = new PoolManager(instances);
+    this.rest = new RestService({
+      session: (ref, options, work) => this.run(ref, options, (client, record) => work(client, record.id)),
+      schema: (instanceId, client, name) => this.restSchemas.get(instanceId, client, name),
+      get maxRows() {
+        return instances.settings.rowsMaxLimit;
+      },
+    });
   }
 
   get settings() {
@@ -167,7 +179,7 @@ export class DataService {
    */
   private async run<T>(
     ref: string,
-    options: RequestOptions & { changesCatalog?: boolean; transaction?: boolean; userSql?: boolean },
+    options: RequestOptions & { changesCatalog?: boolean; transaction?: boolean; userSql?: boolean; rollback?: boolean },
     work: (client: pg.PoolClient, record: InstanceRecord) => Promise<T>,
   ): Promise<T> {
     const record = await this.instances.record(ref);
@@ -175,11 +187,16 @@ export class DataService {
       return await this.pools.session(record, options, (client) => work(client, record));
     } catch (err) {
       const code = (err as DbaasError).code;
-      if (code === 'TABLE_NOT_FOUND' || code === 'COLUMN_NOT_FOUND') this.catalog.forget(record.id);
+      if (code === 'TABLE_NOT_FOUND' || code === 'COLUMN_NOT_FOUND') this.forgetCatalog(record.id);
       throw err;
     } finally {
-      if (options.changesCatalog) this.catalog.forget(record.id);
+      if (options.changesCatalog) this.forgetCatalog(record.id);
     }
+  }
+
+  private forgetCatalog(instanceId: string): void {
+    this.catalog.forget(instanceId);
+    this.restSchemas.forget(instanceId);
   }
 
   private table(record: InstanceRecord, client: pg.PoolClient, name: string): Promise<TableInfo> {

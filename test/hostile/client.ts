@@ -48,9 +48,10 @@ export function send(port: number, request: Pick<HostileRequest, 'method' | 'pat
 
 /**
  * What is wrong with an answer to a request that must be refused: a status outside 4xx, a body
- * that is not the one error shape `{"error": {"code", "message", "details"?}}`. Empty when fine.
+ * that is not the one error shape `{"error": {"code", "message", "details"?}}` (PostgREST's own
+ * shape on its endpoint, `path` under /database/{ref}/rest/v1). Empty when fine.
  */
-export function refusalProblems(reply: Reply): string[] {
+export function refusalProblems(reply: Reply, path = ''): string[] {
   if (reply.error) return [`no HTTP answer: ${reply.error}`];
   const problems: string[] = [];
   if (reply.status < 400 || reply.status > 499) problems.push(`status ${reply.status}, expected 4xx`);
@@ -63,6 +64,16 @@ export function refusalProblems(reply: Reply): string[] {
     return problems;
   }
   const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (/^\/database\/[^/?]+\/rest\/v1(\/|\?|$)/.test(path)) {
+    // The PostgREST-compatible endpoint answers in PostgREST's shape: code, message, details, hint.
+    if (!isObject(body) || Object.keys(body).sort().join() !== 'code,details,hint,message') {
+      problems.push('body is not PostgREST\'s {"code", "message", "details", "hint"}');
+    } else {
+      if (typeof body.code !== 'string' || body.code === '') problems.push(`code ${JSON.stringify(body.code)} is not a code`);
+      if (typeof body.message !== 'string' || body.message === '') problems.push('message is not a non-empty string');
+    }
+    return problems;
+  }
   if (!isObject(body) || Object.keys(body).join() !== 'error' || !isObject(body.error)) {
     problems.push('body is not {"error": {...}} and nothing else');
     return problems;

@@ -180,7 +180,7 @@ describe('the hostile corpus, generated from /openapi.json', () => {
     const run = async (request: HostileRequest) => {
       // An admin's token, so that every request reaches the code behind access control.
       const reply = await send(port, { ...request, headers: { authorization: `Bearer ${token}`, ...request.headers } });
-      outcomes.push({ request, reply, problems: refusalProblems(reply) });
+      outcomes.push({ request, reply, problems: refusalProblems(reply, request.path) });
       completed++;
       if (completed % HEALTH_EVERY === 0) await checkHealth(request);
     };

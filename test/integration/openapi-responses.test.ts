@@ -19,12 +19,16 @@ const MAIN = 'oa-main';
 const SECOND = 'oa-second';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** What a call sends: path parameters by name, the query string, a JSON body. */
+/** What a call sends: path parameters by name, the query string, a JSON body, headers. */
 interface Input {
   params?: Record<string, string>;
   query?: Record<string, string>;
   body?: unknown;
+  headers?: Record<string, string>;
 }
+
+/** PostgREST's writes answer nothing unless asked for the rows. */
+const REPRESENTATION = { Prefer: 'return=representation' };
 
 /**
  * A minimal valid request per operationId, in the order the calls run: reads of the main
@@ -62,6 +66,13 @@ const INPUTS: Record<string, Input> = {
   deleteRow: { params: { ref: MAIN, table: 'items', pk: '11' } },
   deleteRows: { params: { ref: MAIN, table: 'items' }, query: { id: 'eq.10' } },
   dropTable: { params: { ref: MAIN, table: 'made' }, query: { confirm: 'true' } },
+  listPostgrestRows: { params: { ref: MAIN, table: 'items' }, query: { select: 'id,name', order: 'id' } },
+  insertPostgrestRows: { params: { ref: MAIN, table: 'items' }, body: [{ id: 30, name: 'thirty' }], headers: REPRESENTATION },
+  updatePostgrestRows: { params: { ref: MAIN, table: 'items' }, query: { id: 'eq.30' }, body: { name: 'THIRTY' }, headers: REPRESENTATION },
+  upsertPostgrestRow: { params: { ref: MAIN, table: 'items' }, query: { id: 'eq.31' }, body: { id: 31, name: 'x' }, headers: REPRESENTATION },
+  deletePostgrestRows: { params: { ref: MAIN, table: 'items' }, query: { id: 'in.(30,31)' }, headers: REPRESENTATION },
+  callPostgrestFunctionReadOnly: { params: { ref: MAIN, fn: 'add_them' }, query: { a: '1', b: '2' } },
+  callPostgrestFunction: { params: { ref: MAIN, fn: 'add_them' }, body: { a: 1, b: 2 } },
   runQuery: { params: { ref: MAIN }, body: { sql: 'SELECT id, name, price, added FROM items WHERE id <= $1 ORDER BY id', params: [2] } },
   runTransaction: {
     params: { ref: MAIN },
@@ -173,7 +184,8 @@ describe('every route answers what its OpenAPI success schema says', () => {
     await query(
       created.connectionString,
       `CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(8,2), added timestamptz DEFAULT now(), tags text[]);
-       INSERT INTO items (id, name, price, tags) VALUES (1, 'one', 9.99, '{a,b}'), (2, 'two', NULL, NULL), (3, 'three', 3, '{}');`,
+       INSERT INTO items (id, name, price, tags) VALUES (1, 'one', 9.99, '{a,b}'), (2, 'two', NULL, NULL), (3, 'three', 3, '{}');
+       CREATE FUNCTION add_them(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + b';`,
     );
     token = await adminToken(t);
     const app = createApp(services, logger);
@@ -213,7 +225,7 @@ describe('every route answers what its OpenAPI success schema says', () => {
       const name = `${def.operationId} (${def.method.toUpperCase()} ${def.path})`;
       const res = await fetch(base + pathOf(def, input), {
         method: def.method.toUpperCase(),
-        headers: { authorization: `Bearer ${token}`, ...(input.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { authorization: `Bearer ${token}`, ...(input.body !== undefined ? { 'content-type': 'application/json' } : {}), ...input.headers },
         body: input.body !== undefined ? JSON.stringify(input.body) : undefined,
       });
       const text = await res.text();
