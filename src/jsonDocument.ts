@@ -15,7 +15,7 @@ import { lockPath } from './fileLock.js';
  */
 export class JsonDocument<S extends z.ZodType> {
   /** The last document read, with the identity of the file it came from. */
-  private cached: { key: string; doc: z.output<S> } | null = null;
+  private cached: { key: string; doc: z.output<S>; checkedAt: number } | null = null;
 
   constructor(
     readonly file: string,
@@ -32,16 +32,23 @@ export class JsonDocument<S extends z.ZodType> {
    * replaces the file (a new inode), so an unchanged inode, size and mtime mean an unchanged
    * document: then the parsed one is reused. Callers must not modify what this returns.
    */
-  async read(): Promise<z.output<S>> {
+  async read(maxAgeMs = 0): Promise<z.output<S>> {
+    // `maxAgeMs`: a snapshot checked against the file that recently is good enough (the hot path
+    // of API requests, which asks again on a miss). This process's own writes drop it at once.
+    const now = Date.now();
+    if (maxAgeMs > 0 && this.cached && now - this.cached.checkedAt < maxAgeMs) return this.cached.doc;
     // A synchronous stat: every API request asks (its token, its instance), and on a local disk
     // it costs a few microseconds, less than the thread-pool round trip of an asynchronous one
     // (which made stat the largest item of the API's CPU profile).
     const s = statSync(this.file, { bigint: true, throwIfNoEntry: false });
     if (!s) return this.empty();
     const key = `${s.ino}:${s.size}:${s.mtimeNs}`;
-    if (this.cached?.key === key) return this.cached.doc;
+    if (this.cached?.key === key) {
+      this.cached.checkedAt = now;
+      return this.cached.doc;
+    }
     const doc = await this.readFile();
-    this.cached = { key, doc };
+    this.cached = { key, doc, checkedAt: now };
     return doc;
   }
 

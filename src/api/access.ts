@@ -55,6 +55,14 @@ export function auditProject(res: Response, project: string): void {
   if (access) access.project = project;
 }
 
+/** Request ids: a random prefix per process and a counter (a random draw per request showed in the CPU profile). */
+const REQUEST_ID_PREFIX = randomBytes(4).toString('hex');
+let requestCount = 0;
+function nextRequestId(): string {
+  requestCount = (requestCount + 1) % 0x1_0000_0000;
+  return `req_${REQUEST_ID_PREFIX}${requestCount.toString(16).padStart(8, '0')}`;
+}
+
 /**
  * The first middleware: gives the request an id (X-Request-Id) and, once the answer is sent,
  * appends the audit line of a change or of a secret read.
@@ -62,7 +70,7 @@ export function auditProject(res: Response, project: string): void {
 export function auditTrail(audit: AuditLog, logger: Logger): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const access: RequestAccess = {
-      requestId: `req_${randomBytes(8).toString('hex')}`,
+      requestId: nextRequestId(),
       client: clientAddress(req),
       audited: false,
     };

@@ -30,6 +30,9 @@ import { restRoutes } from './routes/rest.js';
 import type { MonitoringService } from '../monitoring/service.js';
 import type { DataService } from '../database/service.js';
 
+/** A request whose JSON body's bytes the body parser kept. */
+export type RawBodyRequest = express.Request & { rawBody?: Buffer };
+
 /** What the routes call: the instance manager, the monitoring service, the data API, the doctor. */
 export interface ApiServices {
   manager: Manager;
@@ -157,15 +160,28 @@ export function createApp(services: ApiServices, logger: Logger): Express {
       allowedOrigins: settings.apiAllowedOrigins,
     }),
   );
-  app.use(express.json({ limit: settings.bodyLimit, strict: false }));
+  app.use(
+    express.json({
+      limit: settings.bodyLimit,
+      strict: false,
+      // The bytes as sent, kept beside the parsed body: the PostgREST endpoint binds them as the
+      // one JSON parameter of its INSERT instead of serialising the parsed rows again.
+      verify: (req, _res, buf, encoding) => {
+        if (/^utf-?8$/i.test(encoding)) (req as RawBodyRequest).rawBody = buf;
+      },
+    }),
+  );
   app.use(depthGuard);
-  app.use((req, res, next) => {
-    const started = Date.now();
-    res.on('finish', () =>
-      logger.debug('request', { method: req.method, path: req.path, status: res.statusCode, ms: Date.now() - started }),
-    );
-    next();
-  });
+  // One debug line per request, when debug lines are kept at all (the listener costs every request).
+  if (logger.isDebugEnabled()) {
+    app.use((req, res, next) => {
+      const started = Date.now();
+      res.on('finish', () =>
+        logger.debug('request', { method: req.method, path: req.path, status: res.statusCode, ms: Date.now() - started }),
+      );
+      next();
+    });
+  }
 
   app.get('/', (_req, res) => {
     res.json({ name: 'dbaas', version: VERSION, docs: '/docs', redoc: '/redoc', openapi: '/openapi.json' });

@@ -145,7 +145,10 @@ export class TokenStore {
     const match = TOKEN_PATTERN.exec(presented);
     if (!match) return { refused: 'malformed' };
     const [, id, secret] = match as unknown as [string, string, string];
-    const record = (await this.doc.read()).tokens.find((t) => t.id === id);
+    // A token found in a snapshot checked within the last 100 ms is checked against that one
+    // (a revocation by another process takes effect within it); one not found reads the file again.
+    const find = (doc: { tokens: TokenRecord[] }) => doc.tokens.find((t) => t.id === id);
+    const record = find(await this.doc.read(100)) ?? find(await this.doc.read());
     const expected = record ? Buffer.from(record.hash, 'hex') : DECOY;
     const same = timingSafeEqual(hashOf(secret), expected);
     if (!record || !same) return { refused: 'unknown' };

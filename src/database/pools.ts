@@ -5,6 +5,7 @@ import { DbaasError } from '../errors.js';
 import type { InstanceRecord } from '../instances/schema.js';
 import { localDialHost } from '../instances/view.js';
 import { quoteIdent } from './query.js';
+import { forgetPrepared } from './prepared.js';
 import { fromPgError, isConnectionError } from './sqlstate.js';
 import { jsonTypes } from './types.js';
 
@@ -245,5 +246,7 @@ const sessionState = new WeakMap<pg.PoolClient, SessionState>();
 async function resetSession(client: pg.PoolClient): Promise<void> {
   await client.query('ROLLBACK'); // only a warning when no transaction is open
   await client.query('DISCARD ALL');
+  // DISCARD ALL dropped the prepared statements too (and the user's SQL may have run DEALLOCATE).
+  forgetPrepared(client);
   sessionState.delete(client);
 }

@@ -18,6 +18,9 @@ export const RegistryFileSchema = z.object({
 });
 export type RegistryFile = z.output<typeof RegistryFileSchema>;
 
+/** How old a checked snapshot may be for a lookup that finds its record (see find). */
+const RECENT_MS = 100;
+
 const EMPTY: RegistryFile = { version: REGISTRY_VERSION, instances: [] };
 
 export class Registry {
@@ -36,9 +39,14 @@ export class Registry {
     return (await this.read()).instances;
   }
 
-  /** The record of an instance addressed by id or by name; INSTANCE_NOT_FOUND otherwise. */
+  /**
+   * The record of an instance addressed by id or by name; INSTANCE_NOT_FOUND otherwise. A hit may
+   * come from a snapshot checked within RECENT_MS (every API request looks its instance up, some
+   * twice); a miss always reads the file again, so an instance another process just made is found.
+   */
   async find(ref: string): Promise<InstanceRecord> {
-    const record = (await this.list()).find((r) => r.id === ref || r.name === ref);
+    const match = (doc: RegistryFile) => doc.instances.find((r) => r.id === ref || r.name === ref);
+    const record = match(await this.doc.read(RECENT_MS)) ?? match(await this.doc.read());
     if (!record) throw notFound(ref);
     return record;
   }

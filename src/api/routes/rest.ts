@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { RestRequest } from '../../database/rest/service.js';
 import { RowSchema, type DataService } from '../../database/service.js';
+import type { RawBodyRequest } from '../app.js';
 import { InstanceRefParams, route, type RouteDef } from '../routeTable.js';
 
 const TableParams = InstanceRefParams.extend({
@@ -36,6 +37,7 @@ function restRequest(req: Request, resource: RestRequest['resource']): RestReque
     query: req.query as RestRequest['query'],
     headers: { accept: req.get('Accept'), prefer: req.headers.prefer, range: req.get('Range'), profile: profile || undefined },
     body: req.body,
+    rawBody: (req as RawBodyRequest).rawBody?.toString('utf8'),
   };
 }
 

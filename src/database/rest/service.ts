@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { queryPrepared } from '../prepared.js';
 import { stringify } from 'csv-stringify/sync';
 import { DbaasError } from '../../errors.js';
 import type { RequestOptions } from '../pools.js';
@@ -15,6 +16,8 @@ export interface RestRequest {
   query: Record<string, string | string[] | undefined>;
   headers: { accept?: string; prefer?: string | string[]; range?: string; profile?: string };
   body: unknown;
+  /** The body's JSON text as sent, when the HTTP layer kept it: bound as it is, not serialised again. */
+  rawBody?: string;
 }
 
 export interface RestResponse {
@@ -30,6 +33,9 @@ export interface RestBackend {
   schema(instanceId: string, client: pg.PoolClient, name: string): Promise<RestSchema>;
   readonly maxRows: number;
 }
+
+/** Runs one statement of the request (prepared, named after its text). */
+type Run = <R extends pg.QueryResultRow>(text: string, values: unknown[]) => Promise<pg.QueryResult<R>>;
 
 interface Result {
   total: string | null;
@@ -88,10 +94,11 @@ export class RestService {
     const options = { readOnly: read, transaction, rollback: prefer.tx === 'rollback' };
     return this.backend.session(ref, options, async (client, instanceId) => {
       const schema = await this.backend.schema(instanceId, client, schemaName);
-      if (req.resource.kind === 'rpc') return this.call(client, schema, req, prefer, media);
+      const run: Run = (text, values) => queryPrepared(client, text, values, { inTransaction: transaction });
+      if (req.resource.kind === 'rpc') return this.call(run, schema, req, prefer, media);
       const table = tableOf(schema, req.resource.name);
-      if (read) return this.read(client, schema, table, req, prefer, media);
-      return this.write(client, schema, table, req, prefer, media);
+      if (read) return this.read(run, schema, table, req, prefer, media);
+      return this.write(run, schema, table, req, prefer, media);
     });
   }
 
@@ -109,7 +116,7 @@ export class RestService {
     return { offset, limit };
   }
 
-  private async read(client: pg.PoolClient, schema: RestSchema, table: RestTable, req: RestRequest, prefer: Preferences, media: Media): Promise<RestResponse> {
+  private async read(run: Run, schema: RestSchema, table: RestTable, req: RestRequest, prefer: Preferences, media: Media): Promise<RestResponse> {
     const query = parseReadQuery(req.query);
     const { offset } = this.page(req, query);
     const source = tableSource(table);
@@ -122,16 +129,16 @@ export class RestService {
       `SELECT ${total} AS total, count(*)::int AS page_count, ${media.kind === 'csv' ? 'NULL' : bodySql(media.stripNulls)} AS body` +
       `${media.kind === 'csv' ? `, json_agg(_pgrst_t) AS csv_rows` : ''}` +
       ` FROM (SELECT ${node.list} FROM ${from}${where}${node.order}${node.limit}) AS _pgrst_t`;
-    const result = await client.query<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
+    const result = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
     const row = result.rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null };
     let totalCount = row.total === null ? null : Number(row.total);
     if (prefer.count === 'planned' || prefer.count === 'estimated') {
       // The same rows without their page: every value but the page's is bound.
       const all = `SELECT ${node.list} FROM ${from}${where}${node.order}`;
       const values = builder.params.values.slice(0, builder.params.values.length - node.pageParams);
-      totalCount = await this.plannedCount(client, all, values);
+      totalCount = await this.plannedCount(run, all, values);
       if (prefer.count === 'estimated' && totalCount < this.backend.maxRows) {
-        const exact = await client.query<{ count: string }>(`SELECT count(*) AS count FROM (${all}) AS _pgrst_all`, values);
+        const exact = await run<{ count: string }>(`SELECT count(*) AS count FROM (${all}) AS _pgrst_all`, values);
         totalCount = Number(exact.rows[0]?.count ?? 0);
       }
     }
@@ -149,8 +156,8 @@ export class RestService {
   }
 
   /** The planner's row estimate of a query (count=planned). */
-  private async plannedCount(client: pg.PoolClient, text: string, values: unknown[]): Promise<number> {
-    const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) ${text}`, values);
+  private async plannedCount(run: Run, text: string, values: unknown[]): Promise<number> {
+    const { rows } = await run<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(`EXPLAIN (FORMAT JSON) ${text}`, values);
     return Number(rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0);
   }
 
@@ -184,7 +191,7 @@ export class RestService {
 
   // ---- writes -------------------------------------------------------------------------------
 
-  private async write(client: pg.PoolClient, schema: RestSchema, table: RestTable, req: RestRequest, prefer: Preferences, media: Media): Promise<RestResponse> {
+  private async write(run: Run, schema: RestSchema, table: RestTable, req: RestRequest, prefer: Preferences, media: Media): Promise<RestResponse> {
     const query = parseReadQuery(req.query);
     const builder = new Builder(schema, query.nodes);
     const source = tableSource(table);
@@ -199,7 +206,8 @@ export class RestService {
       const rows = rowsOf(req.body);
       if (req.method === 'PUT') checkPut(table, rows, conditions);
       const columns = this.insertColumns(table, rows, query.other.get('columns'));
-      mutation = this.insertSql(builder, table, rows, columns, {
+      const json = req.rawBody === undefined ? JSON.stringify(rows) : Array.isArray(req.body) ? req.rawBody : `[${req.rawBody}]`;
+      mutation = this.insertSql(builder, table, rows, json, columns, {
         missingDefault: prefer.missing === 'default',
         conflict: req.method === 'PUT' ? table.primaryKey : this.conflictTarget(table, query, prefer),
         resolution: req.method === 'PUT' ? 'merge-duplicates' : prefer.resolution,
@@ -215,7 +223,7 @@ export class RestService {
       if (names.length === 0) return { status: 204, headers: { 'Content-Range': '*/*' } };
       const sets = names.map((n) => `${quoteIdent(n)} = "_pgrst_body".${quoteIdent(n)}`).join(', ');
       mutation =
-        `UPDATE ${qualified(table)} AS "t0" SET ${sets} FROM json_populate_record(NULL::${qualified(table)}, ${builder.params.add(JSON.stringify(changes))}::json) AS "_pgrst_body"` +
+        `UPDATE ${qualified(table)} AS "t0" SET ${sets} FROM json_populate_record(NULL::${qualified(table)}, ${builder.params.add(req.rawBody ?? JSON.stringify(changes))}::json) AS "_pgrst_body"` +
         `${whereSql(filters)} RETURNING "t0".*`;
       status = 200;
     } else {
@@ -238,7 +246,7 @@ export class RestService {
       `WITH "pgrst_source" AS (${mutation}) SELECT NULL::bigint AS total, count(*)::int AS page_count, ${body} AS body` +
       `${media.kind === 'csv' && wantsBody ? ', json_agg(_pgrst_t) AS csv_rows' : ''}` +
       ` FROM (SELECT ${list} FROM "pgrst_source" AS "t0") AS _pgrst_t`;
-    const result = await client.query<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
+    const result = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
     const row = result.rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null };
     if (prefer.maxAffected !== undefined && prefer.handling === 'strict' && row.page_count > prefer.maxAffected) {
       throw new DbaasError('MALFORMED_REQUEST', `Query result exceeds max-affected preference constraint`, {
@@ -296,6 +304,7 @@ export class RestService {
     builder: Builder,
     table: RestTable,
     rows: Array<Record<string, unknown>>,
+    json: string,
     columns: string[],
     options: { missingDefault: boolean; conflict?: string[]; resolution?: Preferences['resolution'] },
   ): string {
@@ -315,7 +324,7 @@ export class RestService {
       sql = `INSERT INTO ${target} AS "t0" (${list}) VALUES ${tuples.join(', ')}`;
     } else {
       // The whole body is one parameter, however many rows: PostgreSQL turns it into rows.
-      const p = builder.params.add(JSON.stringify(rows));
+      const p = builder.params.add(json);
       sql = `INSERT INTO ${target} AS "t0" (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${target}, ${p}::json)`;
     }
     if (options.conflict && options.resolution) {
@@ -332,7 +341,7 @@ export class RestService {
 
   // ---- functions ----------------------------------------------------------------------------
 
-  private async call(client: pg.PoolClient, schema: RestSchema, req: RestRequest, prefer: Preferences, media: Media): Promise<RestResponse> {
+  private async call(run: Run, schema: RestSchema, req: RestRequest, prefer: Preferences, media: Media): Promise<RestResponse> {
     const read = READ.has(req.method);
     const overloads = schema.functions.get(req.resource.name) ?? [];
     const argNames = new Set(overloads.flatMap((f) => f.args.map((a) => a.name)));
@@ -354,16 +363,16 @@ export class RestService {
     const builder = new Builder(schema, query.nodes);
     const call = `${quoteIdent(schema.name)}.${quoteIdent(fn.name)}(${this.arguments(builder, fn, args)})`;
     if (fn.returns === 'void') {
-      await client.query(`SELECT ${call}`, builder.params.values);
+      await run(`SELECT ${call}`, builder.params.values);
       return { status: 204, headers: {} };
     }
     if (fn.returns === 'scalar' && !fn.returnsSet) {
-      const { rows } = await client.query<{ body: string }>(`SELECT to_json(${call})::text AS body`, builder.params.values);
+      const { rows } = await run<{ body: string }>(`SELECT to_json(${call})::text AS body`, builder.params.values);
       const headers = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Range': '0-0/*' };
       return { status: 200, headers, body: req.method === 'HEAD' ? undefined : (rows[0]?.body ?? 'null') };
     }
     if (fn.returns === 'scalar') {
-      const { rows } = await client.query<{ body: string; page_count: number }>(
+      const { rows } = await run<{ body: string; page_count: number }>(
         `SELECT coalesce(json_agg("t0"), '[]')::text AS body, count(*)::int AS page_count FROM ${call} AS "t0"`,
         builder.params.values,
       );
@@ -380,7 +389,7 @@ export class RestService {
     const text =
       `SELECT ${total} AS total, count(*)::int AS page_count, ${bodySql(media.stripNulls)} AS body${media.kind === 'csv' ? ', json_agg(_pgrst_t) AS csv_rows' : ''}` +
       ` FROM (SELECT ${node.list} FROM ${from}${where}${node.order}${node.limit}) AS _pgrst_t`;
-    const { rows } = await client.query<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
+    const { rows } = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
     const row = rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null };
     const totalCount = row.total === null ? null : Number(row.total);
     const headers = { 'Content-Range': contentRange(offset, row.page_count, totalCount) };
