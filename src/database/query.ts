@@ -1,115 +1,67 @@
 import { DbaasError } from '../errors.js';
 import type { ColumnInfo, TableInfo } from './catalog.js';
+import {
+  parseField,
+  parseFilterExpression,
+  parseList,
+  parseLogic,
+  parseOrder as parseOrderTerms,
+  type Condition,
+  type NodeQuery,
+  type OrderTerm,
+  type SelectItem,
+} from './rest/grammar.js';
+import type { RestSchema } from './rest/schema.js';
+import { Builder, whereSql, type Source } from './rest/sql.js';
+import { Params, qualifiedName, quoteIdent } from './sqlText.js';
+
+export { Params, qualifiedName, quoteIdent };
+export type { OrderTerm };
 
 /**
- * Builds the SQL of row requests, PostgREST style: `col=op.value` filters, `select=`, `order=`,
- * limit and offset, inserts (bulk, upsert), updates and deletes. Pure: it takes the table as
- * the catalog described it, checks every name against it, quotes every identifier, and binds
- * every value as a parameter. Nothing a request sends is ever spliced into SQL text.
+ * The row routes' side of the one query builder (rest/sql.ts builds the SQL of both them and the
+ * PostgREST-compatible endpoint): their filters and order in PostgREST's grammar (rest/grammar.ts),
+ * their plain column lists, and the statements whose rows node-postgres decodes (the endpoint has
+ * PostgreSQL build its JSON instead). Every name is checked against the catalog and quoted, every
+ * value bound.
  */
 
-export const FILTER_OPS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'like', 'ilike', 'in', 'is'] as const;
-export type FilterOp = (typeof FILTER_OPS)[number];
-
-export interface Filter {
-  column: string;
-  op: FilterOp;
-  negate: boolean;
-  /** A string for comparisons and patterns, a list for `in`, null/true/false/'unknown' for `is`. */
-  value: string | string[] | null | boolean | 'unknown';
-}
-
-export interface OrderTerm {
-  column: string;
-  descending: boolean;
-  nulls?: 'first' | 'last';
-}
-
-const COMPARISON: Record<'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte', string> = {
-  eq: '=',
-  neq: '<>',
-  gt: '>',
-  gte: '>=',
-  lt: '<',
-  lte: '<=',
-};
+/** A filter of the row routes: one condition of PostgREST's grammar (`col=op.value`, or an or/and tree). */
+export type Filter = Condition;
 
 function invalid(message: string, field?: string): DbaasError {
   return new DbaasError('VALIDATION_FAILED', message, { issues: [{ field: field ?? '', message }] });
 }
 
-/** `(a,b,"c,d")`: PostgREST's list, double quotes around values that hold commas or parentheses. */
-export function parseInList(text: string, column = ''): string[] {
-  if (!text.startsWith('(') || !text.endsWith(')')) {
-    throw invalid(`${column ? `${column}: ` : ''}in. takes a list like in.(1,2,3), got "${text}"`, column);
+/** The grammar's parse errors, as the row routes have always answered them: 422 naming the field. */
+function asValidation<T>(field: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof DbaasError && err.code === 'MALFORMED_REQUEST') throw invalid(`${field}: ${err.message}`, field);
+    throw err;
   }
-  const body = text.slice(1, -1);
-  const values: string[] = [];
-  let current = '';
-  let quoted = false;
-  let wasQuoted = false;
-  for (let i = 0; i < body.length; i++) {
-    const ch = body[i] as string;
-    if (quoted) {
-      if (ch === '\\' && i + 1 < body.length) current += body[++i];
-      else if (ch === '"') quoted = false;
-      else current += ch;
-    } else if (ch === '"') {
-      quoted = true;
-      wasQuoted = true;
-      current = ''; // blanks before an opening quote are not part of the value
-    } else if (ch === ',') {
-      values.push(wasQuoted ? current : current.trim());
-      current = '';
-      wasQuoted = false;
-    } else {
-      current += ch;
-    }
-  }
-  if (quoted) throw invalid(`${column ? `${column}: ` : ''}unterminated quote in "${text}"`, column);
-  if (body.length > 0) values.push(wasQuoted ? current : current.trim());
-  return values;
 }
 
-/** `eq.5`, `not.in.(1,2)`, `is.null`: one filter on `column`. */
+/** `(a,b,"c,d")`: PostgREST's list, double quotes around values that hold commas or parentheses. */
+export function parseInList(text: string, column = ''): string[] {
+  return asValidation(column, () => parseList(text, column || 'in'));
+}
+
+/** `eq.5`, `not.in.(1,2)`, `is.null`, `fts(english).cat`: one filter on `column` (which may be a JSON path). */
 export function parseFilter(column: string, expression: string): Filter {
-  let rest = expression;
-  let negate = false;
-  if (rest.startsWith('not.')) {
-    negate = true;
-    rest = rest.slice(4);
-  }
-  const dot = rest.indexOf('.');
-  const op = (dot < 0 ? rest : rest.slice(0, dot)) as FilterOp;
-  if (dot < 0 || !(FILTER_OPS as readonly string[]).includes(op)) {
-    throw invalid(`${column}: "${expression}" is not a filter; use op.value with op one of ${FILTER_OPS.join(', ')} (optionally not.)`, column);
-  }
-  const raw = rest.slice(dot + 1);
-  if (op === 'in') return { column, op, negate, value: parseInList(raw, column) };
-  if (op === 'is') {
-    const map: Record<string, Filter['value']> = { null: null, true: true, false: false, unknown: 'unknown' };
-    if (!(raw.toLowerCase() in map)) throw invalid(`${column}: is. takes null, true, false or unknown`, column);
-    return { column, op, negate, value: map[raw.toLowerCase()] as Filter['value'] };
-  }
-  return { column, op, negate, value: raw };
+  return asValidation(column, () => parseFilterExpression(parseField(column), expression, column));
+}
+
+/** `or=(a.eq.1,b.gt.2)`, `and=(...)`, `not.or=(...)`: a tree of conditions. */
+export function parseLogicFilter(key: 'or' | 'and' | 'not.or' | 'not.and', text: string): Filter {
+  const negate = key.startsWith('not.');
+  return asValidation(key, () => parseLogic(negate ? (key.slice(4) as 'or' | 'and') : (key as 'or' | 'and'), negate, text));
 }
 
 /** `col.desc.nullslast,other`: order terms. */
 export function parseOrder(text: string): OrderTerm[] {
-  return text.split(',').map((part) => {
-    const pieces = part.trim().split('.');
-    const column = pieces.shift() ?? '';
-    if (!column) throw invalid(`order: empty column in "${text}"`, 'order');
-    const term: OrderTerm = { column, descending: false };
-    for (const p of pieces) {
-      if (p === 'asc') term.descending = false;
-      else if (p === 'desc') term.descending = true;
-      else if (p === 'nullsfirst') term.nulls = 'first';
-      else if (p === 'nullslast') term.nulls = 'last';
-      else throw invalid(`order: "${p}" is not asc, desc, nullsfirst or nullslast`, 'order');
-    }
-    return term;
-  });
+  return asValidation('order', () => parseOrderTerms(text));
 }
 
 export function parseSelect(text: string | undefined, field = 'select'): string[] | '*' {
@@ -117,25 +69,6 @@ export function parseSelect(text: string | undefined, field = 'select'): string[
   const columns = text.split(',').map((c) => c.trim()).filter((c) => c !== '');
   if (columns.length === 0) throw invalid(`${field}: name at least one column, or *`, field);
   return columns;
-}
-
-/** A double-quoted identifier; quotes inside are doubled, so no name can end the quoting. */
-export function quoteIdent(name: string): string {
-  if (name.includes('\u0000')) throw invalid('identifiers cannot contain NUL');
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function qualifiedName(table: Pick<TableInfo, 'schema' | 'name'>): string {
-  return `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
-}
-
-/** Collects bound values and hands out their placeholders. */
-export class Params {
-  readonly values: unknown[] = [];
-  add(value: unknown): string {
-    this.values.push(value);
-    return `$${this.values.length}`;
-  }
 }
 
 export function columnOf(table: TableInfo, name: string): ColumnInfo {
@@ -149,49 +82,19 @@ export function columnOf(table: TableInfo, name: string): ColumnInfo {
   return column;
 }
 
-/** The WHERE clause of the filters (AND-ed), or '' with none. */
-export function whereClause(table: TableInfo, filters: Filter[], params: Params): string {
-  if (filters.length === 0) return '';
-  const conditions = filters.map((f) => {
-    const column = columnOf(table, f.column);
-    const ident = quoteIdent(column.name);
-    let condition: string;
-    switch (f.op) {
-      case 'in':
-        condition = `${ident} = ANY(${params.add(f.value)})`;
-        break;
-      case 'is':
-        condition = `${ident} IS ${f.value === null ? 'NULL' : f.value === 'unknown' ? 'UNKNOWN' : f.value ? 'TRUE' : 'FALSE'}`;
-        break;
-      case 'like':
-      case 'ilike':
-        // PostgREST lets URLs use * for %, which needs no escaping.
-        condition = `${ident}::text ${f.op === 'like' ? 'LIKE' : 'ILIKE'} ${params.add(String(f.value).replace(/\*/g, '%'))}`;
-        break;
-      default:
-        condition = `${ident} ${COMPARISON[f.op]} ${params.add(f.value)}`;
-    }
-    return f.negate ? `NOT (${condition})` : condition;
-  });
-  return ` WHERE ${conditions.join(' AND ')}`;
+/** The row routes' table as the shared builder reads it: its columns, no relationships to embed. */
+function sourceOf(table: TableInfo): Source {
+  return { from: qualifiedName(table), columns: table.columns, label: `${table.schema}.${table.name}`, kind: 'table' };
 }
 
-export function selectList(table: TableInfo, select: string[] | '*'): string {
-  if (select === '*') return '*';
-  return select.map((name) => quoteIdent(columnOf(table, name).name)).join(', ');
+function itemsOf(select: string[] | '*'): SelectItem[] {
+  return select === '*' ? [{ kind: 'star' }] : select.map((column) => ({ kind: 'column', field: { column, path: [] } }));
 }
 
-export function orderClause(table: TableInfo, order: OrderTerm[]): string {
-  if (order.length === 0) return '';
-  const terms = order.map((t) => {
-    const ident = quoteIdent(columnOf(table, t.column).name);
-    return `${ident} ${t.descending ? 'DESC' : 'ASC'}${t.nulls ? ` NULLS ${t.nulls.toUpperCase()}` : ''}`;
-  });
-  return ` ORDER BY ${terms.join(', ')}`;
-}
-
-export function returningClause(table: TableInfo, returning: string[] | '*' | null): string {
-  return returning === null ? '' : ` RETURNING ${selectList(table, returning)}`;
+/** A builder for one table's statement, its root node holding the filters, order and page. */
+function builderFor(table: TableInfo, root: NodeQuery, params?: Params): Builder {
+  const schema: RestSchema = { name: table.schema, tables: new Map(), foreignKeys: [], functions: new Map() };
+  return new Builder(schema, new Map([['', root]]), params);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -251,17 +154,25 @@ export interface SelectQuery {
 }
 
 export function buildSelect(table: TableInfo, q: SelectQuery): { text: string; values: unknown[] } {
-  const params = new Params();
-  const where = whereClause(table, q.filters, params);
-  const text =
-    `SELECT ${selectList(table, q.select)} FROM ${qualifiedName(table)}${where}${orderClause(table, q.order)}` +
-    ` LIMIT ${params.add(q.limit)} OFFSET ${params.add(q.offset)}`;
-  return { text, values: params.values };
+  const builder = builderFor(table, { conditions: q.filters, order: q.order, limit: q.limit, offset: q.offset });
+  const node = builder.build(sourceOf(table), 't0', itemsOf(q.select), '');
+  return { text: `SELECT ${node.list} FROM ${qualifiedName(table)} AS "t0"${whereSql(node.where)}${node.order}${node.limit}`, values: builder.params.values };
 }
 
 export function buildCount(table: TableInfo, filters: Filter[]): { text: string; values: unknown[] } {
-  const params = new Params();
-  return { text: `SELECT count(*) AS count FROM ${qualifiedName(table)}${whereClause(table, filters, params)}`, values: params.values };
+  const builder = builderFor(table, { conditions: filters, order: [] });
+  const node = builder.build(sourceOf(table), 't0', [], '', { page: false });
+  return { text: `SELECT count(*) AS count FROM ${qualifiedName(table)} AS "t0"${whereSql(node.where)}`, values: builder.params.values };
+}
+
+/** ` RETURNING <list>` of the written rows (alias t0), or nothing for null. */
+function returning(builder: Builder, table: TableInfo, select: string[] | '*' | null): string {
+  if (select === null) return '';
+  const saved = builder.nodes.get('');
+  builder.nodes.set('', { conditions: [], order: [] });
+  const node = builder.build(sourceOf(table), 't0', itemsOf(select), '', { page: false });
+  if (saved) builder.nodes.set('', saved);
+  return ` RETURNING ${node.list}`;
 }
 
 function writableColumn(table: TableInfo, name: string): ColumnInfo {
@@ -289,14 +200,15 @@ export function buildInsert(
   rows: Array<Record<string, unknown>>,
   options: { onConflict?: string[]; returning: string[] | '*' | null },
 ): { text: string; values: unknown[] } {
-  const params = new Params();
+  const builder = builderFor(table, { conditions: [], order: [] });
+  const params = builder.params;
   const names: string[] = [];
   for (const row of rows) for (const key of Object.keys(row)) if (!names.includes(key)) names.push(key);
   const columns = names.map((n) => writableColumn(table, n));
   const tuples = rows.map(
     (row) => `(${columns.map((c) => (Object.hasOwn(row, c.name) ? params.add(toParam(table, c, row[c.name])) : 'DEFAULT')).join(', ')})`,
   );
-  let text = `INSERT INTO ${qualifiedName(table)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) VALUES ${tuples.join(', ')}`;
+  let text = `INSERT INTO ${qualifiedName(table)} AS "t0" (${columns.map((c) => quoteIdent(c.name)).join(', ')}) VALUES ${tuples.join(', ')}`;
   if (options.onConflict && options.onConflict.length > 0) {
     const target = options.onConflict.map((n) => quoteIdent(columnOf(table, n).name));
     const updates = columns.filter((c) => !options.onConflict?.includes(c.name));
@@ -305,28 +217,31 @@ export function buildInsert(
       ? `DO UPDATE SET ${updates.map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`).join(', ')}`
       : 'DO NOTHING';
   }
-  return { text: text + returningClause(table, options.returning), values: params.values };
+  return { text: text + returning(builder, table, options.returning), values: params.values };
 }
 
 export function buildUpdate(
   table: TableInfo,
   changes: Record<string, unknown>,
   filters: Filter[],
-  returning: string[] | '*' | null,
+  select: string[] | '*' | null,
 ): { text: string; values: unknown[] } {
-  const params = new Params();
+  const builder = builderFor(table, { conditions: [], order: [] });
   const sets = Object.entries(changes).map(([name, value]) => {
     const column = writableColumn(table, name);
-    return `${quoteIdent(column.name)} = ${params.add(toParam(table, column, value))}`;
+    return `${quoteIdent(column.name)} = ${builder.params.add(toParam(table, column, value))}`;
   });
-  const where = whereClause(table, filters, params);
-  return { text: `UPDATE ${qualifiedName(table)} SET ${sets.join(', ')}${where}${returningClause(table, returning)}`, values: params.values };
+  const where = filters.map((c) => builder.condition(sourceOf(table), 't0', c));
+  return {
+    text: `UPDATE ${qualifiedName(table)} AS "t0" SET ${sets.join(', ')}${whereSql(where)}${returning(builder, table, select)}`,
+    values: builder.params.values,
+  };
 }
 
-export function buildDelete(table: TableInfo, filters: Filter[], returning: string[] | '*' | null): { text: string; values: unknown[] } {
-  const params = new Params();
-  const where = whereClause(table, filters, params);
-  return { text: `DELETE FROM ${qualifiedName(table)}${where}${returningClause(table, returning)}`, values: params.values };
+export function buildDelete(table: TableInfo, filters: Filter[], select: string[] | '*' | null): { text: string; values: unknown[] } {
+  const builder = builderFor(table, { conditions: [], order: [] });
+  const where = filters.map((c) => builder.condition(sourceOf(table), 't0', c));
+  return { text: `DELETE FROM ${qualifiedName(table)} AS "t0"${whereSql(where)}${returning(builder, table, select)}`, values: builder.params.values };
 }
 
 /** Filters that select one row by its primary key; `key` is the values in key order, comma-separated. */
@@ -343,5 +258,5 @@ export function primaryKeyFilters(table: TableInfo, key: string): Filter[] {
       'pk',
     );
   }
-  return table.primaryKey.map((column, i) => ({ column, op: 'eq' as const, negate: false, value: values[i] as string }));
+  return table.primaryKey.map((column, i) => ({ kind: 'filter', field: { column, path: [] }, op: 'eq', negate: false, value: values[i] as string }));
 }

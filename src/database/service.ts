@@ -7,6 +7,7 @@ import { CatalogCache, describeTable, listTables, resolveTable, type TableInfo, 
 import { buildCreateTable, typesToCheck, type CreateTableInput } from './ddl.js';
 import { PoolManager, type InstanceAccess, type RequestOptions } from './pools.js';
 import { fromPgError } from './sqlstate.js';
+import { queryPrepared } from './prepared.js';
 import { checkStatement } from './statementGuard.js';
 import { RestSchemaCache } from './rest/schema.js';
 import { RestService } from './rest/service.js';
@@ -18,6 +19,7 @@ import {
   buildSelect,
   buildUpdate,
   parseFilter,
+  parseLogicFilter,
   parseOrder,
   parseSelect,
   primaryKeyFilters,
@@ -28,6 +30,9 @@ import {
 
 /** What one statement of the extended protocol can bind (its count is a 16-bit field). */
 export const MAX_BIND_PARAMETERS = 65_535;
+
+/** Keys whose value is a tree of conditions: or=(a.eq.1,b.gt.2), not.and=(...). */
+const LOGIC_KEYS = new Set(['or', 'and', 'not.or', 'not.and']);
 
 /** Query parameters of row routes that are not filters. */
 export const RESERVED_PARAMS = ['select', 'order', 'limit', 'offset', 'count', 'on_conflict', 'returning', 'force'] as const;
@@ -79,7 +84,9 @@ export function parseRowsQuery(
   const filters: Filter[] = [];
   for (const [key, value] of Object.entries(query)) {
     if ((RESERVED_PARAMS as readonly string[]).includes(key) || value === undefined) continue;
-    for (const expression of Array.isArray(value) ? value : [value]) filters.push(parseFilter(key, expression));
+    for (const expression of Array.isArray(value) ? value : [value]) {
+      filters.push(LOGIC_KEYS.has(key) ? parseLogicFilter(key as 'or', expression) : parseFilter(key, expression));
+    }
   }
   const returning = one('returning');
   const onConflict = one('on_conflict');
@@ -254,10 +261,10 @@ export class DataService {
     return this.run(ref, { readOnly: true, transaction: q.count }, async (client, record) => {
       const table = await this.table(record, client, name);
       const select = buildSelect(table, q);
-      const { rows } = await client.query(select.text, select.values);
+      const { rows } = await queryPrepared(client, select.text, select.values, { inTransaction: q.count });
       if (!q.count) return { rows, limit: q.limit, offset: q.offset };
       const count = buildCount(table, q.filters);
-      const total = await client.query<{ count: number | string }>(count.text, count.values);
+      const total = await queryPrepared<{ count: number | string }>(client, count.text, count.values, { inTransaction: true });
       return { rows, count: Number(total.rows[0]?.count ?? 0), limit: q.limit, offset: q.offset };
     });
   }
@@ -266,9 +273,9 @@ export class DataService {
     return this.run(ref, { readOnly: true }, async (client, record) => {
       const table = await this.table(record, client, name);
       const q = buildSelect(table, { filters: primaryKeyFilters(table, key), select, order: [], limit: 1, offset: 0 });
-      const { rows } = await client.query(q.text, q.values);
+      const { rows } = await queryPrepared(client, q.text, q.values, { inTransaction: false });
       if (rows.length === 0) throw new DbaasError('ROW_NOT_FOUND', `no row of ${table.schema}.${table.name} with key ${key}`, { key });
-      return rows[0];
+      return rows[0] as Row;
     });
   }
 
@@ -288,7 +295,7 @@ export class DataService {
       const written: Row[] = [];
       for (const batch of batches) {
         const insert = buildInsert(table, batch as Array<Record<string, unknown>>, q);
-        const result = await client.query(insert.text, insert.values);
+        const result = await queryPrepared(client, insert.text, insert.values, { inTransaction: batches.length > 1 });
         count += result.rowCount ?? 0;
         if (q.returning !== null) written.push(...result.rows);
       }
@@ -304,7 +311,7 @@ export class DataService {
     return this.run(ref, {}, async (client, record) => {
       const table = await this.table(record, client, name);
       const update = buildUpdate(table, body, q.filters, q.returning);
-      const result = await client.query(update.text, update.values);
+      const result = await queryPrepared(client, update.text, update.values, { inTransaction: false });
       return { count: result.rowCount ?? 0, rows: q.returning === null ? undefined : result.rows };
     });
   }
@@ -316,7 +323,7 @@ export class DataService {
     return this.run(ref, {}, async (client, record) => {
       const table = await this.table(record, client, name);
       const del = buildDelete(table, q.filters, q.returning);
-      const result = await client.query(del.text, del.values);
+      const result = await queryPrepared(client, del.text, del.values, { inTransaction: false });
       return { count: result.rowCount ?? 0, rows: q.returning === null ? undefined : result.rows };
     });
   }
@@ -326,9 +333,9 @@ export class DataService {
     return this.run(ref, {}, async (client, record) => {
       const table = await this.table(record, client, name);
       const update = buildUpdate(table, body, primaryKeyFilters(table, key), returning ?? '*');
-      const result = await client.query(update.text, update.values);
+      const result = await queryPrepared(client, update.text, update.values, { inTransaction: false });
       if (result.rowCount === 0) throw new DbaasError('ROW_NOT_FOUND', `no row of ${table.schema}.${table.name} with key ${key}`, { key });
-      return returning === null ? { count: 1 } : result.rows[0];
+      return returning === null ? { count: 1 } : (result.rows[0] as Row);
     });
   }
 
@@ -336,9 +343,9 @@ export class DataService {
     return this.run(ref, {}, async (client, record) => {
       const table = await this.table(record, client, name);
       const del = buildDelete(table, primaryKeyFilters(table, key), returning ?? '*');
-      const result = await client.query(del.text, del.values);
+      const result = await queryPrepared(client, del.text, del.values, { inTransaction: false });
       if (result.rowCount === 0) throw new DbaasError('ROW_NOT_FOUND', `no row of ${table.schema}.${table.name} with key ${key}`, { key });
-      return returning === null ? { count: 1 } : result.rows[0];
+      return returning === null ? { count: 1 } : (result.rows[0] as Row);
     });
   }
 

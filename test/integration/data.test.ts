@@ -186,6 +186,11 @@ describe('the data API over REST against a real instance', () => {
       expect(await names('&age=is.null')).toEqual(['dora']);
       expect(await names('&age=not.is.null&age=not.eq.25')).toEqual(['Ann', 'Cid']);
       expect(await names('&email=ilike.*EXAMPLE.COM&name=not.in.(Ann)')).toEqual(['Bob', 'dora']);
+      // The grammar of the PostgREST endpoint, through the one builder both use: or/and trees, more operators.
+      expect(await names('&or=(age.gt.30,name.eq.Eve)')).toEqual(['Ann', 'Cid', 'Eve']);
+      expect(await names('&not.and=(age.gte.25,age.lte.31)')).toEqual(['Cid']);
+      expect(await names('&name=match.^[A-C]')).toEqual(['Ann', 'Bob', 'Cid']);
+      expect(await names('&name=like(any).{A*,d*}')).toEqual(['Ann', 'dora']);
       const ordered = await call('GET', '/tables/people/rows?select=name,age&order=age.desc.nullslast,name.asc&limit=3&offset=1&count=exact');
       expect(ordered.body.rows).toEqual([
         { name: 'Ann', age: 31 },

@@ -376,6 +376,24 @@ describe('the protocol over plain HTTP', () => {
     expect([refused.status, (await refused.json()).code]).toEqual([406, 'PGRST106']);
   });
 
+  it('keeps answering when a table changes shape under its prepared statements, and after SQL of a user reset the session', async () => {
+    const read = async () => {
+      const res = await call('GET', '/items?select=*&key1=eq.1&order=key2');
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+    expect((await read())[0]).not.toHaveProperty('extra');
+    await sql('ALTER TABLE items ADD COLUMN extra int DEFAULT 7');
+    expect((await read())[0]).toMatchObject({ key1: 1, extra: 7 });
+    for (let i = 0; i < 5; i++) {
+      // SQL through the data API ends with DISCARD ALL, which drops the connection's prepared statements.
+      await t.services.data.query(created.name, { sql: 'SELECT 1' });
+      expect((await read()).length).toBe(2);
+    }
+    await sql('ALTER TABLE items DROP COLUMN extra');
+    expect((await read())[0]).not.toHaveProperty('extra');
+  });
+
   it('answers HEAD with the headers of the GET and no body', async () => {
     const res = await call('HEAD', '/cities?select=id', { Prefer: 'count=exact' });
     expect([res.status, res.headers.get('content-range')]).toEqual([200, '0-10/11']);

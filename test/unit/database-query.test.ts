@@ -8,22 +8,20 @@ import {
   buildSelect,
   buildUpdate,
   columnOf,
-  FILTER_OPS,
-  orderClause,
   Params,
   parseFilter,
   parseInList,
+  parseLogicFilter,
   parseOrder,
   parseSelect,
   primaryKeyFilters,
   qualifiedName,
   quoteIdent,
-  returningClause,
-  selectList,
   toParam,
-  whereClause,
   type Filter,
+  type OrderTerm,
 } from '../../src/database/query.js';
+import { OPERATORS } from '../../src/database/rest/grammar.js';
 import { caught } from './fixtures/errors.js';
 
 /**
@@ -154,7 +152,8 @@ function tokens(sql: string): { idents: string[]; placeholders: number[]; words:
 /** Every identifier is the table's schema, name or a catalog column; placeholders are $1..$n for n values. */
 function expectSafe(table: TableInfo, built: { text: string; values: unknown[] }): void {
   const { idents, placeholders } = tokens(built.text);
-  const known = new Set([table.schema, table.name, ...table.columns.map((c) => c.name)]);
+  // t0 is the builder's alias of the table.
+  const known = new Set([table.schema, table.name, 't0', ...table.columns.map((c) => c.name)]);
   for (const ident of idents) expect(known.has(ident), `identifier ${JSON.stringify(ident)} is not in the catalog`).toBe(true);
   expect([...new Set(placeholders)].sort((a, b) => a - b)).toEqual(built.values.map((_, i) => i + 1));
   // Outside the quoted identifiers there is no literal, statement end or comment for a value to hide in.
@@ -162,7 +161,12 @@ function expectSafe(table: TableInfo, built: { text: string; values: unknown[] }
   expect(outside).not.toMatch(/--|;|'|\/\*/);
 }
 
-const f = (column: string, op: Filter['op'], value: Filter['value'], negate = false): Filter => ({ column, op, negate, value });
+type Op = Extract<Filter, { kind: 'filter' }>['op'];
+type Value = Extract<Filter, { kind: 'filter' }>['value'];
+const f = (column: string, op: Op, value: Value, negate = false): Filter => ({ kind: 'filter', field: { column, path: [] }, op, negate, value });
+const o = (column: string, descending: boolean, nulls?: 'first' | 'last'): OrderTerm => ({ field: { column, path: [] }, descending, ...(nulls ? { nulls } : {}) });
+/** The value of a parsed filter (a leaf, not an or/and tree). */
+const valueOf = (filter: Filter): Value => (filter.kind === 'filter' ? filter.value : undefined as never);
 
 describe('the safety checker itself', () => {
   it('rejects literals, unknown words, statement ends, comments and unknown identifiers', () => {
@@ -246,21 +250,21 @@ describe('parseFilter', () => {
     ['like', 'a*'],
     ['ilike', '*B*'],
   ] as const)('%s.value is a %s filter with the text after the first dot', (op, value) => {
-    expect(parseFilter('c', `${op}.${value}`)).toEqual({ column: 'c', op, negate: false, value });
+    expect(parseFilter('c', `${op}.${value}`)).toEqual(f('c', op, value, false));
   });
 
   it('keeps later dots in the value', () => {
-    expect(parseFilter('v', 'eq.1.2.3')).toEqual({ column: 'v', op: 'eq', negate: false, value: '1.2.3' });
+    expect(parseFilter('v', 'eq.1.2.3')).toEqual(f('v', 'eq', '1.2.3', false));
     expect(parseFilter('host', 'like.*.example.com')).toMatchObject({ op: 'like', value: '*.example.com' });
   });
 
   it('an empty value is the empty string', () => {
-    expect(parseFilter('c', 'eq.')).toEqual({ column: 'c', op: 'eq', negate: false, value: '' });
+    expect(parseFilter('c', 'eq.')).toEqual(f('c', 'eq', '', false));
   });
 
   it('in. parses the list', () => {
-    expect(parseFilter('id', 'in.(1,2,"3,4")')).toEqual({ column: 'id', op: 'in', negate: false, value: ['1', '2', '3,4'] });
-    expect(parseFilter('id', 'in.()')).toEqual({ column: 'id', op: 'in', negate: false, value: [] });
+    expect(parseFilter('id', 'in.(1,2,"3,4")')).toEqual(f('id', 'in', ['1', '2', '3,4'], false));
+    expect(parseFilter('id', 'in.()')).toEqual(f('id', 'in', [], false));
   });
 
   it('in. with a malformed list is VALIDATION_FAILED', () => {
@@ -269,12 +273,12 @@ describe('parseFilter', () => {
   });
 
   it('is. takes null, true, false and unknown, in any case', () => {
-    expect(parseFilter('c', 'is.null')).toEqual({ column: 'c', op: 'is', negate: false, value: null });
-    expect(parseFilter('c', 'is.true')).toEqual({ column: 'c', op: 'is', negate: false, value: true });
-    expect(parseFilter('c', 'is.false')).toEqual({ column: 'c', op: 'is', negate: false, value: false });
-    expect(parseFilter('c', 'is.unknown')).toEqual({ column: 'c', op: 'is', negate: false, value: 'unknown' });
-    expect(parseFilter('c', 'is.NULL').value).toBeNull();
-    expect(parseFilter('c', 'is.True').value).toBe(true);
+    expect(parseFilter('c', 'is.null')).toEqual(f('c', 'is', null, false));
+    expect(parseFilter('c', 'is.true')).toEqual(f('c', 'is', true, false));
+    expect(parseFilter('c', 'is.false')).toEqual(f('c', 'is', false, false));
+    expect(parseFilter('c', 'is.unknown')).toEqual(f('c', 'is', 'unknown', false));
+    expect(valueOf(parseFilter('c', 'is.NULL'))).toBeNull();
+    expect(valueOf(parseFilter('c', 'is.True'))).toBe(true);
   });
 
   it.each(['is.maybe', 'is.', 'is.1', "is.null; DROP TABLE x"])('%s is VALIDATION_FAILED naming the column', (expression) => {
@@ -285,14 +289,14 @@ describe('parseFilter', () => {
   });
 
   it('not. negates any op', () => {
-    for (const op of FILTER_OPS) {
+    for (const op of ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'like', 'ilike', 'in', 'is'] as const) {
       const expression = op === 'in' ? 'not.in.(1)' : op === 'is' ? 'not.is.null' : `not.${op}.1`;
-      expect(parseFilter('c', expression)).toMatchObject({ column: 'c', op, negate: true });
+      expect(parseFilter('c', expression)).toMatchObject({ field: { column: 'c' }, op, negate: true });
     }
-    expect(parseFilter('c', 'not.eq.5')).toEqual({ column: 'c', op: 'eq', negate: true, value: '5' });
+    expect(parseFilter('c', 'not.eq.5')).toEqual(f('c', 'eq', '5', true));
   });
 
-  it.each(['5', 'equals.5', 'EQ.5', 'not.5', 'not.not.eq.5', 'eq', 'not.eq', 'between.1.2', '', '.5', "eq'.5", 'cs.{1}'])(
+  it.each(['5', 'equals.5', 'EQ.5', 'not.5', 'not.not.eq.5', 'eq', 'not.eq', 'between.1.2', '', '.5', "eq'.5", 'cs(any).{1}'])(
     'the bad expression %j is VALIDATION_FAILED naming the column',
     (expression) => {
       const err = caught(() => parseFilter('price', expression));
@@ -304,24 +308,24 @@ describe('parseFilter', () => {
 
   it('hostile values are kept verbatim as the value', () => {
     for (const value of HOSTILE_VALUES) {
-      expect(parseFilter('name', `eq.${value}`).value).toBe(value);
+      expect(valueOf(parseFilter('name', `eq.${value}`))).toBe(value);
     }
   });
 });
 
 describe('parseOrder', () => {
   it('reads columns, direction and nulls placement', () => {
-    expect(parseOrder('a')).toEqual([{ column: 'a', descending: false }]);
-    expect(parseOrder('a.asc')).toEqual([{ column: 'a', descending: false }]);
-    expect(parseOrder('a.desc')).toEqual([{ column: 'a', descending: true }]);
+    expect(parseOrder('a')).toEqual([o('a', false)]);
+    expect(parseOrder('a.asc')).toEqual([o('a', false)]);
+    expect(parseOrder('a.desc')).toEqual([o('a', true)]);
     expect(parseOrder('a.desc.nullslast,b.asc,c.nullsfirst')).toEqual([
-      { column: 'a', descending: true, nulls: 'last' },
-      { column: 'b', descending: false },
-      { column: 'c', descending: false, nulls: 'first' },
+      o('a', true, 'last'),
+      o('b', false),
+      o('c', false, 'first'),
     ]);
     expect(parseOrder(' a.desc , b ')).toEqual([
-      { column: 'a', descending: true },
-      { column: 'b', descending: false },
+      o('a', true),
+      o('b', false),
     ]);
   });
 
@@ -420,10 +424,10 @@ describe('columnOf', () => {
   });
 });
 
-describe('whereClause', () => {
+describe('the WHERE clause (through buildCount)', () => {
   const where = (filters: Filter[], table = ITEMS) => {
-    const params = new Params();
-    return { text: whereClause(table, filters, params), values: params.values };
+    const built = buildCount(table, filters);
+    return { text: built.text.replace(/^SELECT count\(\*\) AS count FROM .*? AS "t0"/, ''), values: built.values };
   };
 
   it('is empty without filters', () => {
@@ -431,51 +435,56 @@ describe('whereClause', () => {
   });
 
   it('maps each comparison op to its operator with a bound value', () => {
-    expect(where([f('id', 'eq', '5')])).toEqual({ text: ' WHERE "id" = $1', values: ['5'] });
-    expect(where([f('id', 'neq', '5')]).text).toBe(' WHERE "id" <> $1');
-    expect(where([f('id', 'gt', '5')]).text).toBe(' WHERE "id" > $1');
-    expect(where([f('id', 'gte', '5')]).text).toBe(' WHERE "id" >= $1');
-    expect(where([f('id', 'lt', '5')]).text).toBe(' WHERE "id" < $1');
-    expect(where([f('id', 'lte', '5')]).text).toBe(' WHERE "id" <= $1');
+    expect(where([f('id', 'eq', '5')])).toEqual({ text: ' WHERE "t0"."id" = $1', values: ['5'] });
+    expect(where([f('id', 'neq', '5')]).text).toBe(' WHERE "t0"."id" <> $1');
+    expect(where([f('id', 'gt', '5')]).text).toBe(' WHERE "t0"."id" > $1');
+    expect(where([f('id', 'gte', '5')]).text).toBe(' WHERE "t0"."id" >= $1');
+    expect(where([f('id', 'lt', '5')]).text).toBe(' WHERE "t0"."id" < $1');
+    expect(where([f('id', 'lte', '5')]).text).toBe(' WHERE "t0"."id" <= $1');
   });
 
   it('like and ilike compare the text and turn * into %', () => {
-    expect(where([f('name', 'like', 'ab*c*')])).toEqual({ text: ' WHERE "name"::text LIKE $1', values: ['ab%c%'] });
-    expect(where([f('name', 'ilike', '*X*')])).toEqual({ text: ' WHERE "name"::text ILIKE $1', values: ['%X%'] });
+    expect(where([f('name', 'like', 'ab*c*')])).toEqual({ text: ' WHERE ("t0"."name")::text LIKE $1', values: ['ab%c%'] });
+    expect(where([f('name', 'ilike', '*X*')])).toEqual({ text: ' WHERE ("t0"."name")::text ILIKE $1', values: ['%X%'] });
     expect(where([f('name', 'like', 'a%b_')]).values).toEqual(['a%b_']);
   });
 
   it('in binds one array for = ANY', () => {
-    expect(where([f('id', 'in', ['1', '2', '3'])])).toEqual({ text: ' WHERE "id" = ANY($1)', values: [['1', '2', '3']] });
-    expect(where([f('id', 'in', [])])).toEqual({ text: ' WHERE "id" = ANY($1)', values: [[]] });
+    expect(where([f('id', 'in', ['1', '2', '3'])])).toEqual({ text: ' WHERE "t0"."id" = ANY($1)', values: [['1', '2', '3']] });
+    expect(where([f('id', 'in', [])])).toEqual({ text: ' WHERE "t0"."id" = ANY($1)', values: [[]] });
   });
 
   it('is needs no parameter', () => {
-    expect(where([f('name', 'is', null)])).toEqual({ text: ' WHERE "name" IS NULL', values: [] });
-    expect(where([f('active', 'is', true)]).text).toBe(' WHERE "active" IS TRUE');
-    expect(where([f('active', 'is', false)]).text).toBe(' WHERE "active" IS FALSE');
-    expect(where([f('active', 'is', 'unknown')]).text).toBe(' WHERE "active" IS UNKNOWN');
+    expect(where([f('name', 'is', null)])).toEqual({ text: ' WHERE "t0"."name" IS NULL', values: [] });
+    expect(where([f('active', 'is', true)]).text).toBe(' WHERE "t0"."active" IS TRUE');
+    expect(where([f('active', 'is', false)]).text).toBe(' WHERE "t0"."active" IS FALSE');
+    expect(where([f('active', 'is', 'unknown')]).text).toBe(' WHERE "t0"."active" IS UNKNOWN');
   });
 
   it('negation wraps the condition in NOT (...)', () => {
-    expect(where([f('id', 'eq', '5', true)]).text).toBe(' WHERE NOT ("id" = $1)');
-    expect(where([f('id', 'in', ['1'], true)]).text).toBe(' WHERE NOT ("id" = ANY($1))');
-    expect(where([f('name', 'is', null, true)]).text).toBe(' WHERE NOT ("name" IS NULL)');
-    expect(where([f('name', 'like', 'a*', true)]).text).toBe(' WHERE NOT ("name"::text LIKE $1)');
+    expect(where([f('id', 'eq', '5', true)]).text).toBe(' WHERE NOT ("t0"."id" = $1)');
+    expect(where([f('id', 'in', ['1'], true)]).text).toBe(' WHERE NOT ("t0"."id" = ANY($1))');
+    expect(where([f('name', 'is', null, true)]).text).toBe(' WHERE NOT ("t0"."name" IS NULL)');
+    expect(where([f('name', 'like', 'a*', true)]).text).toBe(' WHERE NOT (("t0"."name")::text LIKE $1)');
   });
 
   it('ANDs several filters, numbering placeholders in order', () => {
     expect(where([f('id', 'gt', '1'), f('name', 'is', null), f('name', 'ilike', '*a'), f('id', 'in', ['7', '8'])])).toEqual({
-      text: ' WHERE "id" > $1 AND "name" IS NULL AND "name"::text ILIKE $2 AND "id" = ANY($3)',
+      text: ' WHERE "t0"."id" > $1 AND "t0"."name" IS NULL AND ("t0"."name")::text ILIKE $2 AND "t0"."id" = ANY($3)',
       values: ['1', '%a', ['7', '8']],
     });
   });
 
-  it('continues the numbering of params already given', () => {
-    const params = new Params();
-    params.add('first');
-    expect(whereClause(ITEMS, [f('id', 'eq', '2')], params)).toBe(' WHERE "id" = $2');
-    expect(params.values).toEqual(['first', '2']);
+  it('or and and trees, and the operators beyond the comparisons, from the same grammar as the PostgREST endpoint', () => {
+    const tree = parseLogicFilter('or', '(id.eq.1,and(price.gt.2,name.not.is.null),tags.cs.{a})');
+    expect(where([tree])).toEqual({
+      text: ' WHERE ("t0"."id" = $1 OR ("t0"."price" > $2 AND NOT ("t0"."name" IS NULL)) OR "t0"."tags" @> $3)',
+      values: ['1', '2', '{a}'],
+    });
+    expect(where([parseLogicFilter('not.and', '(id.gte.1,id.lte.9)')]).text).toBe(' WHERE NOT ("t0"."id" >= $1 AND "t0"."id" <= $2)');
+    expect(where([parseFilter('data->>kind', 'eq.x')])).toEqual({ text: ' WHERE "t0"."data"->>$1::text = $2', values: ['kind', 'x'] });
+    expect(where([parseFilter('name', 'like(any).{a*,b*}')])).toEqual({ text: ' WHERE ("t0"."name")::text LIKE ANY($1)', values: [['a%', 'b%']] });
+    expect(caught(() => parseLogicFilter('or', 'id.eq.1')).code).toBe('VALIDATION_FAILED');
   });
 
   it('refuses a column that is not in the catalog', () => {
@@ -485,39 +494,35 @@ describe('whereClause', () => {
   });
 });
 
-describe('selectList, orderClause, returningClause', () => {
-  it('selectList is * or the quoted catalog names', () => {
-    expect(selectList(ITEMS, '*')).toBe('*');
-    expect(selectList(ITEMS, ['id', 'name'])).toBe('"id", "name"');
-    expect(selectList(WEIRD, ['we"ird', 'ｓｅｌｅｃｔ'])).toBe('"we""ird", "ｓｅｌｅｃｔ"');
-    expect(caught(() => selectList(ITEMS, ['id', 'ｓｅｌｅｃｔ'])).code).toBe('COLUMN_NOT_FOUND');
+describe('select lists, order and RETURNING', () => {
+  const page = { filters: [] as Filter[], order: [] as OrderTerm[], limit: 1, offset: 0 };
+
+  it('a select list is t0.* or the quoted catalog names', () => {
+    expect(buildSelect(ITEMS, { ...page, select: '*' }).text).toBe('SELECT "t0".* FROM "public"."items" AS "t0" LIMIT $1');
+    expect(buildSelect(ITEMS, { ...page, select: ['id', 'name'] }).text).toBe('SELECT "t0"."id" AS "id", "t0"."name" AS "name" FROM "public"."items" AS "t0" LIMIT $1');
+    expect(buildSelect(WEIRD, { ...page, select: ['we"ird', 'ｓｅｌｅｃｔ'] }).text).toMatch(/^SELECT "t0"."we""ird" AS "we""ird", "t0"."ｓｅｌｅｃｔ" AS "ｓｅｌｅｃｔ" FROM/);
+    expect(caught(() => buildSelect(ITEMS, { ...page, select: ['id', 'ｓｅｌｅｃｔ'] })).code).toBe('COLUMN_NOT_FOUND');
   });
 
-  it('orderClause writes direction and nulls', () => {
-    expect(orderClause(ITEMS, [])).toBe('');
-    expect(
-      orderClause(ITEMS, [
-        { column: 'price', descending: true, nulls: 'last' },
-        { column: 'id', descending: false },
-        { column: 'name', descending: false, nulls: 'first' },
-      ]),
-    ).toBe(' ORDER BY "price" DESC NULLS LAST, "id" ASC, "name" ASC NULLS FIRST');
-    expect(caught(() => orderClause(ITEMS, [{ column: 'id; DROP TABLE items', descending: false }])).code).toBe('COLUMN_NOT_FOUND');
+  it('order writes direction and nulls', () => {
+    const built = buildSelect(ITEMS, { ...page, select: '*', order: [o('price', true, 'last'), o('id', false), o('name', false, 'first')] });
+    expect(built.text).toBe('SELECT "t0".* FROM "public"."items" AS "t0" ORDER BY "t0"."price" DESC NULLS LAST, "t0"."id" ASC, "t0"."name" ASC NULLS FIRST LIMIT $1');
+    expect(caught(() => buildSelect(ITEMS, { ...page, select: '*', order: [o('id; DROP TABLE items', false)] })).code).toBe('COLUMN_NOT_FOUND');
   });
 
-  it('returningClause is empty for null, else RETURNING the list', () => {
-    expect(returningClause(ITEMS, null)).toBe('');
-    expect(returningClause(ITEMS, '*')).toBe(' RETURNING *');
-    expect(returningClause(ITEMS, ['id'])).toBe(' RETURNING "id"');
-    expect(caught(() => returningClause(ITEMS, ['"id"'])).code).toBe('COLUMN_NOT_FOUND');
+  it('RETURNING is absent for null, else the list', () => {
+    expect(buildDelete(ITEMS, [], null).text).toBe('DELETE FROM "public"."items" AS "t0"');
+    expect(buildDelete(ITEMS, [], '*').text).toBe('DELETE FROM "public"."items" AS "t0" RETURNING "t0".*');
+    expect(buildDelete(ITEMS, [], ['id']).text).toBe('DELETE FROM "public"."items" AS "t0" RETURNING "t0"."id" AS "id"');
+    expect(caught(() => buildDelete(ITEMS, [], ['"id"'])).code).toBe('COLUMN_NOT_FOUND');
   });
 });
 
 describe('buildSelect and buildCount', () => {
   it('selects everything with bound limit and offset', () => {
     expect(buildSelect(ITEMS, { filters: [], select: '*', order: [], limit: 100, offset: 0 })).toEqual({
-      text: 'SELECT * FROM "public"."items" LIMIT $1 OFFSET $2',
-      values: [100, 0],
+      text: 'SELECT "t0".* FROM "public"."items" AS "t0" LIMIT $1',
+      values: [100],
     });
   });
 
@@ -525,22 +530,24 @@ describe('buildSelect and buildCount', () => {
     const built = buildSelect(ITEMS, {
       filters: [f('price', 'gte', '10'), f('name', 'like', 'a*', true)],
       select: ['id', 'name'],
-      order: [{ column: 'price', descending: true }],
+      order: [o('price', true)],
       limit: 5,
       offset: 10,
     });
     expect(built).toEqual({
-      text: 'SELECT "id", "name" FROM "public"."items" WHERE "price" >= $1 AND NOT ("name"::text LIKE $2) ORDER BY "price" DESC LIMIT $3 OFFSET $4',
+      text:
+        'SELECT "t0"."id" AS "id", "t0"."name" AS "name" FROM "public"."items" AS "t0" WHERE "t0"."price" >= $1 AND NOT (("t0"."name")::text LIKE $2) ' +
+        'ORDER BY "t0"."price" DESC LIMIT $3 OFFSET $4',
       values: ['10', 'a%', 5, 10],
     });
     expectSafe(ITEMS, built);
   });
 
   it('count uses the same filters without limit', () => {
-    expect(buildCount(ITEMS, [])).toEqual({ text: 'SELECT count(*) AS count FROM "public"."items"', values: [] });
+    expect(buildCount(ITEMS, [])).toEqual({ text: 'SELECT count(*) AS count FROM "public"."items" AS "t0"', values: [] });
     const built = buildCount(ITEMS, [f('id', 'in', ['1', '2']), f('name', 'is', null, true)]);
     expect(built).toEqual({
-      text: 'SELECT count(*) AS count FROM "public"."items" WHERE "id" = ANY($1) AND NOT ("name" IS NULL)',
+      text: 'SELECT count(*) AS count FROM "public"."items" AS "t0" WHERE "t0"."id" = ANY($1) AND NOT ("t0"."name" IS NULL)',
       values: [['1', '2']],
     });
     expectSafe(ITEMS, built);
@@ -564,7 +571,7 @@ describe('buildSelect and buildCount', () => {
     for (const name of HOSTILE_NAMES) {
       expect(caught(() => buildSelect(ITEMS, { ...base, filters: [f(name, 'eq', '1')] })).code).toBe('COLUMN_NOT_FOUND');
       expect(caught(() => buildSelect(ITEMS, { ...base, select: [name] })).code).toBe('COLUMN_NOT_FOUND');
-      expect(caught(() => buildSelect(ITEMS, { ...base, order: [{ column: name, descending: false }] })).code).toBe('COLUMN_NOT_FOUND');
+      expect(caught(() => buildSelect(ITEMS, { ...base, order: [o(name, false)] })).code).toBe('COLUMN_NOT_FOUND');
       expect(caught(() => buildCount(ITEMS, [f(name, 'is', null)])).code).toBe('COLUMN_NOT_FOUND');
     }
   });
@@ -573,20 +580,21 @@ describe('buildSelect and buildCount', () => {
     const built = buildSelect(WEIRD, {
       filters: [f('we"ird', 'eq', 'x'), f('name" OR 1=1 --', 'in', ['1']), f("'; DROP TABLE x; --", 'is', null)],
       select: ['ｓｅｌｅｃｔ', 'we"ird'],
-      order: [{ column: "'; DROP TABLE x; --", descending: true }],
+      order: [o("'; DROP TABLE x; --", true)],
       limit: 3,
       offset: 0,
     });
     expect(built.text).toBe(
-      'SELECT "ｓｅｌｅｃｔ", "we""ird" FROM "we""s"."my ""table""; --" WHERE "we""ird" = $1 AND "name"" OR 1=1 --" = ANY($2) AND ' +
-        `"'; DROP TABLE x; --" IS NULL ORDER BY "'; DROP TABLE x; --" DESC LIMIT $3 OFFSET $4`,
+      'SELECT "t0"."ｓｅｌｅｃｔ" AS "ｓｅｌｅｃｔ", "t0"."we""ird" AS "we""ird" FROM "we""s"."my ""table""; --" AS "t0" ' +
+        'WHERE "t0"."we""ird" = $1 AND "t0"."name"" OR 1=1 --" = ANY($2) AND ' +
+        `"t0"."'; DROP TABLE x; --" IS NULL ORDER BY "t0"."'; DROP TABLE x; --" DESC LIMIT $3`,
     );
-    expect(built.values).toEqual(['x', ['1'], 3, 0]);
+    expect(built.values).toEqual(['x', ['1'], 3]);
     expectSafe(WEIRD, built);
   });
 
   it('the select of one table does not accept another table\'s columns', () => {
-    expect(caught(() => buildSelect(LINES, { filters: [f('id', 'eq', '1')], select: '*', order: [], limit: 1, offset: 0 })).details).toEqual({
+    expect(caught(() => buildSelect(LINES, { filters: [f('id', 'eq', '1')], select: '*', order: [], limit: 1, offset: 0 })).details).toMatchObject({
       table: 'shop.order_lines',
       column: 'id',
     });
@@ -705,13 +713,13 @@ describe('assertRowObject', () => {
 describe('buildInsert', () => {
   it('one row, no returning', () => {
     const built = buildInsert(ITEMS, [{ name: 'a', price: '1.50' }], { returning: null });
-    expect(built).toEqual({ text: 'INSERT INTO "public"."items" ("name", "price") VALUES ($1, $2)', values: ['a', '1.50'] });
+    expect(built).toEqual({ text: 'INSERT INTO "public"."items" AS "t0" ("name", "price") VALUES ($1, $2)', values: ['a', '1.50'] });
     expectSafe(ITEMS, built);
   });
 
   it('converts values for their columns', () => {
     const built = buildInsert(ITEMS, [{ data: [1, 2], blob: 'aGk=', tags: ['x'] }], { returning: '*' });
-    expect(built.text).toBe('INSERT INTO "public"."items" ("data", "blob", "tags") VALUES ($1, $2, $3) RETURNING *');
+    expect(built.text).toBe('INSERT INTO "public"."items" AS "t0" ("data", "blob", "tags") VALUES ($1, $2, $3) RETURNING "t0".*');
     expect(built.values[0]).toBe('[1,2]');
     expect((built.values[1] as Buffer).toString()).toBe('hi');
     expect(built.values[2]).toEqual(['x']);
@@ -721,7 +729,7 @@ describe('buildInsert', () => {
     const built = buildInsert(ITEMS, [{ name: 'a' }, { price: 2 }, { name: 'c', price: 3, id: 9 }], { returning: ['id'] });
     expect(built).toEqual({
       text:
-        'INSERT INTO "public"."items" ("name", "price", "id") VALUES ($1, DEFAULT, DEFAULT), (DEFAULT, $2, DEFAULT), ($3, $4, $5) RETURNING "id"',
+        'INSERT INTO "public"."items" AS "t0" ("name", "price", "id") VALUES ($1, DEFAULT, DEFAULT), (DEFAULT, $2, DEFAULT), ($3, $4, $5) RETURNING "t0"."id" AS "id"',
       values: ['a', 2, 'c', 3, 9],
     });
     expectSafe(ITEMS, built);
@@ -729,7 +737,7 @@ describe('buildInsert', () => {
 
   it('an explicit null is bound, not DEFAULT', () => {
     expect(buildInsert(ITEMS, [{ name: null }, { price: 1 }], { returning: null })).toEqual({
-      text: 'INSERT INTO "public"."items" ("name", "price") VALUES ($1, DEFAULT), (DEFAULT, $2)',
+      text: 'INSERT INTO "public"."items" AS "t0" ("name", "price") VALUES ($1, DEFAULT), (DEFAULT, $2)',
       values: [null, 1],
     });
   });
@@ -738,8 +746,8 @@ describe('buildInsert', () => {
     const built = buildInsert(ITEMS, [{ id: 1, name: 'a', price: 2 }], { onConflict: ['id'], returning: '*' });
     expect(built).toEqual({
       text:
-        'INSERT INTO "public"."items" ("id", "name", "price") VALUES ($1, $2, $3) ON CONFLICT ("id") ' +
-        'DO UPDATE SET "name" = EXCLUDED."name", "price" = EXCLUDED."price" RETURNING *',
+        'INSERT INTO "public"."items" AS "t0" ("id", "name", "price") VALUES ($1, $2, $3) ON CONFLICT ("id") ' +
+        'DO UPDATE SET "name" = EXCLUDED."name", "price" = EXCLUDED."price" RETURNING "t0".*',
       values: [1, 'a', 2],
     });
     expectSafe(ITEMS, built);
@@ -748,19 +756,19 @@ describe('buildInsert', () => {
   it('on_conflict with a composite key', () => {
     const built = buildInsert(LINES, [{ order_id: 1, line: 2, sku: 'x' }], { onConflict: ['order_id', 'line'], returning: null });
     expect(built.text).toBe(
-      'INSERT INTO "shop"."order_lines" ("order_id", "line", "sku") VALUES ($1, $2, $3) ON CONFLICT ("order_id", "line") DO UPDATE SET "sku" = EXCLUDED."sku"',
+      'INSERT INTO "shop"."order_lines" AS "t0" ("order_id", "line", "sku") VALUES ($1, $2, $3) ON CONFLICT ("order_id", "line") DO UPDATE SET "sku" = EXCLUDED."sku"',
     );
   });
 
   it('on_conflict does nothing when only key columns are written', () => {
     expect(buildInsert(ITEMS, [{ id: 1 }], { onConflict: ['id'], returning: null })).toEqual({
-      text: 'INSERT INTO "public"."items" ("id") VALUES ($1) ON CONFLICT ("id") DO NOTHING',
+      text: 'INSERT INTO "public"."items" AS "t0" ("id") VALUES ($1) ON CONFLICT ("id") DO NOTHING',
       values: [1],
     });
   });
 
   it('an empty on_conflict list adds no clause', () => {
-    expect(buildInsert(ITEMS, [{ id: 1 }], { onConflict: [], returning: null }).text).toBe('INSERT INTO "public"."items" ("id") VALUES ($1)');
+    expect(buildInsert(ITEMS, [{ id: 1 }], { onConflict: [], returning: null }).text).toBe('INSERT INTO "public"."items" AS "t0" ("id") VALUES ($1)');
   });
 
   it('an unknown on_conflict column is COLUMN_NOT_FOUND', () => {
@@ -793,9 +801,9 @@ describe('buildInsert', () => {
   it('hostile values are parameters, hostile real names are quoted', () => {
     const rows = HOSTILE_VALUES.map((v) => ({ 'we"ird': v, "'; DROP TABLE x; --": v, ｓｅｌｅｃｔ: v }));
     const built = buildInsert(WEIRD, rows, { onConflict: ['we"ird'], returning: ['name" OR 1=1 --'] });
-    expect(built.text.startsWith(`INSERT INTO "we""s"."my ""table""; --" ("we""ird", "'; DROP TABLE x; --", "ｓｅｌｅｃｔ") VALUES ($1, $2, $3), `)).toBe(true);
+    expect(built.text.startsWith(`INSERT INTO "we""s"."my ""table""; --" AS "t0" ("we""ird", "'; DROP TABLE x; --", "ｓｅｌｅｃｔ") VALUES ($1, $2, $3), `)).toBe(true);
     expect(built.text.endsWith(
-      ` ON CONFLICT ("we""ird") DO UPDATE SET "'; DROP TABLE x; --" = EXCLUDED."'; DROP TABLE x; --", "ｓｅｌｅｃｔ" = EXCLUDED."ｓｅｌｅｃｔ" RETURNING "name"" OR 1=1 --"`,
+      ` ON CONFLICT ("we""ird") DO UPDATE SET "'; DROP TABLE x; --" = EXCLUDED."'; DROP TABLE x; --", "ｓｅｌｅｃｔ" = EXCLUDED."ｓｅｌｅｃｔ" RETURNING "t0"."name"" OR 1=1 --" AS "name"" OR 1=1 --"`,
     )).toBe(true);
     expect(built.values).toHaveLength(HOSTILE_VALUES.length * 3);
     expectSafe(WEIRD, built);
@@ -806,14 +814,14 @@ describe('buildUpdate', () => {
   it('sets bound values and continues the numbering into the filters', () => {
     const built = buildUpdate(ITEMS, { name: 'b', data: { x: 1 } }, [f('id', 'eq', '3'), f('price', 'is', null, true)], '*');
     expect(built).toEqual({
-      text: 'UPDATE "public"."items" SET "name" = $1, "data" = $2 WHERE "id" = $3 AND NOT ("price" IS NULL) RETURNING *',
+      text: 'UPDATE "public"."items" AS "t0" SET "name" = $1, "data" = $2 WHERE "t0"."id" = $3 AND NOT ("t0"."price" IS NULL) RETURNING "t0".*',
       values: ['b', '{"x":1}', '3'],
     });
     expectSafe(ITEMS, built);
   });
 
   it('without filters and returning', () => {
-    expect(buildUpdate(ITEMS, { active: false }, [], null)).toEqual({ text: 'UPDATE "public"."items" SET "active" = $1', values: [false] });
+    expect(buildUpdate(ITEMS, { active: false }, [], null)).toEqual({ text: 'UPDATE "public"."items" AS "t0" SET "active" = $1', values: [false] });
   });
 
   it('refuses generated and unknown columns', () => {
@@ -827,7 +835,7 @@ describe('buildUpdate', () => {
     for (const value of HOSTILE_VALUES) {
       const built = buildUpdate(WEIRD, { 'we"ird': value, ｓｅｌｅｃｔ: value }, [f('name" OR 1=1 --', 'eq', value)], ["'; DROP TABLE x; --"]);
       expect(built.text).toBe(
-        `UPDATE "we""s"."my ""table""; --" SET "we""ird" = $1, "ｓｅｌｅｃｔ" = $2 WHERE "name"" OR 1=1 --" = $3 RETURNING "'; DROP TABLE x; --"`,
+        `UPDATE "we""s"."my ""table""; --" AS "t0" SET "we""ird" = $1, "ｓｅｌｅｃｔ" = $2 WHERE "t0"."name"" OR 1=1 --" = $3 RETURNING "t0"."'; DROP TABLE x; --" AS "'; DROP TABLE x; --"`,
       );
       expect(built.values).toEqual([value, value, value]);
       expectSafe(WEIRD, built);
@@ -839,20 +847,20 @@ describe('buildDelete', () => {
   it('deletes with filters and returning', () => {
     const built = buildDelete(ITEMS, [f('id', 'in', ['1', '2']), f('name', 'like', '*x')], ['id', 'name']);
     expect(built).toEqual({
-      text: 'DELETE FROM "public"."items" WHERE "id" = ANY($1) AND "name"::text LIKE $2 RETURNING "id", "name"',
+      text: 'DELETE FROM "public"."items" AS "t0" WHERE "t0"."id" = ANY($1) AND ("t0"."name")::text LIKE $2 RETURNING "t0"."id" AS "id", "t0"."name" AS "name"',
       values: [['1', '2'], '%x'],
     });
     expectSafe(ITEMS, built);
   });
 
   it('without filters (the service refuses that unless forced)', () => {
-    expect(buildDelete(ITEMS, [], null)).toEqual({ text: 'DELETE FROM "public"."items"', values: [] });
+    expect(buildDelete(ITEMS, [], null)).toEqual({ text: 'DELETE FROM "public"."items" AS "t0"', values: [] });
   });
 
   it('hostile values are bound, hostile names refused', () => {
     for (const value of HOSTILE_VALUES) {
       const built = buildDelete(ITEMS, [f('name', 'eq', value)], '*');
-      expect(built).toEqual({ text: 'DELETE FROM "public"."items" WHERE "name" = $1 RETURNING *', values: [value] });
+      expect(built).toEqual({ text: 'DELETE FROM "public"."items" AS "t0" WHERE "t0"."name" = $1 RETURNING "t0".*', values: [value] });
     }
     for (const name of HOSTILE_NAMES) expect(caught(() => buildDelete(ITEMS, [f(name, 'eq', '1')], null)).code).toBe('COLUMN_NOT_FOUND');
   });
@@ -860,15 +868,15 @@ describe('buildDelete', () => {
 
 describe('primaryKeyFilters', () => {
   it('a single key is one eq filter with the whole text, commas included', () => {
-    expect(primaryKeyFilters(ITEMS, '42')).toEqual([{ column: 'id', op: 'eq', negate: false, value: '42' }]);
-    expect(primaryKeyFilters(ITEMS, 'a,b')).toEqual([{ column: 'id', op: 'eq', negate: false, value: 'a,b' }]);
-    expect(primaryKeyFilters(ITEMS, "1'; DROP TABLE x; --")[0]?.value).toBe("1'; DROP TABLE x; --");
+    expect(primaryKeyFilters(ITEMS, '42')).toEqual([f('id', 'eq', '42', false)]);
+    expect(primaryKeyFilters(ITEMS, 'a,b')).toEqual([f('id', 'eq', 'a,b', false)]);
+    expect(valueOf(primaryKeyFilters(ITEMS, "1'; DROP TABLE x; --")[0] as Filter)).toBe("1'; DROP TABLE x; --");
   });
 
   it('a composite key splits on commas in key order', () => {
     expect(primaryKeyFilters(LINES, '7,3')).toEqual([
-      { column: 'order_id', op: 'eq', negate: false, value: '7' },
-      { column: 'line', op: 'eq', negate: false, value: '3' },
+      f('order_id', 'eq', '7', false),
+      f('line', 'eq', '3', false),
     ]);
   });
 
@@ -887,11 +895,11 @@ describe('primaryKeyFilters', () => {
 
   it('feeds buildSelect, buildUpdate and buildDelete', () => {
     expect(buildSelect(LINES, { filters: primaryKeyFilters(LINES, '7,3'), select: '*', order: [], limit: 1, offset: 0 })).toEqual({
-      text: 'SELECT * FROM "shop"."order_lines" WHERE "order_id" = $1 AND "line" = $2 LIMIT $3 OFFSET $4',
-      values: ['7', '3', 1, 0],
+      text: 'SELECT "t0".* FROM "shop"."order_lines" AS "t0" WHERE "t0"."order_id" = $1 AND "t0"."line" = $2 LIMIT $3',
+      values: ['7', '3', 1],
     });
     expect(buildDelete(WEIRD, primaryKeyFilters(WEIRD, 'k'), null)).toEqual({
-      text: 'DELETE FROM "we""s"."my ""table""; --" WHERE "we""ird" = $1',
+      text: 'DELETE FROM "we""s"."my ""table""; --" AS "t0" WHERE "t0"."we""ird" = $1',
       values: ['k'],
     });
   });

@@ -90,7 +90,7 @@ export function splitTop(text: string, sep = ','): string[] {
       current += ch;
     }
   }
-  if (quoted) throw parseError(`unterminated double quote in "${text}"`);
+  if (quoted) throw parseError(`unterminated quote in "${text}"`);
   if (depth !== 0) throw parseError(`unbalanced parentheses in "${text}"`);
   parts.push(current);
   return parts;
@@ -268,15 +268,7 @@ function parseLogicItem(item: string): Condition {
   const nested = /^(not\.)?(and|or)(\(.*\))$/s.exec(item);
   if (nested) return parseLogic(nested[2] as 'and' | 'or', Boolean(nested[1]), nested[3] as string);
   // col.op.value: the column ends at the first dot outside quotes.
-  let end = -1;
-  let quoted = false;
-  for (let i = 0; i < item.length; i++) {
-    if (item[i] === '"') quoted = !quoted;
-    else if (!quoted && item[i] === '.') {
-      end = i;
-      break;
-    }
-  }
+  const end = indexOutsideQuotes(item, '.');
   if (end <= 0) throw parseError(`"${item}" is not column.operator.value`);
   const field = parseField(item.slice(0, end));
   const condition = parseFilterExpression(field, item.slice(end + 1), item.slice(0, end));
@@ -289,11 +281,13 @@ export function parseOrder(text: string): OrderTerm[] {
   return splitTop(text).map((part) => {
     const trimmed = part.trim();
     if (trimmed === '') throw parseError(`order=${text}: empty term`);
-    // The field may hold dots inside quotes; the modifiers are the known words at its end.
-    const pieces = trimmed.split('.');
-    const modifiers: string[] = [];
-    while (pieces.length > 1 && ['asc', 'desc', 'nullsfirst', 'nullslast'].includes(pieces.at(-1) as string)) {
-      modifiers.unshift(pieces.pop() as string);
+    // The field ends at the first dot outside double quotes; what follows are modifiers.
+    const dot = indexOutsideQuotes(trimmed, '.');
+    const end = dot < 0 ? trimmed.length : dot;
+    const pieces = [trimmed.slice(0, end)];
+    const modifiers = end < trimmed.length ? trimmed.slice(end + 1).split('.') : [];
+    for (const m of modifiers) {
+      if (!['asc', 'desc', 'nullsfirst', 'nullslast'].includes(m)) throw parseError(`order=${text}: "${m}" is not asc, desc, nullsfirst or nullslast`);
     }
     const term: OrderTerm = { field: parseField(pieces.join('.')), descending: false };
     for (const m of modifiers) {

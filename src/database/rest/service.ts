@@ -381,7 +381,7 @@ export class RestService {
     }
     // A set of rows (or one composite): filtered, ordered and embedded like a table.
     const { offset } = this.page(req, query);
-    const source: Source = { from: call, columns: fn.columns, table: fn.table, label: fn.name };
+    const source: Source = { from: call, columns: fn.columns, table: fn.table, label: fn.name, kind: 'function' };
     const node = builder.build(source, 't0', query.select, '');
     const from = `${call} AS "t0"`;
     const where = whereSql(node.where);

@@ -1,6 +1,6 @@
 import { DbaasError } from '../../errors.js';
 import type { ColumnInfo } from '../catalog.js';
-import { Params, quoteIdent } from '../query.js';
+import { Params, quoteIdent } from '../sqlText.js';
 import {
   fieldName,
   type Condition,
@@ -27,11 +27,13 @@ export interface Source {
   columns: ColumnInfo[];
   /** The table whose relationships embed (none for a function returning OUT columns). */
   table?: RestTable;
+  /** How errors name it: `public.items`, or a function's name. */
   label: string;
+  kind: 'table' | 'function';
 }
 
 export function tableSource(table: RestTable): Source {
-  return { from: qualified(table), columns: table.columns, table, label: table.name };
+  return { from: qualified(table), columns: table.columns, table, label: `${table.schema}.${table.name}`, kind: 'table' };
 }
 
 export function qualified(table: { schema: string; name: string }): string {
@@ -54,7 +56,7 @@ export function castSql(cast: string): string {
 }
 
 export function columnNotFound(source: Source, name: string): DbaasError {
-  return new DbaasError('COLUMN_NOT_FOUND', `column ${source.label}.${name} does not exist`, {
+  return new DbaasError('COLUMN_NOT_FOUND', `${source.kind} ${source.label} has no column "${name}"`, {
     table: source.label,
     column: name,
     pgrst: '42703',
@@ -171,14 +173,17 @@ export interface NodeSql {
 }
 
 export class Builder {
-  readonly params = new Params();
+  readonly params: Params;
   /** t0 is the root's alias: every other one starts at 1. */
   private next = 1;
 
   constructor(
     readonly schema: RestSchema,
     readonly nodes: Map<string, NodeQuery>,
-  ) {}
+    params?: Params,
+  ) {
+    this.params = params ?? new Params();
+  }
 
   alias(prefix = 't'): string {
     return `${prefix}${this.next++}`;
@@ -199,7 +204,7 @@ export class Builder {
   }
 
   /** The SQL of one node: select list, conditions, order and page. `path` keys its filters. */
-  build(source: Source, alias: string, items: SelectItem[], path: string, options: { defaultLimit?: number } = {}): NodeSql {
+  build(source: Source, alias: string, items: SelectItem[], path: string, options: { page?: boolean } = {}): NodeSql {
     const query = this.node(path);
     const list: string[] = [];
     const where: string[] = [];
@@ -220,11 +225,12 @@ export class Builder {
     }
     for (const condition of query.conditions) where.push(this.condition(source, alias, condition, embeds));
     const order = this.order(source, alias, query.order);
-    const limit = query.limit ?? options.defaultLimit;
     const before = this.params.values.length;
     const page =
-      (limit !== undefined ? ` LIMIT ${this.params.add(limit)}` : '') +
-      (query.offset !== undefined && query.offset > 0 ? ` OFFSET ${this.params.add(query.offset)}` : '');
+      options.page === false
+        ? ''
+        : (query.limit !== undefined ? ` LIMIT ${this.params.add(query.limit)}` : '') +
+          (query.offset !== undefined && query.offset > 0 ? ` OFFSET ${this.params.add(query.offset)}` : '');
     return {
       list: list.length ? list.join(', ') : `${quoteIdent(alias)}.*`,
       where,
