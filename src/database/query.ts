@@ -12,7 +12,7 @@ import {
   type SelectItem,
 } from './rest/grammar.js';
 import type { RestSchema } from './rest/schema.js';
-import { Builder, whereSql, type Source } from './rest/sql.js';
+import { Builder, decodeCursor, keyExpression, keysetCondition, keysetOrder, whereSql, type Source } from './rest/sql.js';
 import { Params, qualifiedName, quoteIdent } from './sqlText.js';
 
 export { Params, qualifiedName, quoteIdent };
@@ -151,12 +151,28 @@ export interface SelectQuery {
   order: OrderTerm[];
   limit: number;
   offset: number;
+  /** A keyset page: '' for the first, else the cursor the page before answered. */
+  after?: string;
 }
 
+/** The column that carries each row's keyset key (removed from the rows before they are answered). */
+export const CURSOR_COLUMN = '__dbaas_cursor';
+
 export function buildSelect(table: TableInfo, q: SelectQuery): { text: string; values: unknown[] } {
-  const builder = builderFor(table, { conditions: q.filters, order: q.order, limit: q.limit, offset: q.offset });
-  const node = builder.build(sourceOf(table), 't0', itemsOf(q.select), '');
-  return { text: `SELECT ${node.list} FROM ${qualifiedName(table)} AS "t0"${whereSql(node.where)}${node.order}${node.limit}`, values: builder.params.values };
+  const source = sourceOf(table);
+  const order = q.after === undefined ? q.order : asValidation('after', () => keysetOrder(source, q.order, table.primaryKey));
+  if (q.after !== undefined && q.offset > 0) throw invalid('after: a keyset page takes no offset', 'after');
+  const builder = builderFor(table, { conditions: q.filters, order, limit: q.limit, offset: q.offset });
+  const node = builder.build(source, 't0', itemsOf(q.select), '');
+  let list = node.list;
+  if (q.after !== undefined) {
+    list += `, ${keyExpression('t0', order)} AS ${quoteIdent(CURSOR_COLUMN)}`;
+    if (q.after !== '') {
+      const key = asValidation('after', () => decodeCursor(q.after as string, order.length));
+      node.where.push(keysetCondition(builder, 't0', order, key));
+    }
+  }
+  return { text: `SELECT ${list} FROM ${qualifiedName(table)} AS "t0"${whereSql(node.where)}${node.order}${node.limit}`, values: builder.params.values };
 }
 
 export function buildCount(table: TableInfo, filters: Filter[]): { text: string; values: unknown[] } {

@@ -11,6 +11,7 @@ import { queryPrepared } from './prepared.js';
 import { checkStatement } from './statementGuard.js';
 import { RestSchemaCache } from './rest/schema.js';
 import { RestService } from './rest/service.js';
+import { encodeCursor } from './rest/sql.js';
 import {
   assertRowObject,
   buildCount,
@@ -18,6 +19,7 @@ import {
   buildInsert,
   buildSelect,
   buildUpdate,
+  CURSOR_COLUMN,
   parseFilter,
   parseLogicFilter,
   parseOrder,
@@ -35,7 +37,7 @@ export const MAX_BIND_PARAMETERS = 65_535;
 const LOGIC_KEYS = new Set(['or', 'and', 'not.or', 'not.and']);
 
 /** Query parameters of row routes that are not filters. */
-export const RESERVED_PARAMS = ['select', 'order', 'limit', 'offset', 'count', 'on_conflict', 'returning', 'force'] as const;
+export const RESERVED_PARAMS = ['select', 'order', 'limit', 'offset', 'after', 'count', 'on_conflict', 'returning', 'force'] as const;
 
 export interface RowsQuery {
   filters: Filter[];
@@ -43,6 +45,8 @@ export interface RowsQuery {
   order: OrderTerm[];
   limit: number;
   offset: number;
+  /** A keyset page (after=): '' for the first, else the cursor the page before answered. */
+  after?: string;
   count: boolean;
   onConflict?: string[];
   returning: string[] | '*' | null;
@@ -98,6 +102,7 @@ export function parseRowsQuery(
     order: one('order') ? parseOrder(one('order') as string) : [],
     limit: wholeNumber(one('limit'), 'limit', limits.defaultLimit, limits.maxLimit),
     offset: wholeNumber(one('offset'), 'offset', 0),
+    after: one('after'),
     count: count === 'exact',
     onConflict: onConflict ? onConflict.split(',').map((c) => c.trim()) : undefined,
     returning: returning === 'none' ? null : parseSelect(returning, 'returning'),
@@ -120,7 +125,13 @@ export type Row = z.output<typeof RowSchema>;
 
 /** What listRows answers: a page of rows, with the total when asked for an exact count. */
 export const RowPageSchema = z
-  .object({ rows: z.array(RowSchema), count: z.number().optional(), limit: z.number(), offset: z.number() })
+  .object({
+    rows: z.array(RowSchema),
+    count: z.number().optional(),
+    limit: z.number(),
+    offset: z.number(),
+    next: z.string().optional().meta({ description: 'With after=: the cursor of the next page (after=<next>), when this one is full' }),
+  })
   .meta({ id: 'RowPage' });
 export type RowPage = z.output<typeof RowPageSchema>;
 
@@ -169,7 +180,7 @@ export class DataService {
     this.pools = new PoolManager(instances);
     this.rest = new RestService({
       session: (ref, options, work) => this.run(ref, options, (client, record) => work(client, record.id)),
-      schema: (instanceId, client, name) => this.restSchemas.get(instanceId, client, name),
+      schema: (instanceId, client, name, reloadAfterMs) => this.restSchemas.get(instanceId, client, name, reloadAfterMs),
       get maxRows() {
         return instances.settings.rowsMaxLimit;
       },
@@ -262,10 +273,17 @@ export class DataService {
       const table = await this.table(record, client, name);
       const select = buildSelect(table, q);
       const { rows } = await queryPrepared(client, select.text, select.values, { inTransaction: q.count });
-      if (!q.count) return { rows, limit: q.limit, offset: q.offset };
+      const page: RowPage = { rows, limit: q.limit, offset: q.offset };
+      if (q.after !== undefined) {
+        // Each row carried its keyset key: the last one's is the next cursor, when the page is full.
+        const last = rows.at(-1)?.[CURSOR_COLUMN] as string[] | undefined;
+        for (const row of rows) delete row[CURSOR_COLUMN];
+        if (last && rows.length === q.limit) page.next = encodeCursor(last);
+      }
+      if (!q.count) return page;
       const count = buildCount(table, q.filters);
       const total = await queryPrepared<{ count: number | string }>(client, count.text, count.values, { inTransaction: true });
-      return { rows, count: Number(total.rows[0]?.count ?? 0), limit: q.limit, offset: q.offset };
+      return { ...page, count: Number(total.rows[0]?.count ?? 0) };
     });
   }
 

@@ -17,6 +17,7 @@ describe('parseRowsQuery', () => {
       order: [],
       limit: 100,
       offset: 0,
+      after: undefined,
       count: false,
       onConflict: undefined,
       returning: '*',
@@ -26,7 +27,7 @@ describe('parseRowsQuery', () => {
   });
 
   it('RESERVED_PARAMS are the non-filter keys', () => {
-    expect([...RESERVED_PARAMS].sort()).toEqual(['count', 'force', 'limit', 'offset', 'on_conflict', 'order', 'returning', 'select']);
+    expect([...RESERVED_PARAMS].sort()).toEqual(['after', 'count', 'force', 'limit', 'offset', 'on_conflict', 'order', 'returning', 'select']);
   });
 
   it('every other key is a filter on that column', () => {

@@ -29,6 +29,7 @@ const RowsQuerySchema = z
     order: z.string().optional().meta({ description: 'col.asc|desc[.nullsfirst|.nullslast], comma-separated', example: 'created_at.desc,id' }),
     limit: z.string().optional().meta({ description: 'Rows to return (capped by the server)', example: '100' }),
     offset: z.string().optional().meta({ example: '0' }),
+    after: z.string().optional().meta({ description: 'Keyset paging: empty for the first page, then the `next` of the page before (ordered by the order given, then the primary key)' }),
     count: z.enum(['exact']).optional().meta({ description: 'exact adds the total number of matching rows' }),
     on_conflict: z.string().optional().meta({ description: 'POST: columns of a unique key; colliding rows are updated (upsert)' }),
     returning: z.string().optional().meta({ description: 'Columns of written rows to return, * (default) or none' }),

@@ -43,6 +43,13 @@ function restRequest(req: Request, resource: RestRequest['resource']): RestReque
 
 function send(res: Response, answer: { status: number; headers: Record<string, string>; body?: string }): undefined {
   res.status(answer.status);
+  const next = answer.headers['Next-Cursor'];
+  if (next !== undefined) {
+    // The next keyset page as a link (RFC 8288): this request's URL with the new cursor.
+    const url = new URL(res.req.originalUrl, 'http://dbaas');
+    url.searchParams.set('after', next);
+    res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
+  }
   for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
   if (answer.body === undefined) res.end();
   else res.send(answer.body);

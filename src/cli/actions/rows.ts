@@ -13,6 +13,7 @@ interface RowsOptions extends OutputOptions {
   order?: string;
   limit?: number;
   offset?: number;
+  after?: string;
   count?: boolean;
   key?: string;
   data?: string;
@@ -33,7 +34,12 @@ export async function list(ref: string, table: string, opts: RowsOptions): Promi
       columns = q.select === '*' ? (await data.describeTable(ref, table)).columns.map((c) => c.name) : q.select;
     }
     printRows(format, page.rows, columns);
-    const more = page.count === undefined && page.limit > 0 && page.rows.length === page.limit ? `; more may follow (--offset ${page.offset + page.limit})` : '';
+    const more =
+      page.next !== undefined
+        ? `; next page: --after ${page.next}`
+        : opts.after === undefined && page.count === undefined && page.limit > 0 && page.rows.length === page.limit
+          ? `; more may follow (--offset ${page.offset + page.limit})`
+          : '';
     note(format, `SELECT ${page.rows.length}${page.count !== undefined ? ` of ${page.count}` : ''}${more}`);
   });
 }
@@ -112,6 +118,7 @@ function rowsQuery(data: CliServices['data'], opts: RowsOptions): RowsQuery {
     order: opts.order,
     limit: opts.limit?.toString(),
     offset: opts.offset?.toString(),
+    after: opts.after,
     count: opts.count ? 'exact' : undefined,
     on_conflict: opts.onConflict,
     returning: opts.returning,

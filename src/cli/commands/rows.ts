@@ -47,6 +47,7 @@ Examples:
       .option('-o, --order <terms>', 'col[.asc|.desc][.nullsfirst|.nullslast], comma-separated')
       .option('-l, --limit <n>', 'rows to return (capped by the server; default from its settings)', wholeFlag())
       .option('--offset <n>', 'rows to skip', wholeFlag())
+      .option('--after <cursor>', 'keyset paging: "" for the first page, then the cursor the page before printed (cost does not grow with depth)')
       .option('--count', 'also count every matching row'),
   ).action(run('list'));
 

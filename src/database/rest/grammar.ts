@@ -311,11 +311,11 @@ export interface ReadQuery {
   select: SelectItem[];
   /** Keyed by the path of embedded names joined with '.', '' for the root. */
   nodes: Map<string, NodeQuery>;
-  /** Parameters that are not filters: columns, on_conflict, and a function's arguments on GET. */
+  /** Parameters that are not filters: columns, on_conflict, after (a keyset cursor), and a function's arguments on GET. */
   other: Map<string, string>;
 }
 
-const ROOT_WORDS = new Set(['select', 'columns', 'on_conflict']);
+const ROOT_WORDS = new Set(['select', 'columns', 'on_conflict', 'after']);
 
 function wholeNumber(text: string, what: string): number {
   if (!/^\d+$/.test(text)) throw parseError(`${what}=${text}: expected a whole number`);

@@ -193,17 +193,22 @@ export function checkSchemaName(name: string): void {
  * or an error that says the catalog moved). Concurrent requests share one load.
  */
 export class RestSchemaCache {
-  private readonly entries = new Map<string, { schema: Promise<RestSchema>; expires: number }>();
+  private readonly entries = new Map<string, { schema: Promise<RestSchema>; expires: number; loadedAt: number }>();
 
   constructor(private readonly ttlMs = 5000) {}
 
-  get(instance: string, client: pg.ClientBase, schema: string): Promise<RestSchema> {
+  /**
+   * The schema, loaded at most `ttlMs` ago. `reloadAfterMs`: a caller that missed a name asks for
+   * a load at most that old instead (a table made a moment ago is then found, and requests for
+   * names that do not exist cost a reload at most that often).
+   */
+  get(instance: string, client: pg.ClientBase, schema: string, reloadAfterMs = this.ttlMs): Promise<RestSchema> {
     const key = `${instance}\u0000${schema}`;
     const hit = this.entries.get(key);
     const now = Date.now();
-    if (hit && hit.expires > now) return hit.schema;
+    if (hit && hit.expires > now && now - hit.loadedAt < reloadAfterMs) return hit.schema;
     const loading = loadSchema(client, schema);
-    this.entries.set(key, { schema: loading, expires: now + this.ttlMs });
+    this.entries.set(key, { schema: loading, expires: now + this.ttlMs, loadedAt: now });
     loading.catch(() => this.entries.delete(key));
     return loading;
   }

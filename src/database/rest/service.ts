@@ -4,10 +4,23 @@ import { stringify } from 'csv-stringify/sync';
 import { DbaasError } from '../../errors.js';
 import type { RequestOptions } from '../pools.js';
 import { quoteIdent } from '../query.js';
-import { parsePrefer, parseRange, parseReadQuery, parseError, type Condition, type Preferences, type ReadQuery } from './grammar.js';
+import { parsePrefer, parseRange, parseReadQuery, parseError, type Condition, type NodeQuery, type Preferences, type ReadQuery } from './grammar.js';
 import { contentRange, negotiate, type Media } from './protocol.js';
 import { checkSchemaName, type RestFunction, type RestSchema, type RestTable } from './schema.js';
-import { bodySql, Builder, pickFunction, qualified, tableSource, whereSql, type Source } from './sql.js';
+import {
+  bodySql,
+  Builder,
+  decodeCursor,
+  encodeCursor,
+  keyExpression,
+  keysetCondition,
+  keysetOrder,
+  pickFunction,
+  qualified,
+  tableSource,
+  whereSql,
+  type Source,
+} from './sql.js';
 
 /** A request to the PostgREST-compatible endpoint, as the HTTP layer hands it over. */
 export interface RestRequest {
@@ -30,7 +43,8 @@ export interface RestResponse {
 /** What the endpoint needs of the data service: a session on the instance, its schema, its limits. */
 export interface RestBackend {
   session<T>(ref: string, options: RequestOptions & { transaction?: boolean; rollback?: boolean }, work: (client: pg.PoolClient, instanceId: string) => Promise<T>): Promise<T>;
-  schema(instanceId: string, client: pg.PoolClient, name: string): Promise<RestSchema>;
+  /** The schema cache; `reloadAfterMs` asks for a load at most that old (after a miss). */
+  schema(instanceId: string, client: pg.PoolClient, name: string, reloadAfterMs?: number): Promise<RestSchema>;
   readonly maxRows: number;
 }
 
@@ -44,6 +58,9 @@ interface Result {
 }
 
 const READ = new Set(['GET', 'HEAD']);
+
+/** How old a schema may be when a request names something it lacks (see RestSchemaCache.get). */
+const MISS_RELOAD_MS = 1000;
 
 function tableOf(schema: RestSchema, name: string): RestTable {
   const table = schema.tables.get(name);
@@ -93,7 +110,10 @@ export class RestService {
     const transaction = !read && (prefer.tx === 'rollback' || prefer.maxAffected !== undefined || media.kind === 'object');
     const options = { readOnly: read, transaction, rollback: prefer.tx === 'rollback' };
     return this.backend.session(ref, options, async (client, instanceId) => {
-      const schema = await this.backend.schema(instanceId, client, schemaName);
+      let schema = await this.backend.schema(instanceId, client, schemaName);
+      // A name the cached schema lacks may be new: look again in a schema at most a second old.
+      const known = (s: RestSchema) => (req.resource.kind === 'rpc' ? s.functions.has(req.resource.name) : s.tables.has(req.resource.name));
+      if (!known(schema)) schema = await this.backend.schema(instanceId, client, schemaName, MISS_RELOAD_MS);
       const run: Run = (text, values) => queryPrepared(client, text, values, { inTransaction: transaction });
       if (req.resource.kind === 'rpc') return this.call(run, schema, req, prefer, media);
       const table = tableOf(schema, req.resource.name);
@@ -118,19 +138,36 @@ export class RestService {
 
   private async read(run: Run, schema: RestSchema, table: RestTable, req: RestRequest, prefer: Preferences, media: Media): Promise<RestResponse> {
     const query = parseReadQuery(req.query);
-    const { offset } = this.page(req, query);
     const source = tableSource(table);
+    const after = query.other.get('after');
+    const root = query.nodes.get('') as NodeQuery;
+    if (after !== undefined) {
+      if (root.offset || parseRange(req.headers.range)?.offset) throw parseError('after: a keyset page takes no offset');
+      root.order = keysetOrder(source, root.order, table.primaryKey);
+    }
+    const { offset, limit } = this.page(req, query);
     const builder = new Builder(schema, query.nodes);
     const node = builder.build(source, 't0', query.select, '');
     const from = `${source.from} AS "t0"`;
     const where = whereSql(node.where);
     const total = prefer.count === 'exact' ? `(SELECT count(*) FROM ${from}${where})` : 'NULL::bigint';
-    const text =
-      `SELECT ${total} AS total, count(*)::int AS page_count, ${media.kind === 'csv' ? 'NULL' : bodySql(media.stripNulls)} AS body` +
-      `${media.kind === 'csv' ? `, json_agg(_pgrst_t) AS csv_rows` : ''}` +
-      ` FROM (SELECT ${node.list} FROM ${from}${where}${node.order}${node.limit}) AS _pgrst_t`;
-    const result = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
-    const row = result.rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null };
+    let text: string;
+    if (after === undefined) {
+      text =
+        `SELECT ${total} AS total, count(*)::int AS page_count, ${media.kind === 'csv' ? 'NULL' : bodySql(media.stripNulls)} AS body` +
+        `${media.kind === 'csv' ? `, json_agg(_pgrst_t) AS csv_rows` : ''}` +
+        ` FROM (SELECT ${node.list} FROM ${from}${where}${node.order}${node.limit}) AS _pgrst_t`;
+    } else {
+      // Each row's JSON is made beside its key, so that the key of the last one can be the next cursor.
+      const pageWhere = after === '' ? where : whereSql([...node.where, keysetCondition(builder, 't0', root.order, decodeCursor(after, root.order.length))]);
+      text =
+        `SELECT ${total} AS total, count(*)::int AS page_count, ${bodySql(media.stripNulls, '_pgrst_t.j')} AS body, ${media.kind === 'csv' ? 'json_agg(_pgrst_t.j)' : 'NULL'} AS csv_rows,` +
+        ` (array_agg(_pgrst_t.k))[count(*)] AS last_key` +
+        ` FROM (SELECT (SELECT row_to_json(_pgrst_r) FROM (SELECT ${node.list}) AS _pgrst_r) AS j, ${keyExpression('t0', root.order)} AS k` +
+        ` FROM ${from}${pageWhere}${node.order}${node.limit}) AS _pgrst_t`;
+    }
+    const result = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null; last_key?: string[] | null }>(text, builder.params.values);
+    const row = result.rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null; last_key?: string[] | null };
     let totalCount = row.total === null ? null : Number(row.total);
     if (prefer.count === 'planned' || prefer.count === 'estimated') {
       // The same rows without their page: every value but the page's is bound.
@@ -150,6 +187,8 @@ export class RestService {
       });
     }
     const headers: Record<string, string> = { 'Content-Range': contentRange(offset, row.page_count, totalCount) };
+    // A full keyset page may have more after it: its last key is the cursor of the next.
+    if (after !== undefined && row.last_key && row.page_count === limit) headers['Next-Cursor'] = encodeCursor(row.last_key);
     const partial = totalCount !== null && row.page_count < totalCount;
     const status = partial ? 206 : 200;
     return this.answer(status, headers, media, row, req.method === 'HEAD', row.csv_rows);

@@ -372,11 +372,12 @@ export function whereSql(conditions: string[]): string {
   return conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
 }
 
-/** How the JSON body is made from the rows of `_pgrst_t`. */
-export function bodySql(stripNulls: boolean): string {
+/** How the JSON body is made from the rows of `_pgrst_t` (or from `rowJson`, each row's JSON already made). */
+export function bodySql(stripNulls: boolean, rowJson?: string): string {
+  const row = rowJson ?? '_pgrst_t';
   return stripNulls
-    ? `coalesce(json_agg(json_strip_nulls(row_to_json(_pgrst_t))), '[]')::text`
-    : `coalesce(json_agg(_pgrst_t), '[]')::text`;
+    ? `coalesce(json_agg(json_strip_nulls(${rowJson ?? 'row_to_json(_pgrst_t)'})), '[]')::text`
+    : `coalesce(json_agg(${row}), '[]')::text`;
 }
 
 /** The function of a call: the overload whose parameters take exactly the arguments given. */
@@ -400,4 +401,71 @@ export function pickFunction(schema: RestSchema, name: string, argNames: string[
     pgrst: 'PGRST203',
     status: 300,
   });
+}
+
+// ---- keyset pages -------------------------------------------------------------------------------
+
+/**
+ * The order of a keyset page (`after=`): the request's own, then the primary key's columns it
+ * lacks, so that every row has one place. Each column must be NOT NULL (a NULL has no place in a
+ * row comparison) and named plainly, without a JSON path.
+ */
+export function keysetOrder(source: Source, order: OrderTerm[], primaryKey: string[]): OrderTerm[] {
+  if (primaryKey.length === 0) {
+    throw new DbaasError('MALFORMED_REQUEST', `keyset paging (after=) needs a primary key, and ${source.label} has none`, { pgrst: 'PGRST100', status: 400 });
+  }
+  for (const term of order) {
+    const column = sourceColumn(source, term.field.column);
+    if (term.field.path.length || column.nullable) {
+      throw new DbaasError('MALFORMED_REQUEST', `keyset paging (after=) orders by NOT NULL columns only; "${column.name}"${term.field.path.length ? ' with a JSON path' : ' may be NULL'}`, {
+        pgrst: 'PGRST100',
+        status: 400,
+      });
+    }
+  }
+  const named = new Set(order.map((t) => t.field.column));
+  return [...order.map((t) => ({ ...t, nulls: undefined })), ...primaryKey.filter((c) => !named.has(c)).map((column) => ({ field: { column, path: [] }, descending: false }))];
+}
+
+/** The key of a row in a keyset order, as text (exact for every type, bigint and numeric included). */
+export function keyExpression(alias: string, order: OrderTerm[]): string {
+  return `json_build_array(${order.map((t) => `${quoteIdent(alias)}.${quoteIdent(t.field.column)}::text`).join(', ')})`;
+}
+
+/** A cursor: the key of the last row of a page, opaque to clients (base64url of its JSON). */
+export function encodeCursor(key: string[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string, size: number): string[] {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
+  }
+  if (!Array.isArray(key) || key.length !== size || !key.every((v) => typeof v === 'string')) {
+    throw new DbaasError('MALFORMED_REQUEST', 'after: not a cursor of this query (take it from the answer to the page before, with the same order)', {
+      pgrst: 'PGRST100',
+      status: 400,
+    });
+  }
+  return key as string[];
+}
+
+/**
+ * The rows after `key` in `order`: one row comparison when every term runs the same way (an index
+ * on those columns serves it), else the expanded OR of equal prefixes.
+ */
+export function keysetCondition(builder: Builder, alias: string, order: OrderTerm[], key: string[]): string {
+  const column = (t: OrderTerm) => `${quoteIdent(alias)}.${quoteIdent(t.field.column)}`;
+  const values = key.map((v) => builder.params.add(v));
+  if (order.every((t) => t.descending === order[0]?.descending)) {
+    return `(${order.map(column).join(', ')}) ${order[0]?.descending ? '<' : '>'} (${values.join(', ')})`;
+  }
+  const branches = order.map((t, i) => {
+    const equal = order.slice(0, i).map((p, j) => `${column(p)} = ${values[j]}`);
+    return `(${[...equal, `${column(t)} ${t.descending ? '<' : '>'} ${values[i]}`].join(' AND ')})`;
+  });
+  return `(${branches.join(' OR ')})`;
 }
