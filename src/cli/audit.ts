@@ -15,6 +15,7 @@ const READS = new Set([
   'connect',
   'tables list',
   'tables describe',
+  'types',
   'rows list',
   'rows get',
   'metrics',

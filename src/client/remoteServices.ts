@@ -38,6 +38,7 @@ export interface CliServices {
     | 'deleteRow'
     | 'query'
     | 'transaction'
+    | 'types'
   > & { settings: { rowsDefaultLimit: number; rowsMaxLimit: number } };
   monitoring: Pick<MonitoringService, 'metrics' | 'latest' | 'summary' | 'agentStatus' | 'restartAgent' | 'agentLogs'>;
   doctor: Pick<Doctor, 'run'>;
@@ -114,6 +115,7 @@ export function remoteServices(api: ApiClient): CliServices {
       deleteRow: (ref, table, key, returning) => api.call('DELETE', `${rows(ref, table)}/${seg(key)}`, { query: { returning: columnsParam(returning) } }),
       query: (ref, statement) => api.call('POST', `/database/${seg(ref)}/query`, { body: statement }),
       transaction: (ref, input) => api.call('POST', `/database/${seg(ref)}/transaction`, { body: input }),
+      types: (ref, schemas) => api.call('GET', `/database/${seg(ref)}/types.ts`, { query: { schema: schemas?.join(',') }, text: true }),
     },
     monitoring: {
       metrics: (ref, q) =>

@@ -93,7 +93,7 @@ function itemsOf(select: string[] | '*'): SelectItem[] {
 
 /** A builder for one table's statement, its root node holding the filters, order and page. */
 function builderFor(table: TableInfo, root: NodeQuery, params?: Params): Builder {
-  const schema: RestSchema = { name: table.schema, tables: new Map(), foreignKeys: [], functions: new Map() };
+  const schema: RestSchema = { name: table.schema, tables: new Map(), foreignKeys: [], functions: new Map(), enums: new Map() };
   return new Builder(schema, new Map([['', root]]), params);
 }
 

@@ -9,7 +9,8 @@ import { PoolManager, type InstanceAccess, type RequestOptions } from './pools.j
 import { fromPgError } from './sqlstate.js';
 import { queryPrepared } from './prepared.js';
 import { checkStatement } from './statementGuard.js';
-import { RestSchemaCache } from './rest/schema.js';
+import { checkSchemaName, RestSchemaCache } from './rest/schema.js';
+import { renderTypes } from './rest/typescript.js';
 import { RestService } from './rest/service.js';
 import { encodeCursor } from './rest/sql.js';
 import {
@@ -262,6 +263,19 @@ export class DataService {
       const what = table.kind === 'view' ? 'VIEW' : table.kind === 'materialized view' ? 'MATERIALIZED VIEW' : table.kind === 'foreign table' ? 'FOREIGN TABLE' : 'TABLE';
       await client.query(`DROP ${what} ${qualifiedName(table)}${options.cascade ? ' CASCADE' : ''}`);
       return { dropped: `${table.schema}.${table.name}` };
+    });
+  }
+
+  /**
+   * TypeScript types of the schemas (default public) for supabase-js' createClient<Database>, read
+   * from the catalog now (not from the cache: a generated file should match the database).
+   */
+  async types(ref: string, schemas: string[] = ['public']): Promise<string> {
+    for (const name of schemas) checkSchemaName(name);
+    return this.run(ref, { readOnly: true }, async (client, record) => {
+      const loaded = [];
+      for (const name of schemas) loaded.push(await this.restSchemas.get(record.id, client, name, 0));
+      return renderTypes(loaded);
     });
   }
 

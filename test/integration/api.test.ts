@@ -96,6 +96,7 @@ describe('REST API end to end', () => {
         'GET /instances/{ref}/connection',
         'POST /instances/{ref}/tls/rotate',
         'GET /database/{ref}/tables',
+        'GET /database/{ref}/types.ts',
         'POST /database/{ref}/tables',
         'GET /database/{ref}/tables/{table}',
         'DELETE /database/{ref}/tables/{table}',

@@ -217,6 +217,25 @@ describe.each(['local', 'remote'] as const)('the data CLI: tables, rows, query, 
     expect(ok(await run('rows', 'list', 'clidata', 'orders', '--limit', '3')).stderr).toMatch(/SELECT 3; more may follow \(--offset 3\)/);
   });
 
+  it('pages by keyset with --after, printing the cursor of the next page', async () => {
+    const first = ok(await run('rows', 'list', 'clidata', 'orders', '--select', 'id', '--order', 'id.desc', '--limit', '3', '--after', ''));
+    const cursor = /next page: --after (\S+)/.exec(first.stderr)?.[1];
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    const second = json(ok(await run('rows', 'list', 'clidata', 'orders', '--select', 'id', '--order', 'id.desc', '--limit', '3', '--after', cursor as string, '--json')));
+    const all = json(ok(await run('rows', 'list', 'clidata', 'orders', '--select', 'id', '--order', 'id.desc', '--json')));
+    // qty may be NULL: a keyset order refuses it, naming it (exit 2).
+    expect((await run('rows', 'list', 'clidata', 'orders', '--order', 'qty', '--after', '')).stderr).toContain('"qty" may be NULL');
+    expect(second.rows).toEqual(all.rows.slice(3, 6));
+    expect(second.next).toEqual(expect.any(String));
+  });
+
+  it('prints the TypeScript types of the instance for supabase-js', async () => {
+    const types = ok(await run('types', 'clidata'));
+    expect(types.stdout).toContain('export type Database = {');
+    expect(types.stdout).toMatch(/orders: \{\n\s+Row: \{\n\s+id: number/);
+    expect((await run('types', 'clidata', '--schema', 'pg_catalog')).code).toBe(2);
+  });
+
   it('gets, updates and deletes by --key (composite too) and by --where', async () => {
     expect(json(ok(await run('rows', 'get', 'clidata', 'orders', '--key', '2', '--json')))).toMatchObject({ id: 2, note: 'second', qty: 2 });
     expect(json(ok(await run('rows', 'get', 'clidata', 'items', '-k', '1,2', '--select', 'sku', '--json')))).toEqual({ sku: 'none' });

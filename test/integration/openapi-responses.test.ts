@@ -58,6 +58,7 @@ const INPUTS: Record<string, Input> = {
     body: { name: 'made', columns: [{ name: 'id', type: 'integer', primaryKey: true }, { name: 'note', type: 'text', default: null }] },
   },
   getTable: { params: { ref: MAIN, table: 'items' } },
+  getDatabaseTypes: { params: { ref: MAIN } },
   listRows: { params: { ref: MAIN, table: 'items' }, query: { count: 'exact', order: 'id' } },
   insertRows: { params: { ref: MAIN, table: 'items' }, body: [{ id: 10, name: 'ten', price: '1.50' }, { id: 11, name: 'eleven' }] },
   updateRows: { params: { ref: MAIN, table: 'items' }, query: { name: 'eq.ten' }, body: { price: '2.00' } },

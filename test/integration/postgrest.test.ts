@@ -1,13 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { PostgrestClient } from '@supabase/postgrest-js';
 import { createClient } from '@supabase/supabase-js';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createApp } from '../../src/api/app.js';
 import type { CreatedInstance } from '../../src/instances/manager.js';
 import { createLogger } from '../../src/log/logger.js';
+import { PROJECT_ROOT } from '../../src/config/settings.js';
 import { adminToken, makeHome, query, type TestHome } from './helpers.js';
 
 /**
@@ -485,4 +487,73 @@ describe('keyset pages on a table of a million rows', () => {
     const rows = await get('/tables/events/rows?order=note&after=');
     expect([rows.status, (await rows.json()).error.code]).toEqual([422, 'VALIDATION_FAILED']);
   });
+});
+
+describe('generated TypeScript types', () => {
+  it('describe the schema for supabase-js: a typed client compiles, and a wrong use of a column does not', async () => {
+    await sql(`CREATE TYPE mood AS ENUM ('happy', 'sad'); ALTER TABLE users ADD COLUMN mood mood`);
+    const res = await fetch(`${url}/types.ts`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const types = await res.text();
+    expect(types).toContain('export type Database = {');
+    expect(types).toMatch(/mood: "happy" \| "sad"/);
+    // A program of the kind an application writes, compiled by TypeScript against the real supabase-js types.
+    const dir = mkdtempSync(join(PROJECT_ROOT, 'test', '.types-'));
+    try {
+      writeFileSync(join(dir, 'database.types.ts'), types);
+      const good = `import { createClient } from '@supabase/supabase-js';
+import ts from 'typescript';
+import type { Database, Tables } from './database.types';
+const db = createClient<Database>('http://localhost/database/x', 'token');
+export async function use(): Promise<void> {
+  const { data } = await db.from('cities').select('name, population, countries(name, iso2)').eq('id', 1).single();
+  if (data) {
+    const name: string = data.name;
+    const population: number | null = data.population;
+    const iso2: string | null | undefined = data.countries?.iso2;
+    void [name, population, iso2];
+  }
+  const inserted = await db.from('todos').insert({ task: 'typed' }).select('id, done');
+  const id: number | undefined = inserted.data?.[0]?.id;
+  const sum = await db.rpc('add_them', { a: 1, b: 2 });
+  const total: number | null = sum.data;
+  const films = await db.rpc('films_of_year', { y: 1954 });
+  const titles: string[] = (films.data ?? []).map((f) => f.title);
+  const mood: Database['public']['Enums']['mood'] = 'happy';
+  const user: Tables<'users'> | null = null;
+  void [id, total, titles, mood, user];
+}
+`;
+      const bad = `import { createClient } from '@supabase/supabase-js';
+import ts from 'typescript';
+import type { Database } from './database.types';
+const db = createClient<Database>('http://localhost/database/x', 'token');
+export async function misuse(): Promise<void> {
+  const { data } = await db.from('cities').select('name').single();
+  const wrong: number = data!.name;
+  await db.from('todos').insert({ nope: 1 });
+  void wrong;
+}
+`;
+      writeFileSync(join(dir, 'good.ts'), good);
+      writeFileSync(join(dir, 'bad.ts'), bad);
+      const compile = (file: string) => {
+        const program = ts.createProgram([join(dir, file)], {
+          strict: true,
+          noEmit: true,
+          target: ts.ScriptTarget.ES2022,
+          module: ts.ModuleKind.ESNext,
+          moduleResolution: ts.ModuleResolutionKind.Bundler,
+          skipLibCheck: true,
+        });
+        return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      };
+      expect(compile('good.ts')).toEqual([]);
+      const errors = compile('bad.ts');
+      expect(errors.some((e) => /Type 'string' is not assignable to type 'number'/.test(e))).toBe(true);
+      expect(errors.some((e) => /nope/.test(e))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

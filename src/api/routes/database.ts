@@ -115,6 +115,27 @@ export function databaseRoutes(data: DataService): RouteDef[] {
     }),
     route({
       method: 'get',
+      path: '/database/{ref}/types.ts',
+      operationId: 'getDatabaseTypes',
+      permission: 'data:read',
+      scope: 'instance',
+      tag: 'tables',
+      summary: 'TypeScript types of the tables, views, functions and enums, for supabase-js createClient<Database>',
+      params: InstanceRefParams,
+      query: z.object({
+        schema: z.string().optional().meta({ description: 'Schemas, comma-separated (default public)', example: 'public' }),
+      }),
+      success: { status: 200, description: 'A TypeScript file in the shape of `supabase gen types typescript`', contentType: 'text/plain' },
+      errors: [...DATABASE_ERRORS, 'MALFORMED_REQUEST'],
+      handler: async ({ params, query, res }) => {
+        const schemas = query.schema ? query.schema.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+        const file = await data.types(params.ref, schemas);
+        res.type('text/plain').send(file);
+        return undefined;
+      },
+    }),
+    route({
+      method: 'get',
       path: '/database/{ref}/tables/{table}',
       operationId: 'getTable',
       permission: 'data:read',

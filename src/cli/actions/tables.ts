@@ -18,6 +18,13 @@ export async function list(ref: string, opts: OutputOptions & { schema?: string 
   });
 }
 
+export async function types(ref: string, opts: CommonOptions & { schema?: string }): Promise<void> {
+  await withData(opts, async (data) => {
+    const schemas = opts.schema ? opts.schema.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    process.stdout.write(await data.types(ref, schemas));
+  });
+}
+
 export async function describe(ref: string, table: string, opts: CommonOptions): Promise<void> {
   await withData(opts, async (data) => {
     const info = await data.describeTable(ref, table);

@@ -33,6 +33,14 @@ Examples:
     .option('--csv', 'print CSV')
     .action(run('list'));
 
+  program
+    .command('types')
+    .description('TypeScript types of an instance\'s tables, views, functions and enums, for supabase-js createClient<Database> (prints the file)')
+    .argument('<instance>', 'id or name')
+    .option('--schema <schemas>', 'schemas, comma-separated (default public)')
+    .addHelpText('after', '\nExample:\n  dbaas types orders-db > src/database.types.ts')
+    .action(run('types'));
+
   tables
     .command('describe')
     .alias('show')

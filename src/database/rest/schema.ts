@@ -27,6 +27,8 @@ export interface ForeignKey {
 export interface FunctionArg {
   name: string;
   type: string;
+  /** pg_type.typname: `int4`, `_text`. */
+  udtName: string;
   /** Has a default: the call may leave it out. */
   optional: boolean;
   variadic: boolean;
@@ -38,6 +40,8 @@ export interface RestFunction {
   volatility: 'immutable' | 'stable' | 'volatile';
   returnsSet: boolean;
   returnType: string;
+  /** pg_type.typname of the return type. */
+  returnUdt: string;
   /** rows: a table type, or OUT/TABLE columns; scalar: one value; void: nothing. */
   returns: 'rows' | 'scalar' | 'void';
   /** For `rows`: the columns the result has (a table's own, or the OUT/TABLE ones). */
@@ -52,6 +56,8 @@ export interface RestSchema {
   foreignKeys: ForeignKey[];
   /** Overloads share a name. */
   functions: Map<string, RestFunction[]>;
+  /** Enum types of the schema and their labels, in order. */
+  enums: Map<string, string[]>;
 }
 
 const KIND = `CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
@@ -91,7 +97,7 @@ ORDER BY con.conname`;
 
 const FUNCTIONS_SQL = `
 SELECT p.proname AS name, p.provolatile AS volatility, p.proretset AS returns_set,
-  format_type(p.prorettype, NULL) AS return_type, rt.typtype AS return_typtype, rt.typrelid::int AS return_relid,
+  format_type(p.prorettype, NULL) AS return_type, rt.typname AS return_udt, rt.typtype AS return_typtype, rt.typrelid::int AS return_relid,
   p.pronargdefaults::int AS defaults,
   coalesce((SELECT json_agg(json_build_object(
       'name', coalesce(p.proargnames[i], ''),
@@ -104,6 +110,13 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_type rt ON 
 CROSS JOIN LATERAL (SELECT coalesce(p.proallargtypes, ARRAY(SELECT unnest(p.proargtypes::oid[]))) AS types) AS a
 WHERE n.nspname = $1 AND p.prokind = 'f'
 ORDER BY p.proname, p.oid`;
+
+const ENUMS_SQL = `
+SELECT t.typname AS name, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels
+FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = $1
+GROUP BY t.typname
+ORDER BY t.typname`;
 
 interface TableRow {
   oid: number;
@@ -118,6 +131,7 @@ interface FunctionRow {
   volatility: 'i' | 's' | 'v';
   returns_set: boolean;
   return_type: string;
+  return_udt: string;
   return_typtype: string;
   return_relid: number;
   defaults: number;
@@ -162,10 +176,11 @@ export async function loadSchema(client: pg.ClientBase, schema: string): Promise
     const table = row.return_typtype === 'c' ? byOid.get(row.return_relid) : undefined;
     const fn: RestFunction = {
       name: row.name,
-      args: inputs.map((a, i) => ({ name: a.name, type: a.type, optional: i >= inputs.length - row.defaults, variadic: a.mode === 'v' })),
+      args: inputs.map((a, i) => ({ name: a.name, type: a.type, udtName: a.udtName, optional: i >= inputs.length - row.defaults, variadic: a.mode === 'v' })),
       volatility: row.volatility === 'i' ? 'immutable' : row.volatility === 's' ? 'stable' : 'volatile',
       returnsSet: row.returns_set,
       returnType: row.return_type,
+      returnUdt: row.return_udt,
       returns: row.return_type === 'void' ? 'void' : table || outputs.length > 0 ? 'rows' : 'scalar',
       columns: table ? table.columns : outputs.map((a, i) => pseudoColumn(a.name, a.type, a.udtName, i + 1)),
       table,
@@ -174,7 +189,9 @@ export async function loadSchema(client: pg.ClientBase, schema: string): Promise
     list.push(fn);
     functions.set(row.name, list);
   }
-  return { name: schema, tables, foreignKeys, functions };
+  const enumResult = await client.query<{ name: string; labels: string[] }>(ENUMS_SQL, [schema]);
+  const enums = new Map(enumResult.rows.map((r) => [r.name, r.labels]));
+  return { name: schema, tables, foreignKeys, functions, enums };
 }
 
 function pseudoColumn(name: string, type: string, udtName: string, position: number): ColumnInfo {
