@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { REST_PATH } from '../database/rest/protocol.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { actorOf, type AuditLog } from '../auth/audit.js';
 import { fingerprintOf, IdempotencyKeySchema, type IdempotencyStore } from '../auth/idempotency.js';
@@ -145,7 +146,9 @@ export class AccessGuard implements RouteGuard {
   }
 
   private async authenticate(req: Request, res: Response): Promise<Principal> {
-    const header = req.headers.authorization;
+    // The PostgREST endpoint also takes the token as Supabase's gateway does: alone in `apikey`.
+    const apikey = req.headers.apikey;
+    const header = req.headers.authorization ?? (typeof apikey === 'string' && REST_PATH.test(req.path) ? `Bearer ${apikey}` : undefined);
     const refuse = (message: string, reason: string) => {
       // RFC 6750: a request without credentials gets the scheme only; a bad token, the error too.
       res.setHeader('WWW-Authenticate', header ? 'Bearer realm="dbaas", error="invalid_token"' : 'Bearer realm="dbaas"');

@@ -403,6 +403,8 @@ describe('the protocol over plain HTTP', () => {
   });
 
   it('speaks PostgREST errors for a bad token and dbaas permissions: a viewer reads but cannot write', async () => {
+    const apikeyOnly = await fetch(`${url}/rest/v1/cities?id=eq.1&select=id`, { headers: { apikey: token } });
+    expect([apikeyOnly.status, await apikeyOnly.json()]).toEqual([200, [{ id: 1 }]]);
     const bad = await fetch(`${url}/rest/v1/cities`, { headers: { authorization: 'Bearer dbaas_tok_0000000000_' + 'A'.repeat(40) } });
     expect([bad.status, (await bad.json()).code]).toEqual([401, 'PGRST301']);
     const viewer = (await t.services.tokens.create({ name: 'pgrst-viewer', role: 'viewer' })).token;
@@ -556,4 +558,27 @@ export async function misuse(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('the README', () => {
+  it('has a supabase-js example that runs against an instance as written', async () => {
+    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const block = /<!-- supabase-js example[^>]*-->\n```js\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toContain("createClient(`${process.env.DBAAS_URL}/database/${process.env.DBAAS_INSTANCE}`");
+    await sql('CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL)');
+    const dir = mkdtempSync(join(PROJECT_ROOT, 'test', '.types-'));
+    try {
+      writeFileSync(join(dir, 'example.mjs'), block as string);
+      const origin = new URL(url).origin;
+      const { execFile } = await import('node:child_process');
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [join(dir, 'example.mjs')], { env: { ...process.env, DBAAS_URL: origin, DBAAS_INSTANCE: created.name, DBAAS_TOKEN: token } }, (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+        ),
+      );
+      expect(out.trim()).toBe('1 [{"id":1,"body":"hello"}]');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
