@@ -42,6 +42,19 @@ describe('TokenStore', () => {
     expect((await store.list())[0]?.lastUsedAt).not.toBeNull();
   });
 
+  it('remembers a verified token only for the file it was verified against: a revocation elsewhere holds within 100 ms', async () => {
+    const store = new TokenStore(join(dir, 'tokens.json'));
+    const made = await store.create({ name: 'hot', role: 'viewer' });
+    expect(await store.authenticate(made.token)).toHaveProperty('principal');
+    expect(await store.authenticate(made.token)).toHaveProperty('principal'); // from the cache
+    const forged = made.token.slice(0, -1) + (made.token.at(-1) === 'A' ? 'B' : 'A');
+    expect(await store.authenticate(forged)).toEqual({ refused: 'unknown' }); // same id, other secret: hashed, refused
+    await new TokenStore(join(dir, 'tokens.json')).revoke('hot'); // as another process would
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await store.authenticate(made.token)).toEqual({ refused: 'revoked' });
+    await store.close();
+  });
+
   it('gives owners a project (default "default") and admins none', async () => {
     const store = new TokenStore(join(dir, 'tokens.json'));
     expect((await store.create({ name: 'o', role: 'owner' })).project).toBe('default');
