@@ -3,7 +3,6 @@ import pg from 'pg';
 import type { Settings } from '../config/settings.js';
 import { DbaasError } from '../errors.js';
 import type { InstanceRecord } from '../instances/schema.js';
-import { localDialHost } from '../instances/view.js';
 import { quoteIdent } from './query.js';
 import { forgetPrepared } from './prepared.js';
 import { fromPgError, isConnectionError } from './sqlstate.js';
@@ -24,6 +23,8 @@ export interface InstanceAccess {
   readonly settings: Settings;
   readonly events: EventEmitter<{ serverChanged: [id: string] }>;
   serverRunning(record: InstanceRecord): Promise<boolean>;
+  /** Where the pool dials the running server (null when it does not run). */
+  serverAddress(record: InstanceRecord): Promise<{ host: string; port: number } | null>;
   /** The data API's login (the dbaas_api role); made on the server when the record has none yet. */
   apiLogin(record: InstanceRecord): Promise<{ user: string; password: string }>;
   /** Grants dbaas_api what it needs again (membership in the application role, CONNECT). */
@@ -73,7 +74,8 @@ export class PoolManager {
     if (record.status === 'provisioning' || record.status === 'deleting') {
       throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is ${record.status}`, { instance: record.id });
     }
-    if (!(await this.access.serverRunning(record))) {
+    const address = await this.access.serverAddress(record);
+    if (!address) {
       throw new DbaasError('INSTANCE_NOT_RUNNING', `instance ${record.name} is not running; start it first`, { instance: record.id });
     }
     const login = await this.access.apiLogin(record);
@@ -84,8 +86,8 @@ export class PoolManager {
       await this.close(lru[0]);
     }
     const pool = new pg.Pool({
-      host: localDialHost(record.bindAddress),
-      port: record.port,
+      host: address.host,
+      port: address.port,
       user: login.user,
       password: login.password,
       database: record.database,

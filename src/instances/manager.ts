@@ -169,6 +169,10 @@ export class Manager {
     return this.access.serverRunning(record);
   }
 
+  serverAddress(record: InstanceRecord): Promise<{ host: string; port: number } | null> {
+    return this.access.serverAddress(record);
+  }
+
   apiLogin(record: InstanceRecord): Promise<{ user: string; password: string }> {
     return this.access.apiLogin(record);
   }

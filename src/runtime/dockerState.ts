@@ -38,6 +38,7 @@ export function fromListRow(row: Dockerode.ContainerInfo): ServiceState {
     startedAt: null,
     restartCount: null,
     statusText: row.Status,
+    addresses: [],
   };
 }
 
@@ -57,6 +58,9 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo): ServiceState 
     startedAt: started,
     restartCount: info.RestartCount,
     statusText: s.Status,
+    addresses: Object.values(info.NetworkSettings?.Networks ?? {})
+      .map((n) => n.IPAddress)
+      .filter((a): a is string => Boolean(a)),
   };
 }
 

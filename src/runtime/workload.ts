@@ -40,6 +40,11 @@ export interface ServiceState {
   configHash: string | null;
   /** The engine's words for it, e.g. "Exited (137) 3 minutes ago". */
   statusText: string;
+  /**
+   * Where its own network stack answers, as this host can dial it (the bridge addresses of a
+   * container); empty when the answer did not say (a listing) or nothing is reachable so.
+   */
+  addresses: string[];
 }
 
 /** CPU, memory and network of one running service, as `docker stats` reports them. */

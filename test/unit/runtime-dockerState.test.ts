@@ -38,6 +38,16 @@ describe('the mapping of the engine state into ServiceState', () => {
     expect(fromInspect(inspected({ Status: 'exited', Running: false, ExitCode: 1, OOMKilled: true }))).toMatchObject({ running: false, exitCode: 1, oomKilled: true });
   });
 
+  it('gives the addresses a container has on its networks (a listing gives none)', () => {
+    const info = inspected({});
+    (info as unknown as { NetworkSettings: unknown }).NetworkSettings = {
+      Networks: { 'dbaas-net': { IPAddress: '172.18.0.5' }, none: { IPAddress: '' } },
+    };
+    expect(fromInspect(info).addresses).toEqual(['172.18.0.5']);
+    expect(fromInspect(inspected({})).addresses).toEqual([]);
+    expect(fromListRow(listRow('running', 'Up')).addresses).toEqual([]);
+  });
+
   it('maps an unknown engine word to the unknown phase and a never-started container to a null start', () => {
     expect(fromListRow(listRow('frozen', '?')).phase).toBe('unknown');
     expect(fromInspect(inspected({ Status: 'created', Running: false, StartedAt: '0001-01-01T00:00:00Z' })).startedAt).toBeNull();
