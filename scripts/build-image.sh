@@ -13,8 +13,16 @@
 # caller's decision.
 set -Eeuo pipefail
 
-SUITE=bookworm            # Debian 12
-SUPPORTED_VERSION=15      # the only PostgreSQL major version Debian 12 ships
+# The Debian suite that ships each PostgreSQL major version (one each): all three come from the
+# mirror this host's own suite uses. 12, 14 and 16 are in no suite of that mirror.
+suite_for() {
+	case "$1" in
+		13) echo bullseye ;;  # Debian 11
+		15) echo bookworm ;;  # Debian 12
+		17) echo trixie ;;    # Debian 13
+		*) return 1 ;;
+	esac
+}
 PROG="$(basename "$0")"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ENTRYPOINT_SRC="$HERE/image/docker-entrypoint.sh"
@@ -25,8 +33,9 @@ usage() {
 	cat >&2 <<-EOF
 	usage: $PROG --version <major> [--tag <name:tag>] [--mirror <URI>]
 
-	Builds a PostgreSQL <major> image from Debian $SUITE packages with the
-	official postgres image's entrypoint contract. --tag defaults to postgres:<major>.
+	Builds a PostgreSQL <major> image (13, 15 or 17) from the Debian suite that ships
+	it (bullseye, bookworm, trixie), with the official postgres image's entrypoint
+	contract. --tag defaults to postgres:<major>.
 	EOF
 }
 
@@ -45,16 +54,17 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "$version" ] || { usage; die "--version is required"; }
-if [ "$version" != "$SUPPORTED_VERSION" ]; then
-	die "PostgreSQL $version cannot be built here: Debian 12 ($SUITE) only ships postgresql-$SUPPORTED_VERSION. Use the official postgres:$version image (needs a registry) or configure an image for version $version."
-fi
+SUITE="$(suite_for "$version")" || die "PostgreSQL $version cannot be built here: of the Debian suites, bullseye ships 13, bookworm 15 and trixie 17. Use the official postgres:$version image (needs a registry) or configure an image for version $version."
+# The mirror is looked up by this host's own suite (the sources list names no other).
+HOST_SUITE="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")"
+: "${HOST_SUITE:=$SUITE}"
 : "${tag:=postgres:$version}"
 
 # --- mirror ------------------------------------------------------------------
 
-# First URI of the deb822 stanza (Types: deb) whose Suites contain exactly $SUITE.
+# First URI of the deb822 stanza (Types: deb) whose Suites contain exactly $HOST_SUITE.
 mirror_from_deb822() {
-	awk -v suite="$SUITE" '
+	awk -v suite="$HOST_SUITE" '
 		function has_word(list, w,    n, i, a) {
 			n = split(list, a, /[ \t]+/)
 			for (i = 1; i <= n; i++) if (a[i] == w) return 1
@@ -79,9 +89,9 @@ mirror_from_deb822() {
 		}' "$1"
 }
 
-# URI of the first "deb [options] URI $SUITE ..." line.
+# URI of the first "deb [options] URI $HOST_SUITE ..." line.
 mirror_from_list() {
-	awk -v suite="$SUITE" '
+	awk -v suite="$HOST_SUITE" '
 		/^[ \t]*#/ || $1 != "deb" { next }
 		{
 			i = 2
@@ -102,7 +112,7 @@ if [ -z "$mirror" ]; then
 			break
 		fi
 	done
-	[ -n "$mirror" ] || die "no Debian mirror for suite '$SUITE' found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list; pass --mirror URI"
+	[ -n "$mirror" ] || die "no Debian mirror for suite '$HOST_SUITE' found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list; pass --mirror URI"
 else
 	step "using Debian mirror $mirror (from --mirror)"
 fi
