@@ -109,6 +109,7 @@ describe('REST API end to end', () => {
         'DELETE /database/{ref}/tables/{table}/rows/{pk}',
         'POST /database/{ref}/query',
         'POST /database/{ref}/transaction',
+        'GET /database/{ref}/rest/v1',
         'GET /database/{ref}/rest/v1/rpc/{fn}',
         'POST /database/{ref}/rest/v1/rpc/{fn}',
         'GET /database/{ref}/rest/v1/{table}',

@@ -67,6 +67,7 @@ const INPUTS: Record<string, Input> = {
   deleteRow: { params: { ref: MAIN, table: 'items', pk: '11' } },
   deleteRows: { params: { ref: MAIN, table: 'items' }, query: { id: 'eq.10' } },
   dropTable: { params: { ref: MAIN, table: 'made' }, query: { confirm: 'true' } },
+  getPostgrestDescription: { params: { ref: MAIN } },
   listPostgrestRows: { params: { ref: MAIN, table: 'items' }, query: { select: 'id,name', order: 'id' } },
   insertPostgrestRows: { params: { ref: MAIN, table: 'items' }, body: [{ id: 30, name: 'thirty' }], headers: REPRESENTATION },
   updatePostgrestRows: { params: { ref: MAIN, table: 'items' }, query: { id: 'eq.30' }, body: { name: 'THIRTY' }, headers: REPRESENTATION },

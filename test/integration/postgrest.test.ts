@@ -418,6 +418,24 @@ describe('the protocol over plain HTTP', () => {
     expect(hidden.status).toBe(404);
   });
 
+  it('describes the schema at its root, for postgrest-js getOpenApiSpec()', async () => {
+    const { data, error } = await db.getOpenApiSpec();
+    expect(error).toBeNull();
+    const spec = data as unknown as { swagger: string; paths: Record<string, Record<string, unknown>>; definitions: Record<string, { required?: string[]; properties: Record<string, unknown> }> };
+    expect(spec.swagger).toBe('2.0');
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/', '/countries', '/big_countries', '/rpc/add_them', '/rpc/films_of_year']));
+    expect(spec.paths['/big_countries']).not.toHaveProperty('post'); // a view: read only here
+    expect(spec.definitions.countries?.required).toEqual(['id', 'name']);
+    expect(spec.definitions.countries?.properties).toMatchObject({
+      id: { type: 'integer', format: 'integer', description: expect.stringContaining('Primary Key') },
+      population: { type: 'integer', format: 'bigint' },
+      data: { format: 'jsonb' },
+      languages: { type: 'array', items: { type: 'string' }, format: 'text[]' },
+    });
+    const other = await fetch(`${url}/rest/v1/`, { headers: { authorization: `Bearer ${token}`, 'Accept-Profile': 'pg_catalog' } });
+    expect([other.status, (await other.json()).code]).toEqual([406, 'PGRST106']);
+  });
+
   it('works with supabase-js createClient(url, token) unchanged', async () => {
     // Node 20 has no WebSocket of its own for supabase-js' realtime client: ws is the documented transport.
     const supabase = createClient(url, token, { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: WebSocket as never } });

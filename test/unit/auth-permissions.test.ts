@@ -127,7 +127,7 @@ describe('the route table', () => {
  * permission in its hint; dbaas's own codes stay for what PostgREST has none of.
  */
 function errorOf(def: RouteDef, body: Json): { code: string; permission?: string } {
-  if (!def.path.includes('/rest/v1/')) return { code: body.error.code, permission: body.error.details?.permission };
+  if (!/\/rest\/v1(\/|$)/.test(def.path)) return { code: body.error.code, permission: body.error.details?.permission };
   expect(Object.keys(body).sort()).toEqual(['code', 'details', 'hint', 'message']);
   const code = body.code === 'PGRST301' ? 'UNAUTHORIZED' : body.code === '42501' ? 'FORBIDDEN' : body.code;
   return { code, permission: /permission (\S+)$/.exec(body.hint ?? '')?.[1] };

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { RestRequest } from '../../database/rest/service.js';
 import { RowSchema, type DataService } from '../../database/service.js';
 import type { RawBodyRequest } from '../app.js';
+import { VERSION } from '../../config/version.js';
 import { InstanceRefParams, route, type RouteDef } from '../routeTable.js';
 
 const TableParams = InstanceRefParams.extend({
@@ -100,6 +101,25 @@ export function restRoutes(data: DataService): RouteDef[] {
         send(res, await data.rest.handle(params.ref, restRequest(req, { kind: 'rpc', name: params.fn }))),
     });
   return [
+    route({
+      ...common,
+      method: 'get',
+      path: BASE,
+      operationId: 'getPostgrestDescription',
+      permission: 'data:read',
+      summary: 'The OpenAPI (Swagger 2.0) description of the schema\'s tables, views and functions, as PostgREST serves it',
+      description: 'What postgrest-js getOpenApiSpec() reads. The schema is public or the one Accept-Profile names.',
+      params: InstanceRefParams,
+      success: { status: 200, description: 'A Swagger 2.0 document', contentType: 'application/openapi+json' },
+      handler: async ({ params, req, res }) =>
+        send(
+          res,
+          await data.rest.describe(params.ref, req.get('Accept-Profile') || undefined, {
+            basePath: `/database/${params.ref}/rest/v1`,
+            version: VERSION,
+          }),
+        ),
+    }),
     rpcRoute('get', 'callPostgrestFunctionReadOnly', 'Call a function with arguments in the query (read-only transaction)'),
     rpcRoute('post', 'callPostgrestFunction', 'Call a function with arguments in a JSON object'),
     tableRoute('get', 'listPostgrestRows', 'Read rows (HEAD for the headers alone)'),

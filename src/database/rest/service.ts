@@ -5,6 +5,7 @@ import { DbaasError } from '../../errors.js';
 import type { RequestOptions } from '../pools.js';
 import { quoteIdent } from '../query.js';
 import { parsePrefer, parseRange, parseReadQuery, parseError, type Condition, type NodeQuery, type Preferences, type ReadQuery } from './grammar.js';
+import { describeSchema } from './openapi.js';
 import { contentRange, negotiate, type Media } from './protocol.js';
 import { checkSchemaName, type RestFunction, type RestSchema, type RestTable } from './schema.js';
 import {
@@ -119,6 +120,20 @@ export class RestService {
       const table = tableOf(schema, req.resource.name);
       if (read) return this.read(run, schema, table, req, prefer, media);
       return this.write(run, schema, table, req, prefer, media);
+    });
+  }
+
+  /** PostgREST's root: the OpenAPI (Swagger 2.0) description of the schema's tables and functions. */
+  async describe(ref: string, profile: string | undefined, options: { basePath: string; version: string }): Promise<RestResponse> {
+    const schemaName = profile ?? 'public';
+    checkSchemaName(schemaName);
+    return this.backend.session(ref, { readOnly: true }, async (client, instanceId) => {
+      const schema = await this.backend.schema(instanceId, client, schemaName, MISS_RELOAD_MS);
+      return {
+        status: 200,
+        headers: { 'Content-Type': 'application/openapi+json; charset=utf-8' },
+        body: JSON.stringify(describeSchema(schema, options)),
+      };
     });
   }
 
