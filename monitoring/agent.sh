@@ -176,9 +176,17 @@ trap 'stopping=1' TERM INT
 
 echo "$(now_iso) dbaas agent for $INSTANCE: every ${INTERVAL}s as ${PGUSER:-?}@${PGHOST:-?}:${PGPORT:-?}/${PGDATABASE:-?}, rotating at $MAX_BYTES bytes, keeping $KEEP"
 write_state
+# The agent starts together with its server, before that accepts logins (a create starts both at
+# once, and sets the agent's password a moment later). Until its first good sample, for at most
+# GRACE seconds, a failure is the server not ready yet: tried again each second, not written
+# down (it would read as downtime of an instance that was still being made).
+GRACE="${DBAAS_START_GRACE:-60}"
+grace_until=$((SECONDS + GRACE))
+ever_ok=0
 while [ "$stopping" -eq 0 ]; do
   rotate_if_full
   if take_sample; then
+    ever_ok=1
     append "$SAMPLE"
     counted="$crash_total"
     read_recoveries "$SAMPLE"
@@ -189,6 +197,9 @@ while [ "$stopping" -eq 0 ]; do
     last_error=null
   elif [ "$stopping" -eq 1 ]; then
     break # the stop interrupted this sample: not a failure of the server
+  elif [ "$ever_ok" -eq 0 ] && [ "$SECONDS" -lt "$grace_until" ]; then
+    pause 1
+    continue
   else
     set_now
     last_error="$(json_str "$ERROR")"

@@ -177,6 +177,11 @@ describe('without a template', () => {
     expect(await serverLog(containerNameFor(created))).toContain('PostgreSQL init process complete');
     expect((await query(created.connectionString, 'SELECT current_user AS u'))[0]).toEqual({ u: 'app' });
     expect(existsSync(join(t.home, 'config', 'data-templates'))).toBe(false);
+    // The agent started with the server, long before initdb ended: what it wrote starts with a
+    // good sample, not with the refused connections of a server still being made.
+    const metrics = join(t.home, 'instances', created.id, 'logs', 'metrics.ndjson');
+    const first = await until('the first sample', () => (existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n')[0] || undefined : undefined), 60_000);
+    expect(JSON.parse(first)).toMatchObject({ up: true });
   });
 
   it('falls back to the entrypoint when the template cannot be made, and says so in the log', async () => {
