@@ -181,14 +181,13 @@ export function buildCount(table: TableInfo, filters: Filter[]): { text: string;
   return { text: `SELECT count(*) AS count FROM ${qualifiedName(table)} AS "t0"${whereSql(node.where)}`, values: builder.params.values };
 }
 
-/** ` RETURNING <list>` of the written rows (alias t0), or nothing for null. */
+/**
+ * ` RETURNING <list>` of the written rows (alias t0), or nothing for null. The write statements'
+ * builders hold an empty root: their filters are built apart, with `condition`.
+ */
 function returning(builder: Builder, table: TableInfo, select: string[] | '*' | null): string {
   if (select === null) return '';
-  const saved = builder.nodes.get('');
-  builder.nodes.set('', { conditions: [], order: [] });
-  const node = builder.build(sourceOf(table), 't0', itemsOf(select), '', { page: false });
-  if (saved) builder.nodes.set('', saved);
-  return ` RETURNING ${node.list}`;
+  return ` RETURNING ${builder.build(sourceOf(table), 't0', itemsOf(select), '', { page: false }).list}`;
 }
 
 function writableColumn(table: TableInfo, name: string): ColumnInfo {

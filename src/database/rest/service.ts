@@ -20,6 +20,7 @@ import {
   qualified,
   tableSource,
   whereSql,
+  type NodeSql,
   type Source,
 } from './sql.js';
 
@@ -58,6 +59,23 @@ interface Result {
   body: string | null;
 }
 
+/** A page's statement answers its result, the rows themselves for CSV, and a keyset page its last key. */
+type PageRow = Result & { csv_rows?: Array<Record<string, unknown>> | null; last_key?: string[] | null };
+
+/** `count=exact`: the rows the filters match, counted in the page's own statement. */
+function totalSql(prefer: Preferences, from: string, where: string): string {
+  return prefer.count === 'exact' ? `(SELECT count(*) FROM ${from}${where})` : 'NULL::bigint';
+}
+
+/** The statement of one page of rows: its total, its size, and its JSON body (or, for CSV, the rows). */
+function pageSql(node: NodeSql, from: string, where: string, total: string, media: Media): string {
+  return (
+    `SELECT ${total} AS total, count(*)::int AS page_count, ${media.kind === 'csv' ? 'NULL' : bodySql(media.stripNulls)} AS body` +
+    `${media.kind === 'csv' ? ', json_agg(_pgrst_t) AS csv_rows' : ''}` +
+    ` FROM (SELECT ${node.list} FROM ${from}${where}${node.order}${node.limit}) AS _pgrst_t`
+  );
+}
+
 const READ = new Set(['GET', 'HEAD']);
 
 /** How old a schema may be when a request names something it lacks (see RestSchemaCache.get). */
@@ -87,11 +105,16 @@ function rowsOf(body: unknown): Array<Record<string, unknown>> {
   return rows as Array<Record<string, unknown>>;
 }
 
-function unknownColumn(table: RestTable, name: string): DbaasError {
-  return new DbaasError('COLUMN_NOT_FOUND', `Could not find the '${name}' column of '${table.name}' in the schema cache`, {
-    pgrst: 'PGRST204',
-    status: 400,
-  });
+/** PGRST204 for a column a write names that the table lacks. */
+function requireColumns(table: RestTable, names: string[]): void {
+  for (const name of names) {
+    if (!table.columns.some((c) => c.name === name)) {
+      throw new DbaasError('COLUMN_NOT_FOUND', `Could not find the '${name}' column of '${table.name}' in the schema cache`, {
+        pgrst: 'PGRST204',
+        status: 400,
+      });
+    }
+  }
 }
 
 /**
@@ -165,13 +188,10 @@ export class RestService {
     const node = builder.build(source, 't0', query.select, '');
     const from = `${source.from} AS "t0"`;
     const where = whereSql(node.where);
-    const total = prefer.count === 'exact' ? `(SELECT count(*) FROM ${from}${where})` : 'NULL::bigint';
+    const total = totalSql(prefer, from, where);
     let text: string;
     if (after === undefined) {
-      text =
-        `SELECT ${total} AS total, count(*)::int AS page_count, ${media.kind === 'csv' ? 'NULL' : bodySql(media.stripNulls)} AS body` +
-        `${media.kind === 'csv' ? `, json_agg(_pgrst_t) AS csv_rows` : ''}` +
-        ` FROM (SELECT ${node.list} FROM ${from}${where}${node.order}${node.limit}) AS _pgrst_t`;
+      text = pageSql(node, from, where, total, media);
     } else {
       // Each row's JSON is made beside its key, so that the key of the last one can be the next cursor.
       const pageWhere = after === '' ? where : whereSql([...node.where, keysetCondition(builder, 't0', root.order, decodeCursor(after, root.order.length))]);
@@ -181,8 +201,7 @@ export class RestService {
         ` FROM (SELECT (SELECT row_to_json(_pgrst_r) FROM (SELECT ${node.list}) AS _pgrst_r) AS j, ${keyExpression('t0', root.order)} AS k` +
         ` FROM ${from}${pageWhere}${node.order}${node.limit}) AS _pgrst_t`;
     }
-    const result = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null; last_key?: string[] | null }>(text, builder.params.values);
-    const row = result.rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null; last_key?: string[] | null };
+    const row = (await run<PageRow>(text, builder.params.values)).rows[0] as PageRow;
     let totalCount = row.total === null ? null : Number(row.total);
     if (prefer.count === 'planned' || prefer.count === 'estimated') {
       // The same rows without their page: every value but the page's is bound.
@@ -271,7 +290,7 @@ export class RestService {
       const [changes] = rowsOf(req.body);
       if (Array.isArray(req.body)) throw new DbaasError('MALFORMED_REQUEST', 'PATCH takes one JSON object', { pgrst: 'PGRST102', status: 400 });
       const names = Object.keys(changes as object);
-      for (const name of names) if (!table.columns.some((c) => c.name === name)) throw unknownColumn(table, name);
+      requireColumns(table, names);
       const filters = filterSql();
       this.requireFilter('UPDATE', filters, prefer);
       if (names.length === 0) return { status: 204, headers: { 'Content-Range': '*/*' } };
@@ -300,8 +319,7 @@ export class RestService {
       `WITH "pgrst_source" AS (${mutation}) SELECT NULL::bigint AS total, count(*)::int AS page_count, ${body} AS body` +
       `${media.kind === 'csv' && wantsBody ? ', json_agg(_pgrst_t) AS csv_rows' : ''}` +
       ` FROM (SELECT ${list} FROM "pgrst_source" AS "t0") AS _pgrst_t`;
-    const result = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
-    const row = result.rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null };
+    const row = (await run<PageRow>(text, builder.params.values)).rows[0] as PageRow;
     if (prefer.maxAffected !== undefined && prefer.handling === 'strict' && row.page_count > prefer.maxAffected) {
       throw new DbaasError('MALFORMED_REQUEST', `Query result exceeds max-affected preference constraint`, {
         pgrst: 'PGRST124',
@@ -341,7 +359,7 @@ export class RestService {
       for (const row of rows) for (const key of Object.keys(row)) seen.add(key);
       names = [...seen];
     }
-    for (const name of names) if (!table.columns.some((c) => c.name === name)) throw unknownColumn(table, name);
+    requireColumns(table, names);
     return names;
   }
 
@@ -349,7 +367,7 @@ export class RestService {
     if (!prefer.resolution) return undefined;
     const given = query.other.get('on_conflict');
     const target = given ? given.split(',').map((c) => c.trim()) : table.primaryKey;
-    for (const name of target) if (!table.columns.some((c) => c.name === name)) throw unknownColumn(table, name);
+    requireColumns(table, target);
     if (target.length === 0) throw parseError(`${table.name} has no primary key: name the conflict columns with on_conflict`);
     return target;
   }
@@ -439,17 +457,12 @@ export class RestService {
     const node = builder.build(source, 't0', query.select, '');
     const from = `${call} AS "t0"`;
     const where = whereSql(node.where);
-    const total = prefer.count === 'exact' ? `(SELECT count(*) FROM ${from}${where})` : 'NULL::bigint';
-    const text =
-      `SELECT ${total} AS total, count(*)::int AS page_count, ${bodySql(media.stripNulls)} AS body${media.kind === 'csv' ? ', json_agg(_pgrst_t) AS csv_rows' : ''}` +
-      ` FROM (SELECT ${node.list} FROM ${from}${where}${node.order}${node.limit}) AS _pgrst_t`;
-    const { rows } = await run<Result & { csv_rows?: Array<Record<string, unknown>> | null }>(text, builder.params.values);
-    const row = rows[0] as Result & { csv_rows?: Array<Record<string, unknown>> | null };
+    const row = (await run<PageRow>(pageSql(node, from, where, totalSql(prefer, from, where), media), builder.params.values)).rows[0] as PageRow;
     const totalCount = row.total === null ? null : Number(row.total);
-    const headers = { 'Content-Range': contentRange(offset, row.page_count, totalCount) };
+    const headers: Record<string, string> = { 'Content-Range': contentRange(offset, row.page_count, totalCount) };
     if (!fn.returnsSet && media.kind === 'json') {
       // One composite value: PostgREST answers the object itself.
-      headers['Content-Type' as 'Content-Range'] = 'application/json; charset=utf-8';
+      headers['Content-Type'] = 'application/json; charset=utf-8';
       return { status: 200, headers, body: req.method === 'HEAD' ? undefined : row.page_count ? (row.body as string).slice(1, -1).trim() : 'null' };
     }
     return this.answer(200, headers, media, row, req.method === 'HEAD', row.csv_rows);

@@ -263,24 +263,18 @@ export class Builder {
     const from = `${qualified(rel.target)} AS ${quoteIdent(alias)}`;
     const exists = () => `EXISTS (SELECT 1 FROM ${from} WHERE ${where})`;
     const row = this.alias('e');
+    // The one embedded row of a to-one relationship, as a derived table.
+    const oneRow = `(SELECT ${node.list} FROM ${from} WHERE ${where} LIMIT 1) AS ${quoteIdent(row)}`;
     if (item.spread) {
       if (!isToOne(rel)) {
         throw new DbaasError('MALFORMED_REQUEST', `A spread operation on '${item.target}' is only possible on a to-one relationship`, { pgrst: 'PGRST119', status: 400 });
       }
       // Each column of the embedded row becomes a column of the parent.
       const columns = spreadColumns(source, item.select);
-      return {
-        list: columns.map(
-          (c) => `(SELECT ${quoteIdent(row)}.${quoteIdent(c)} FROM (SELECT ${node.list} FROM ${from} WHERE ${where} LIMIT 1) AS ${quoteIdent(row)}) AS ${quoteIdent(c)}`,
-        ),
-        exists,
-      };
+      return { list: columns.map((c) => `(SELECT ${quoteIdent(row)}.${quoteIdent(c)} FROM ${oneRow}) AS ${quoteIdent(c)}`), exists };
     }
     if (isToOne(rel)) {
-      return {
-        list: [`(SELECT row_to_json(${quoteIdent(row)}) FROM (SELECT ${node.list} FROM ${from} WHERE ${where} LIMIT 1) AS ${quoteIdent(row)}) AS ${quoteIdent(name)}`],
-        exists,
-      };
+      return { list: [`(SELECT row_to_json(${quoteIdent(row)}) FROM ${oneRow}) AS ${quoteIdent(name)}`], exists };
     }
     return {
       list: [

@@ -39,23 +39,13 @@ function wrapUnion(type: string): string {
   return type.includes(' | ') ? `(${type})` : type;
 }
 
-/** The typname behind a column or argument (format_type's spelling mapped back where needed). */
-function typeName(column: Pick<ColumnInfo, 'udtName' | 'type'>): string {
-  if (column.udtName) return column.udtName;
-  const spelled = column.type.replace(/\(.*\)/, '');
-  const array = spelled.endsWith('[]');
-  const base = (array ? spelled.slice(0, -2) : spelled).trim();
-  const canonical: Record<string, string> = {
-    integer: 'int4', smallint: 'int2', bigint: 'int8', real: 'float4', 'double precision': 'float8', boolean: 'bool',
-    'character varying': 'varchar', character: 'bpchar', 'timestamp with time zone': 'timestamptz',
-    'timestamp without time zone': 'timestamp', 'time with time zone': 'timetz', 'time without time zone': 'time',
-  };
-  const name = canonical[base] ?? base;
-  return array ? `_${name}` : name;
-}
-
 function indent(lines: string[], by: number): string[] {
   return lines.map((l) => ' '.repeat(by) + l);
+}
+
+/** `label: {` and the rest of a block under it, indented `by`. */
+function entry(label: string, lines: string[], by: number): string[] {
+  return indent([`${label}: ${lines[0]}`, ...lines.slice(1)], by);
 }
 
 function object(entries: Array<[string, string]>): string[] {
@@ -66,7 +56,7 @@ function object(entries: Array<[string, string]>): string[] {
 /** `name: T` lines of a Row, Insert or Update. */
 function columns(table: RestTable, schema: RestSchema, kind: 'Row' | 'Insert' | 'Update'): string[] {
   const lines = table.columns.map((c) => {
-    const type = scalar(typeName(c), schema);
+    const type = scalar(c.udtName, schema);
     const typed = c.nullable ? `${type} | null` : type;
     if (kind === 'Row') return `  ${key(c.name)}: ${typed}`;
     if (c.generated) return `  ${key(c.name)}?: never`;
@@ -98,7 +88,7 @@ function returns(fn: RestFunction, schema: RestSchema): string {
   if (fn.returns === 'void') return 'undefined';
   let type: string;
   if (fn.returns === 'rows') {
-    const fields = fn.columns.map((c) => `${key(c.name)}: ${scalar(typeName(c), schema)}${fn.table && !c.nullable ? '' : ' | null'}`);
+    const fields = fn.columns.map((c) => `${key(c.name)}: ${scalar(c.udtName, schema)}${fn.table && !c.nullable ? '' : ' | null'}`);
     type = `{ ${fields.join('; ')} }`;
   } else {
     type = scalar(fn.returnUdt, schema);
@@ -110,7 +100,7 @@ function functionEntry(overloads: RestFunction[], schema: RestSchema): string {
   const one = (fn: RestFunction) => {
     const args = fn.args.filter((a) => a.name !== '');
     const argsType = args.length
-      ? `{ ${args.map((a) => `${key(a.name)}${a.optional ? '?' : ''}: ${scalar(typeName(a), schema)}`).join('; ')} }`
+      ? `{ ${args.map((a) => `${key(a.name)}${a.optional ? '?' : ''}: ${scalar(a.udtName, schema)}`).join('; ')} }`
       : 'Record<PropertyKey, never>';
     return `{ Args: ${argsType}; Returns: ${returns(fn, schema)} }`;
   };
@@ -121,28 +111,25 @@ function schemaBlock(schema: RestSchema): string[] {
   const tables = [...schema.tables.values()].filter((t) => t.kind === 'table' || t.kind === 'partitioned table' || t.kind === 'foreign table');
   const views = [...schema.tables.values()].filter((t) => t.kind === 'view' || t.kind === 'materialized view');
   const block = (entries: string[][]) => (entries.length ? ['{', ...entries.flat(), '}'] : ['{', '  [_ in never]: never', '}']);
+  const labelled = (label: string, lines: string[]) => entry(label, lines, 4);
   const tableEntries = tables.map((t) => [
     `  ${key(t.name)}: {`,
-    ...indent(['Row: ' + columns(t, schema, 'Row')[0], ...columns(t, schema, 'Row').slice(1)], 4),
-    ...indent(['Insert: ' + columns(t, schema, 'Insert')[0], ...columns(t, schema, 'Insert').slice(1)], 4),
-    ...indent(['Update: ' + columns(t, schema, 'Update')[0], ...columns(t, schema, 'Update').slice(1)], 4),
-    ...indent(['Relationships: ' + relationships(t, schema)[0], ...relationships(t, schema).slice(1)], 4),
+    ...labelled('Row', columns(t, schema, 'Row')),
+    ...labelled('Insert', columns(t, schema, 'Insert')),
+    ...labelled('Update', columns(t, schema, 'Update')),
+    ...labelled('Relationships', relationships(t, schema)),
     '  }',
   ]);
-  const viewEntries = views.map((v) => [
-    `  ${key(v.name)}: {`,
-    ...indent(['Row: ' + columns(v, schema, 'Row')[0], ...columns(v, schema, 'Row').slice(1)], 4),
-    ...indent(['Relationships: []'], 4),
-    '  }',
-  ]);
+  const viewEntries = views.map((v) => [`  ${key(v.name)}: {`, ...labelled('Row', columns(v, schema, 'Row')), ...indent(['Relationships: []'], 4), '  }']);
   const functions = [...schema.functions.entries()].map(([name, overloads]) => [`  ${key(name)}: ${functionEntry(overloads, schema)}`]);
   const enums = object([...schema.enums.entries()].map(([name, labels]) => [name, labels.map((l) => JSON.stringify(l)).join(' | ') || 'never']));
+  const section = (label: string, lines: string[]) => entry(label, lines, 2);
   return [
     `${key(schema.name)}: {`,
-    ...indent(['Tables: ' + block(tableEntries)[0], ...block(tableEntries).slice(1)], 2),
-    ...indent(['Views: ' + block(viewEntries)[0], ...block(viewEntries).slice(1)], 2),
-    ...indent(['Functions: ' + block(functions)[0], ...block(functions).slice(1)], 2),
-    ...indent(['Enums: ' + enums[0], ...enums.slice(1)], 2),
+    ...section('Tables', block(tableEntries)),
+    ...section('Views', block(viewEntries)),
+    ...section('Functions', block(functions)),
+    ...section('Enums', enums),
     ...indent(['CompositeTypes: {', '  [_ in never]: never', '}'], 2),
     '}',
   ];
