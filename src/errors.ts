@@ -55,6 +55,9 @@ export const ERROR_CODES = [
   'BACKUP_CORRUPT', // a backup's files do not match its manifest, or WAL it needs is missing
   'RESTORE_TARGET_UNREACHABLE', // no backup and archived WAL reach the asked point in time
   'OPERATION_NOT_FOUND',
+  // Major upgrades
+  'UPGRADE_REFUSED', // a check before the upgrade failed (nothing was changed); details.problems lists why
+  'NO_UPGRADE', // a rollback or finalize of an instance that has no upgrade to act on
   'REGISTRY_CORRUPT',
   'CONFIG_INVALID',
   'INTERNAL',

@@ -14,6 +14,7 @@ import { Registry } from './registry/registry.js';
 import { SecretBox } from './registry/secrets.js';
 import { DockerEngine } from './runtime/engine.js';
 import type { InstanceEngine } from './runtime/workload.js';
+import { UpgradeService } from './upgrades/service.js';
 
 /**
  * The one place where dbaas's services are built and wired: `dbaas serve`, every CLI command, the
@@ -34,6 +35,8 @@ export interface Services {
   monitoring: MonitoringService;
   doctor: Doctor;
   backups: BackupService;
+  /** Major upgrades and their rollback (src/upgrades/). */
+  upgrades: UpgradeService;
   /** The API's long operations (backups, restores), polled at GET /operations/{id}. */
   operations: OperationStore;
   tokens: TokenStore;
@@ -77,6 +80,7 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
     monitoring,
     doctor,
     backups,
+    upgrades: new UpgradeService(manager, backups, logger),
     operations: new OperationStore(paths.operationsDir),
     tokens,
     audit,

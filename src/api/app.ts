@@ -28,6 +28,8 @@ import { monitoringRoutes } from './routes/monitoring.js';
 import { databaseRoutes } from './routes/database.js';
 import { restRoutes } from './routes/rest.js';
 import type { MonitoringService } from '../monitoring/service.js';
+import type { UpgradeService } from '../upgrades/service.js';
+import { upgradeRoutes } from './routes/upgrades.js';
 import type { DataService } from '../database/service.js';
 
 /** A request whose JSON body's bytes the body parser kept. */
@@ -37,6 +39,7 @@ export type RawBodyRequest = express.Request & { rawBody?: Buffer };
 export interface ApiServices {
   manager: Manager;
   backups: BackupService;
+  upgrades: UpgradeService;
   operations: OperationStore;
   monitoring: MonitoringService;
   data: DataService;
@@ -127,11 +130,12 @@ const REDOC_PAGE = `<!DOCTYPE html>
  * Every route the API serves, in the order of the document. Building them calls no service, so
  * tests iterate this list (and the OpenAPI document made from it) without an engine.
  */
-export function apiRoutes({ manager, monitoring, data, doctor, backups, operations, tokens, audit }: ApiServices): RouteDef[] {
+export function apiRoutes({ manager, monitoring, data, doctor, backups, upgrades, operations, tokens, audit }: ApiServices): RouteDef[] {
   return [
     ...systemRoutes(manager, doctor),
     ...accessRoutes(tokens, audit),
     ...instanceRoutes(manager, backups),
+    ...upgradeRoutes(upgrades, operations, audit, manager.logger),
     ...backupRoutes(backups, operations),
     ...databaseRoutes(data),
     ...restRoutes(data),

@@ -30,6 +30,10 @@ export const AuditEntrySchema = z
     outcome: z.enum(['success', 'failure', 'denied']),
     status: z.number().int().meta({ description: 'The HTTP status, or the CLI exit code' }),
     error: z.string().nullable().meta({ description: 'The error code of a failure' }),
+    step: z
+      .string()
+      .optional()
+      .meta({ description: "A step of a long operation (an upgrade's stop, swap, start...), logged as it ends; the operation's end is the step \"end\"" }),
   })
   .meta({ id: 'AuditEntry' });
 export type AuditEntry = z.output<typeof AuditEntrySchema>;
@@ -39,6 +43,32 @@ export function actorOf(principal: Principal | undefined): AuditEntry['actor'] {
   if (!principal || principal.kind === 'anonymous') return null;
   if (principal.kind === 'local') return { kind: 'local', name: 'local', role: 'admin', project: null };
   return { kind: 'token', name: principal.name, tokenId: principal.tokenId, role: principal.role, project: principal.project };
+}
+
+/** What the lines of one long operation's steps share: the request or command that started it. */
+export type StepAuditBase = Pick<AuditEntry, 'requestId' | 'actor' | 'client' | 'action' | 'target' | 'project'>;
+
+/**
+ * The steps of a long operation (an upgrade) in the audit trail: a line as each step ends, and one
+ * at the operation's end with its outcome and error code (an API request that started it answered
+ * 202 long before). `progress` wraps the operation's own progress callback.
+ */
+export function auditSteps(audit: AuditLog, base: StepAuditBase, warn: (message: string) => void) {
+  const write = (step: string, error: string | null) =>
+    audit
+      .append({ ...base, ts: new Date().toISOString(), step, outcome: error ? 'failure' : 'success', status: error ? 1 : 0, error })
+      .catch((err: Error) => warn(`cannot append to the audit log: ${err.message}`));
+  return {
+    progress(inner?: (event: { step: string; phase: 'start' | 'done'; message: string; ms?: number }) => void) {
+      return (event: { step: string; phase: 'start' | 'done'; message: string; ms?: number }) => {
+        inner?.(event);
+        if (event.phase === 'done') void write(event.step, null);
+      };
+    },
+    end(error: { code?: string } | null): Promise<void> {
+      return write('end', error ? (error.code ?? 'INTERNAL') : null);
+    },
+  };
 }
 
 export interface AuditQuery {

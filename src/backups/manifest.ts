@@ -56,8 +56,8 @@ export const BackupManifestSchema = z.object({
   id: BackupIdSchema,
   type: z.enum(['physical', 'logical']),
   label: z.string().nullable(),
-  /** What asked for it: a user, a schedule, or a restore in place (the safety backup). */
-  trigger: z.enum(['manual', 'schedule', 'safety']),
+  /** What asked for it: a user, a schedule, a restore in place or an upgrade (the safety backup), or an upgrade's first base backup on the new version. */
+  trigger: z.enum(['manual', 'schedule', 'safety', 'upgrade']),
   instance: InstanceIdentitySchema.omit({ deletedAt: true, createdAt: true, project: true }),
   serverVersion: z.string(),
   startedAt: z.string(),

@@ -27,6 +27,8 @@ export type RecoveryTarget = { kind: 'latest' } | { kind: 'immediate' } | { kind
 
 const BACKUP_MOUNT = '/dbaas-backup';
 const ARCHIVE_MOUNT = '/dbaas-source-wal';
+/** WAL the archive never received (the segment an old server ended in), read after the archive's. */
+const WAL_TAIL_MOUNT = '/dbaas-wal-tail';
 
 /**
  * Rows per table of a database in one statement (each count runs through query_to_xml), as
@@ -54,6 +56,13 @@ recover() {
     as_pg ${AGE_IN_CONTAINER} -d -i ${KEY_IN_CONTAINER} ${BACKUP_MOUNT}/${BASE_TAR}${ENCRYPTED_SUFFIX} | as_pg tar -xf - -C "$D"
   else
     as_pg tar -xf - -C "$D" < ${BACKUP_MOUNT}/${BASE_TAR}
+  fi
+  # Segments the archive lacks go into pg_wal, where recovery looks once restore_command has none.
+  if [ -d ${WAL_TAIL_MOUNT} ]; then
+    for f in ${WAL_TAIL_MOUNT}/*; do
+      n=$(basename "$f")
+      [[ $n =~ ^[0-9A-F]{24}$ ]] && [ ! -e "$D/pg_wal/$n" ] && as_pg cp "$f" "$D/pg_wal/$n"
+    done
   fi
   as_pg touch "$D/recovery.signal"
   : > /tmp/recovery.log; chmod 666 /tmp/recovery.log
@@ -134,6 +143,8 @@ export async function recoverInto(
     backupDir: string;
     /** The WAL archive to replay from; without one, only the backup's own WAL. */
     archiveDir?: string;
+    /** A pg_wal folder whose segments continue the archive (a stopped server's last, unarchived one). */
+    walTailDir?: string;
     /** A database whose rows per table are counted once the server has promoted. */
     countDatabase?: string;
     /** The backup key, lent to the container for encrypted backups and segments. */
@@ -160,6 +171,7 @@ export async function recoverInto(
         ...(request.dataDir ? [{ host: request.dataDir, container: SERVER_DATA_PATH }] : []),
         { host: request.backupDir, container: BACKUP_MOUNT, readOnly: true },
         ...(request.archiveDir ? [{ host: request.archiveDir, container: ARCHIVE_MOUNT, readOnly: true }] : []),
+        ...(request.walTailDir ? [{ host: request.walTailDir, container: WAL_TAIL_MOUNT, readOnly: true }] : []),
         ...(lent?.mounts ?? []),
       ],
       memory: 512 * 1024 * 1024,

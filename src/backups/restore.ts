@@ -195,7 +195,8 @@ export async function runRestore(
     name: input.as as string,
     // A restore or a clone lands in the project of what it restores.
     project: plan.identity.project,
-    version: plan.identity.version,
+    // The backup's own version: one taken before a major upgrade restores on its old version.
+    version: plan.backup.manifest.instance.version,
     database: plan.identity.database,
     username: plan.identity.username,
     ...(input.memory !== undefined ? { memory: input.memory } : {}),
@@ -293,6 +294,13 @@ export async function restoreInPlace(
     });
   }
   return manager.withOperation(plan.identity.id, 'restore', async (record) => {
+    if (plan.backup.manifest.instance.version !== record.version) {
+      throw new DbaasError(
+        'VALIDATION_FAILED',
+        `${plan.backup.manifest.id} is a PostgreSQL ${plan.backup.manifest.instance.version} backup and ${record.name} runs ${record.version}: restore it into a new instance (--as), or roll the upgrade back`,
+        { field: 'inPlace' },
+      );
+    }
     if (!(await manager.serverRunning(record))) {
       throw new DbaasError('INSTANCE_NOT_RUNNING', `${record.name} must run for its safety backup; start it first`, { instance: record.id });
     }

@@ -23,7 +23,7 @@ export const BackupViewSchema = z
     instanceDeleted: z.boolean().meta({ description: 'Whether the instance is gone (the backup stays restorable)' }),
     type: z.enum(['physical', 'logical']),
     label: z.string().nullable(),
-    trigger: z.enum(['manual', 'schedule', 'safety']),
+    trigger: z.enum(['manual', 'schedule', 'safety', 'upgrade']),
     version: z.number().int(),
     serverVersion: z.string(),
     startedAt: z.string(),

@@ -14,7 +14,7 @@ import { giveArchiveToServer } from './archiveOwner.js';
 import { backupKey, type BackupKey } from './encryption.js';
 import type { BackupFile, BackupManifest, InstanceIdentity, WalRange } from './manifest.js';
 import { newBackupId, type BackupLocation, type BackupRepository } from './repository.js';
-import { describeTarget } from './recover.js';
+import { describeTarget, recoverInto, seedArchiveHistory } from './recover.js';
 import { planRestore, restoreInPlace, runRestore, type RestorePlan } from './restore.js';
 import {
   CreateBackupSchema,
@@ -398,6 +398,30 @@ export class BackupService {
     this.repository.update(location, manifest);
     this.logger.info('backup verified', { backup: backupId, ok: verification.ok, restored: verification.restored, problems: verification.problems });
     return this.view({ ...location, manifest });
+  }
+
+  /**
+   * Recovers a base backup of an instance, and its archive to the archive's end, into a folder
+   * with `image` (an upgrade's rollback recovers its safety backup with the old version's image);
+   * `walTailDir` gives segments the archive never received. The folder is then an ordinary
+   * cluster on a new timeline, whose history file goes into the archive.
+   */
+  async recoverToEnd(backupId: string, request: { image: string; dataDir: string; walTailDir?: string; purpose: string }): Promise<void> {
+    const location = this.repository.find(backupId);
+    const walDir = this.repository.walDir(location.manifest.instance.id);
+    await recoverInto(this.manager.engine, {
+      image: request.image,
+      dataDir: request.dataDir,
+      backupDir: location.dir,
+      archiveDir: walDir,
+      ...(request.walTailDir ? { walTailDir: request.walTailDir } : {}),
+      key: this.key,
+      target: { kind: 'latest' },
+      endIsTarget: false,
+      timeoutMs: BACKUP_TOOL_TIMEOUT_MS,
+      purpose: request.purpose,
+    });
+    seedArchiveHistory(request.dataDir, walDir);
   }
 
   private restoreDeps() {

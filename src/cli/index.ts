@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../config/version.js';
 import { registerAccessCommands } from './commands/access.js';
 import { registerBackupCommands } from './commands/backups.js';
+import { registerUpgradeCommand } from './commands/upgrade.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerInstanceCommands } from './commands/instances.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerSqlCommands(program);
   registerMonitoringCommands(program);
   registerBackupCommands(program);
+  registerUpgradeCommand(program);
   registerAccessCommands(program);
   registerTlsCommands(program);
   registerRemoteCommands(program);

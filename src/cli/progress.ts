@@ -50,3 +50,20 @@ export async function createProgress(json: boolean): Promise<Progress> {
 function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
+
+/** Runs a long operation with progress; Ctrl-C stops it at its next step (a second one kills). */
+export async function interruptible<T>(json: boolean, what: string, work: (progress: Progress, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const progress = await createProgress(json);
+  const controller = new AbortController();
+  const interrupt = () => {
+    process.stderr.write(`\ninterrupted: stopping the ${what} (Ctrl-C again to kill)\n`);
+    controller.abort(new Error('interrupted'));
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  try {
+    return await progress.track(work(progress, controller.signal));
+  } finally {
+    process.off('SIGINT', interrupt);
+  }
+}

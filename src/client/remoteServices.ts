@@ -1,9 +1,11 @@
+import type { AuditLog } from '../auth/audit.js';
 import type { BackupService } from '../backups/service.js';
 import type { DataService, RowsQuery } from '../database/service.js';
 import { DbaasError } from '../errors.js';
 import type { Doctor } from '../instances/doctor.js';
 import type { Manager } from '../instances/manager.js';
 import type { MonitoringService } from '../monitoring/service.js';
+import type { UpgradeService } from '../upgrades/service.js';
 import type { ApiClient } from './http.js';
 
 /**
@@ -42,6 +44,9 @@ export interface CliServices {
   > & { settings: { rowsDefaultLimit: number; rowsMaxLimit: number } };
   monitoring: Pick<MonitoringService, 'metrics' | 'latest' | 'summary' | 'agentStatus' | 'restartAgent' | 'agentLogs'>;
   doctor: Pick<Doctor, 'run'>;
+  upgrades: Pick<UpgradeService, 'upgrade' | 'rollback' | 'finalize'>;
+  /** This host's audit log (long operations log their steps there); a remote server keeps its own. */
+  audit?: AuditLog;
   /** Null on a remote server: the command then says it runs on the dbaas host only. */
   remote: ApiClient | null;
   close(): Promise<void>;
@@ -78,6 +83,11 @@ export function remoteServices(api: ApiClient): CliServices {
       connection: (ref, options = {}) => api.call('GET', `/instances/${seg(ref)}/connection`, { query: { showPassword: options.showPassword } }),
       rotateTls: (ref) => api.call('POST', `/instances/${seg(ref)}/tls/rotate`),
       followLogs: (ref, tail) => api.stream(`/instances/${seg(ref)}/logs/stream`, { tail }),
+    },
+    upgrades: {
+      upgrade: (ref, raw) => api.operation('POST', `/instances/${seg(ref)}/upgrade`, { body: raw }),
+      rollback: (ref) => api.operation('POST', `/instances/${seg(ref)}/upgrade/rollback`),
+      finalize: (ref) => api.call('POST', `/instances/${seg(ref)}/upgrade/finalize`),
     },
     backups: {
       create: (ref, raw) => api.operation('POST', `/instances/${seg(ref)}/backups`, { body: raw ?? {} }),

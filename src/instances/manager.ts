@@ -17,7 +17,8 @@ import { InstanceAccess } from './access.js';
 import { definedOnly, InstanceCreation, type DataSource } from './createInstance.js';
 import { nowIso, type InstanceDeps } from './deps.js';
 import { checkHealth, type Health } from './health.js';
-import { checkSettings } from './imageCheck.js';
+import { checkSettings, ensureImage } from './imageCheck.js';
+import { imageFor } from '../config/settings.js';
 import { withOperation } from './operations.js';
 import { stepWithProgress, type ProgressEvent, type ProgressFn } from './progress.js';
 import { Reconciler } from './reconciler.js';
@@ -200,6 +201,35 @@ export class Manager {
     return withOperation(this.deps.registry, ref, name, work);
   }
 
+  /** The image of a major version, on the host (pulled when the pull policy allows), or IMAGE_NOT_AVAILABLE. */
+  async imageForVersion(version: number): Promise<string> {
+    const image = imageFor(this.settings, version);
+    await ensureImage(this.deps, image, version);
+    return image;
+  }
+
+  /** Refuses settings overrides that `image`'s server would not take (an upgrade checks its target). */
+  checkSettingsOn(image: string, settings: Record<string, string>, memory: number): Promise<void> {
+    return checkSettings(this.deps, image, settings, memory);
+  }
+
+  /**
+   * Moves an instance to another major version and image (an upgrade or its rollback, which
+   * hold the operation claim and swap the data folder themselves): the record and the compose
+   * file change together; the next start makes the containers from the new file.
+   */
+  async switchVersion(id: string, version: number, image: string): Promise<InstanceRecord> {
+    return this.deps.registry.update((doc) => {
+      const rec = doc.instances.find((r) => r.id === id);
+      if (!rec) throw notFound(id);
+      rec.version = version;
+      rec.image = image;
+      rec.updatedAt = nowIso();
+      this.deps.provisioner.renderCompose(rec);
+      return { ...rec };
+    });
+  }
+
   /** Starts the sidecars that do not run (the monitoring watchdog uses it). */
   startSidecars(record: InstanceRecord): Promise<string[]> {
     return this.reconciler.startSidecars(record);
@@ -221,6 +251,12 @@ export class Manager {
         `the create of ${record.name} was interrupted; remove it with "dbaas delete ${record.name}"`,
         { status: 'failed' },
       );
+    }
+    // An upgrade a killed process left: its data folder may be half-swapped; only a rollback knows.
+    if (record.upgrade?.phase === 'upgrading' && !(record.operation && ownerAlive(record.operation))) {
+      throw new DbaasError('INVALID_STATE', `an upgrade of ${record.name} to PostgreSQL ${record.upgrade.to.version} was interrupted; roll it back first with "dbaas upgrade ${record.name} --rollback"`, {
+        upgrade: 'upgrading',
+      });
     }
     if (record.status === 'provisioning' || record.status === 'deleting') {
       throw new DbaasError('INVALID_STATE', `cannot ${action} ${record.name} while it is ${record.status}`, {

@@ -1,4 +1,5 @@
 import { BackupScheduleSchema, InstanceBackupStatusSchema } from '../backups/schema.js';
+import { UpgradeStateSchema } from '../upgrades/state.js';
 import { z } from 'zod';
 import { SUPPORTED_VERSIONS } from '../config/settings.js';
 import type { ResourceStats } from '../runtime/workload.js';
@@ -277,6 +278,8 @@ export const InstanceRecordSchema = z.object({
   operation: z.object({ name: z.string(), pid: z.number().int(), host: z.string(), startedAt: z.string() }).optional(),
   /** Scheduled backups and their retention, run by `dbaas serve` (src/backups/scheduler.ts). */
   backupSchedule: BackupScheduleSchema.optional(),
+  /** A major upgrade under way, or done with the old data kept for a rollback (src/upgrades/). */
+  upgrade: UpgradeStateSchema.optional(),
 });
 export type InstanceRecord = z.output<typeof InstanceRecordSchema>;
 
@@ -319,6 +322,7 @@ export const InstanceViewSchema = z
       .nullable()
       .meta({ description: 'The last repair dbaas made on its own (dbaas doctor, dbaas serve): when, what, why' }),
     recoveries: RecoveriesSchema,
+    upgrade: UpgradeStateSchema.nullable().meta({ description: 'A major upgrade under way, or done with the old data kept until it is finalized or rolled back' }),
     backups: InstanceBackupStatusSchema.optional().meta({ description: 'Its WAL archive and backups (one instance\'s view only)' }),
   })
   .meta({ id: 'Instance' });

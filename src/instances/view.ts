@@ -97,5 +97,6 @@ export function toView(settings: Settings, record: InstanceRecord, observed: Obs
     lastError: record.lastError,
     lastRepair: record.lastRepair ?? null,
     recoveries: observed.recoveries,
+    upgrade: record.upgrade ?? null,
   };
 }

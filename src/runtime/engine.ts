@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,7 +9,7 @@ import { lockPath } from '../fileLock.js';
 import type { PgSettingInfo } from '../instances/pgParameters.js';
 import type { ContainerSpec } from './composeSpec.js';
 import { demuxBuffer, engineError, statusOf, StdoutDemux, TailBuffer } from './dockerWire.js';
-import { resolveImageId, runThrowaway } from './throwaway.js';
+import { PURPOSE_LABEL, resolveImageId, runThrowaway } from './throwaway.js';
 import { fromInspect, fromListRow, fromStats } from './dockerState.js';
 import { homeFilter, LABELS } from './labels.js';
 import { readSettingsCatalog } from './pgSettingsCatalog.js';
@@ -48,6 +49,56 @@ export class DockerEngine implements InstanceEngine {
     } catch (err) {
       if (statusOf(err) === 404) return false;
       throw engineError(err, `inspect image ${image}`);
+    }
+  }
+
+  /** An image's id and labels; null when it is not on this host. */
+  async imageInfo(image: string): Promise<{ id: string; labels: Record<string, string> } | null> {
+    try {
+      const info = await this.docker.getImage(image).inspect();
+      return { id: info.Id, labels: (info.Config?.Labels as Record<string, string> | null) ?? {} };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw engineError(err, `inspect image ${image}`);
+    }
+  }
+
+  /**
+   * Builds `tag` from a Dockerfile alone (no other context): its FROM lines name images of this
+   * host, so nothing is pulled. Resolves when the build ends; rejects with the builder's reason.
+   */
+  async buildImage(tag: string, dockerfile: string, timeoutMs: number): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'dbaas-build-'));
+    try {
+      writeFileSync(join(dir, 'Dockerfile'), dockerfile);
+      const stream = await this.docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: tag, rm: true, forcerm: true, pull: false });
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => reject(new DbaasError('OPERATION_FAILED', `building ${tag} took longer than ${timeoutMs / 1000} s`)), timeoutMs);
+        this.docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string; stream?: string }>) => {
+          const failed = output?.find((o) => o.error);
+          if (err || failed) {
+            const said = (output ?? []).map((o) => o.stream ?? '').join('').trim().split('\n').slice(-5).join(' | ');
+            reject(new DbaasError('OPERATION_FAILED', `building ${tag} failed: ${failed?.error ?? err?.message}${said ? ` (${said})` : ''}`));
+          } else resolve();
+        });
+      }).finally(() => clearTimeout(timer));
+    } catch (err) {
+      if (err instanceof DbaasError) throw err;
+      throw engineError(err, `build ${tag}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Removes the one-off containers of a label (left running by a process that died); how many. */
+  async removeJobs(label: string): Promise<number> {
+    try {
+      const rows = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${PURPOSE_LABEL}=${label}`] } });
+      for (const row of rows) await this.docker.getContainer(row.Id).remove({ force: true, v: true }).catch(() => undefined);
+      return rows.length;
+    } catch (err) {
+      throw engineError(err, `remove the containers labelled ${label}`);
     }
   }
 

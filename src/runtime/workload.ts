@@ -109,6 +109,12 @@ export interface InstanceEngine {
   /** Answers when the engine is reachable (ENGINE_UNAVAILABLE otherwise). */
   ping(): Promise<{ version: string; apiVersion: string }>;
   imageExists(image: string): Promise<boolean>;
+  /** An image's id and labels; null when it is not on this host. */
+  imageInfo(image: string): Promise<{ id: string; labels: Record<string, string> } | null>;
+  /** Builds an image from a Dockerfile whose FROM lines name images of this host. */
+  buildImage(tag: string, dockerfile: string, timeoutMs: number): Promise<void>;
+  /** Removes the one-off containers of a job label (a killed process leaves them); how many. */
+  removeJobs(label: string): Promise<number>;
   pull(image: string): Promise<void>;
   /** The pg_settings of the server in an image (read once per image, cached in cacheDir). */
   settingsCatalog(image: string, cacheDir: string): Promise<PgSettingInfo[]>;

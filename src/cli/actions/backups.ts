@@ -5,26 +5,9 @@ import { formatSize } from '../../instances/size.js';
 import { withServices, type CommonOptions } from '../context.js';
 import { confirm } from '../input.js';
 import { formatAge, printFields, printJson, printTable } from '../output.js';
-import { createProgress, type Progress } from '../progress.js';
+import { createProgress, interruptible } from '../progress.js';
 
 /** What the backup commands do, through the backup service (their flags and help: commands/backups.ts). */
-
-/** Runs a long operation with progress; Ctrl-C stops it at its next step (a second one kills). */
-async function interruptible<T>(json: boolean, what: string, work: (progress: Progress, signal: AbortSignal) => Promise<T>): Promise<T> {
-  const progress = await createProgress(json);
-  const controller = new AbortController();
-  const interrupt = () => {
-    process.stderr.write(`\ninterrupted: stopping the ${what} (Ctrl-C again to kill)\n`);
-    controller.abort(new Error('interrupted'));
-    process.once('SIGINT', () => process.exit(130));
-  };
-  process.once('SIGINT', interrupt);
-  try {
-    return await progress.track(work(progress, controller.signal));
-  } finally {
-    process.off('SIGINT', interrupt);
-  }
-}
 
 export async function create(ref: string, opts: CommonOptions & { type?: string; label?: string }): Promise<void> {
   await withServices(opts, async ({ backups }) => {

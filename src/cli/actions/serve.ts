@@ -82,8 +82,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
       stopKeeper();
       void scheduler.stop();
     };
-    // Idempotency keys live 24 hours; their files are swept now and then.
-    const sweep = setInterval(() => void services.idempotency.sweep().catch(() => undefined), 3600_000);
+    // Idempotency keys live 24 hours, and the data an upgrade keeps for its rollback 7 days:
+    // both are swept now and then.
+    const sweep = setInterval(() => {
+      void services.idempotency.sweep().catch(() => undefined);
+      void services.upgrades.finalizeExpired().catch(() => undefined);
+    }, 3600_000);
     sweep.unref();
     await new Promise<void>((resolve, reject) => {
       // Not app.listen: express 5 calls its callback on a failed listen too, which logged
