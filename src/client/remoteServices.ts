@@ -20,7 +20,10 @@ import type { ApiClient } from './http.js';
 type MaybeAsync<F> = F extends (...args: infer A) => infer R ? (...args: A) => R | Promise<R> : never;
 
 export interface CliServices {
-  manager: Pick<Manager, 'create' | 'get' | 'list' | 'start' | 'stop' | 'restart' | 'delete' | 'update' | 'logs' | 'followLogs' | 'stats' | 'connection' | 'rotateTls'>;
+  manager: Pick<
+    Manager,
+    'create' | 'get' | 'list' | 'start' | 'stop' | 'restart' | 'delete' | 'update' | 'logs' | 'followLogs' | 'stats' | 'connection' | 'rotateTls' | 'refreshImage'
+  >;
   backups: Pick<BackupService, 'create' | 'list' | 'verify' | 'restore' | 'clone' | 'schedule' | 'setSchedule' | 'clearSchedule' | 'status'> & {
     show: MaybeAsync<BackupService['show']>;
     delete: MaybeAsync<BackupService['delete']>;
@@ -82,6 +85,7 @@ export function remoteServices(api: ApiClient): CliServices {
       stats: (ref) => api.call('GET', `/instances/${seg(ref)}/stats`),
       connection: (ref, options = {}) => api.call('GET', `/instances/${seg(ref)}/connection`, { query: { showPassword: options.showPassword } }),
       rotateTls: (ref) => api.call('POST', `/instances/${seg(ref)}/tls/rotate`),
+      refreshImage: (ref) => api.call('POST', `/instances/${seg(ref)}/image-refresh`),
       followLogs: (ref, tail) => api.stream(`/instances/${seg(ref)}/logs/stream`, { tail }),
     },
     upgrades: {

@@ -39,6 +39,14 @@ import { connectionInfo, toView } from './view.js';
 
 export type { CreatedInstance, ProgressEvent, ProgressFn };
 
+/** What an image refresh did: the image ids the server ran before and runs now. */
+export interface ImageRefresh {
+  image: string;
+  from: string | null;
+  to: string;
+  refreshed: boolean;
+}
+
 /** What the manager tells in-process listeners (the data API's pools) about an instance. */
 export interface ManagerEvents {
   /** The server stopped, restarted or was deleted: connections to it are gone. */
@@ -408,6 +416,35 @@ export class Manager {
         this.logger.warn('the last WAL segment did not reach the archive before the delete', { instance: record.id, ...result });
       }
     });
+  }
+
+  /**
+   * Moves an instance onto the image its tag names now (a rebuild for a new minor release,
+   * `dbaas image build --version N --force`): its containers made from an older image are
+   * recreated from the same compose file and, when it ran, started again (a restart: minor
+   * releases share the data format). Nothing happens when they run the current image already.
+   */
+  async refreshImage(ref: string, progress?: ProgressFn): Promise<InstanceView & { imageRefresh: ImageRefresh }> {
+    const record = await this.find(ref);
+    this.assertSettled(record, 'refresh the image of');
+    const imageRefresh = await withOperation(this.deps.registry, record.id, 'image-refresh', async (current) => {
+      const image = await this.engine.imageInfo(current.image);
+      if (!image) {
+        throw new DbaasError('IMAGE_NOT_AVAILABLE', `image ${current.image} is not on this host; build it with "dbaas image build --version ${current.version}"`, { image: current.image });
+      }
+      const server = await this.engine.state(containerNameFor(current));
+      const from = server?.imageId ?? null;
+      if (from === image.id) return { image: current.image, from, to: image.id, refreshed: false };
+      const wasRunning = Boolean(server?.running);
+      await this.prepareStart(current, progress);
+      if (wasRunning) await stepWithProgress(progress, 'stop', 'stop the containers', () => this.reconciler.stopAll(current));
+      this.events.emit('serverChanged', current.id);
+      await this.reconciler.reconcile(current, progress, undefined, true);
+      if (wasRunning) await this.startAndWait(current, progress);
+      this.logger.info('instance moved to the rebuilt image', { instance: current.id, image: current.image, from, to: image.id });
+      return { image: current.image, from, to: image.id, refreshed: true };
+    });
+    return { ...(await this.get(record.id)), imageRefresh };
   }
 
   /**

@@ -117,16 +117,19 @@ export class Reconciler {
    * ones made from an older file are replaced (the data lives in the bind-mounted folder).
    * Services depend on nothing of each other's containers (they meet on the installation's
    * network), so each is replaced only when its own part of the file changed. `only` limits the
-   * work to some services.
+   * work to some services. `refreshImages` also replaces a service made from an older image of
+   * its tag (a rebuild for a new minor release moved the tag; the file did not change).
    */
-  async reconcile(record: InstanceRecord, progress?: ProgressFn, only?: string[]): Promise<void> {
+  async reconcile(record: InstanceRecord, progress?: ProgressFn, only?: string[], refreshImages = false): Promise<void> {
     const { engine, settings } = this.deps;
     for (const spec of this.specs(record)) {
       if (only && !only.includes(spec.service)) continue;
       const info = await engine.state(spec.name);
-      if (info !== null && info.configHash === spec.configHash) continue;
+      const stale = refreshImages && info !== null && info.imageId !== (await engine.imageInfo(spec.options.Image as string))?.id;
+      if (info !== null && info.configHash === spec.configHash && !stale) continue;
       const what = spec.service === POSTGRES_SERVICE ? 'the container' : `the ${spec.service} container`;
-      await stepWithProgress(progress, 'container', info ? `recreate ${what} from the compose file` : `create the missing ${spec.service} container`, async () => {
+      const why = stale ? `recreate ${what} from the rebuilt image ${spec.options.Image as string}` : info ? `recreate ${what} from the compose file` : `create the missing ${spec.service} container`;
+      await stepWithProgress(progress, 'container', why, async () => {
         if (info) {
           await engine.stop(spec.name, settings.stopTimeoutSec);
           await engine.remove(spec.name);

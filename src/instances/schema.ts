@@ -328,6 +328,16 @@ export const InstanceViewSchema = z
   .meta({ id: 'Instance' });
 export type InstanceView = z.output<typeof InstanceViewSchema>;
 
+/** An instance after `image-refresh`, with the image ids its server ran before and runs now. */
+export const RefreshedInstanceSchema = InstanceViewSchema.extend({
+  imageRefresh: z.object({
+    image: z.string(),
+    from: z.string().nullable().meta({ description: 'The image id the server ran (null: no container)' }),
+    to: z.string().meta({ description: 'The image id its tag names now' }),
+    refreshed: z.boolean().meta({ description: 'false when it ran that image already (nothing was done)' }),
+  }),
+}).meta({ id: 'RefreshedInstance' });
+
 export const CreatedInstanceSchema = InstanceViewSchema.extend({
   password: z.string().meta({ description: 'Shown once, here, and later only on explicit request' }),
   connectionString: z.string().meta({ description: 'postgresql:// URL with the password' }),

@@ -39,6 +39,7 @@ export function fromListRow(row: Dockerode.ContainerInfo): ServiceState {
     restartCount: null,
     statusText: row.Status,
     addresses: [],
+    imageId: row.ImageID || null,
   };
 }
 
@@ -61,6 +62,7 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo): ServiceState 
     addresses: Object.values(info.NetworkSettings?.Networks ?? {})
       .map((n) => n.IPAddress)
       .filter((a): a is string => Boolean(a)),
+    imageId: info.Image || null,
   };
 }
 

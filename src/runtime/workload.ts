@@ -45,6 +45,8 @@ export interface ServiceState {
    * container); empty when the answer did not say (a listing) or nothing is reachable so.
    */
   addresses: string[];
+  /** The id of the image it was made from (sha256:...): a rebuilt tag has another. */
+  imageId: string | null;
 }
 
 /** CPU, memory and network of one running service, as `docker stats` reports them. */

@@ -238,3 +238,47 @@ describe('major upgrades', () => {
     expect((await containersOf(t.home, id)).every((c) => c.Image === 'postgres:17')).toBe(true);
   });
 });
+
+/**
+ * Minor releases: an image rebuilt under the same tag (what `dbaas image build --version 15
+ * --force` does for a new Debian point release) is picked up by `dbaas update --image-refresh`,
+ * which recreates and restarts the containers; the data stays. The tag is the test's own
+ * (DBAAS_IMAGE_15), so that the shared postgres:15 of the other test files is never moved.
+ */
+describe('minor updates: --image-refresh', () => {
+  const tag = 'dbaas-test-refresh:15';
+  let t: TestHome;
+
+  beforeAll(async () => {
+    await docker.getImage('postgres:15').tag({ repo: 'dbaas-test-refresh', tag: '15' });
+    t = makeHome(23950, { DBAAS_IMAGE_15: tag });
+  });
+  afterAll(async () => {
+    await t?.services.data.close();
+    await t?.cleanup();
+    await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('moves an instance onto its rebuilt image, and does nothing when it runs it already', async () => {
+    const created = await t.manager.create({ name: 'minor', version: 15, memory: '256m', cpus: 1 });
+    expect(created.image).toBe(tag);
+    await query(created.connectionString, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('before the refresh')");
+    const same = await t.manager.refreshImage('minor');
+    expect(same.imageRefresh).toMatchObject({ refreshed: false });
+
+    const before = (await docker.getImage(tag).inspect()).Id;
+    await t.services.engine.buildImage(tag, 'FROM postgres:15\nLABEL dbaas.test.rebuilt="yes"\n', 120_000);
+    const after = (await docker.getImage(tag).inspect()).Id;
+    expect(after).not.toBe(before);
+
+    const { stdout } = await run(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'update', 'minor', '--image-refresh', '--json'], { env: t.env });
+    const view = JSON.parse(stdout) as { status: string; imageRefresh: { from: string; to: string; refreshed: boolean } };
+    expect(view).toMatchObject({ status: 'running', imageRefresh: { from: before, to: after, refreshed: true } });
+    const containers = await containersOf(t.home, created.id);
+    expect(containers.length).toBeGreaterThan(0);
+    for (const c of containers) expect(c.ImageID).toBe(after);
+    const info = await t.manager.connection('minor', { showPassword: true });
+    expect(await query<{ note: string }>(info.connectionString, 'SELECT note FROM kept')).toEqual([{ note: 'before the refresh' }]);
+    await expect(run(process.execPath, [join(PROJECT_ROOT, 'bin', 'dbaas'), 'update', 'minor', '--image-refresh', '--memory', '512m'], { env: t.env })).rejects.toMatchObject({ code: 2 });
+  });
+});

@@ -47,7 +47,7 @@ function schemasOf(node: unknown, where = '#'): Array<{ where: string; schema: J
 describe('operationId', () => {
   it('names every route with a camelCase verb and noun, once across the API', () => {
     const ids = routes.map((r) => r.operationId);
-    for (const id of ids) expect(id).toMatch(/^(get|list|create|update|delete|drop|start|stop|restart|insert|run|examine|repair|verify|restore|clone|set|revoke|rotate|stream|call|upsert|upgrade|rollback|finalize)[A-Z][A-Za-z]*$/);
+    for (const id of ids) expect(id).toMatch(/^(get|list|create|update|delete|drop|start|stop|restart|insert|run|examine|repair|verify|restore|clone|set|revoke|rotate|stream|call|upsert|upgrade|rollback|finalize|refresh)[A-Z][A-Za-z]*$/);
     const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
     expect(twice).toEqual([]);
     expect(ids.length).toBe(routes.length);

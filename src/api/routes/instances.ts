@@ -11,6 +11,7 @@ import {
   InstanceLogsSchema,
   InstanceStatsSchema,
   InstanceViewSchema,
+  RefreshedInstanceSchema,
   updateInstanceSchema,
 } from '../../instances/schema.js';
 import { projectForCreate, sees } from '../../auth/principal.js';
@@ -143,6 +144,20 @@ export function instanceRoutes(manager: Manager, backups: BackupService): RouteD
       success: { status: 200, description: 'The new certificate', schema: RotatedCertificateSchema },
       errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'OPERATION_FAILED'],
       handler: ({ params }) => manager.rotateTls(params.ref),
+    }),
+    route({
+      method: 'post',
+      path: '/instances/{ref}/image-refresh',
+      operationId: 'refreshInstanceImage',
+      permission: 'instances:update',
+      scope: 'instance',
+      tag,
+      summary: 'Move an instance onto the image its tag names now (a rebuild for a new minor release): recreate and restart its containers',
+      description: 'Nothing happens when its containers run that image already (imageRefresh.refreshed is false). A stopped instance gets new containers and stays stopped.',
+      params: InstanceRefParams,
+      success: { status: 200, description: 'The instance, with the image ids before and after', schema: RefreshedInstanceSchema },
+      errors: ['INSTANCE_NOT_FOUND', 'INVALID_STATE', 'IMAGE_NOT_AVAILABLE', 'ENGINE_UNAVAILABLE', 'READINESS_TIMEOUT'],
+      handler: ({ params }) => manager.refreshImage(params.ref),
     }),
     route({
       method: 'get',

@@ -109,7 +109,7 @@ export async function remove(ref: string, opts: CommonOptions & { yes?: boolean;
 export async function update(
   ref: string,
   opts: CommonOptions &
-    MonitoringOptions & { memory?: string; cpus?: number; pgSetting?: Record<string, string>; restart?: boolean; allowCidr?: string[]; allowAny?: boolean },
+    MonitoringOptions & { memory?: string; cpus?: number; pgSetting?: Record<string, string>; restart?: boolean; allowCidr?: string[]; allowAny?: boolean; imageRefresh?: boolean },
 ): Promise<void> {
   await withManager(opts, async (manager) => {
     if (opts.allowAny && opts.allowCidr) throw new DbaasError('USAGE', 'give --allow-cidr or --allow-any, not both');
@@ -120,6 +120,16 @@ export async function update(
         ([, v]) => v !== undefined,
       ),
     );
+    if (opts.imageRefresh) {
+      if (Object.keys(input).length > 0 || opts.restart) throw new DbaasError('USAGE', '--image-refresh goes alone (it restarts the instance by itself)');
+      const view = await progress.track(manager.refreshImage(ref, progress.report));
+      if (opts.json) return printJson(view);
+      const r = view.imageRefresh;
+      process.stdout.write(
+        r.refreshed ? `${view.name}: now runs ${r.image} ${r.to.slice(7, 19)} (was ${r.from?.slice(7, 19) ?? 'none'}), ${view.status}\n` : `${view.name}: runs ${r.image} ${r.to.slice(7, 19)} already; nothing to do\n`,
+      );
+      return;
+    }
     const view = await progress.track(manager.update(ref, input, { restart: opts.restart }, progress.report));
     if (opts.json) return printJson(view);
     process.stdout.write(`${view.name}: memory ${view.memoryHuman}, cpus ${view.cpus}, ${view.status}\n`);

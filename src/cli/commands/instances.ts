@@ -93,6 +93,7 @@ export function registerInstanceCommands(program: Command): void {
     .option('--monitor-max-file <size>', 'rotate metrics.ndjson at this size')
     .option('--monitor-keep <n>', 'rotated metrics files kept', wholeFlag(1))
     .option('--restart', 'restart now so that settings derived from memory take effect')
+    .option('--image-refresh', 'move onto the image its tag names now (after `dbaas image build --force` for a new minor release): recreate and restart')
     .option('--json', 'print JSON, no progress')
     .action(run('update'));
 
