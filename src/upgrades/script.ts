@@ -26,12 +26,12 @@ OLDBIN=/usr/lib/postgresql/$old/bin NEWBIN=/usr/lib/postgresql/$new/bin
 as_pg() { runuser -u postgres -- "$@"; }
 work=$(mktemp -d); chown postgres "$work"; chmod 700 "$work"; cd "$work"
 fail() {
-  echo "dbaas: $1" >&2
-  # pg_upgrade names its log files in its last lines; show what they say.
+  # The logs first and the reason last: the caller keeps only the last lines of the output.
   for f in "$work"/*.log "$work"/*.txt "$NEW_DATA"/pg_upgrade_output.d/*/*.txt "$NEW_DATA"/pg_upgrade_output.d/*/log/*.log; do
     [ -s "$f" ] || continue
-    echo "--- $(basename "$f")" >&2; tail -n 12 "$f" >&2
+    echo "--- $(basename "$f")" >&2; tail -n 8 "$f" >&2
   done
+  echo "dbaas: $1" >&2
   exit 3
 }
 trap 'fail "line $LINENO failed"' ERR
@@ -52,13 +52,15 @@ args=(--username=postgres --encoding="$encoding" --lc-collate="$collate" --lc-ct
 [ "$checksums" = on ] && args+=(--data-checksums)
 as_pg "$NEWBIN/initdb" -D "$NEW_DATA" "\${args[@]}" > "$work/initdb.log" 2>&1 || fail "initdb of the new cluster failed"
 
-if [ "$method" = link ] || [ "$method" = check ]; then
-  common=(-b "$OLDBIN" -B "$NEWBIN" -d "$OLD_DATA" -D "$NEW_DATA" -U postgres --link -o "-c jit=off -c archive_mode=off" -O "-c archive_mode=off")
-  echo "dbaas-step check"
-  as_pg "$NEWBIN/pg_upgrade" --check "\${common[@]}" > "$work/check.txt" 2>&1 || fail "pg_upgrade --check refused the upgrade"
-  if [ "$method" = check ]; then rm -rf "$NEW_DATA"; echo dbaas-checked; exit 0; fi
+if [ "$method" = link ]; then
+  # pg_upgrade checks both clusters before it changes anything (what --check does, then stops);
+  # a failure before "Performing Upgrade" left the old cluster as it was.
   echo "dbaas-step upgrade"
-  as_pg "$NEWBIN/pg_upgrade" "\${common[@]}" > "$work/upgrade.txt" 2>&1 || fail "pg_upgrade failed"
+  if ! as_pg "$NEWBIN/pg_upgrade" -b "$OLDBIN" -B "$NEWBIN" -d "$OLD_DATA" -D "$NEW_DATA" -U postgres --link \
+      -o "-c jit=off -c archive_mode=off" -O "-c archive_mode=off" > "$work/upgrade.txt" 2>&1; then
+    grep -q '^Performing Upgrade' "$work/upgrade.txt" && fail "pg_upgrade failed"
+    fail "pg_upgrade --check refused the upgrade: $(grep -m 1 -i -B 0 'fatal' "$work/upgrade.txt" | tr -s ' ')"
+  fi
 else
   sock=$(mktemp -d); chown postgres "$sock"
   echo "dbaas-step start"

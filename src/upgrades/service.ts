@@ -174,7 +174,13 @@ export class UpgradeService {
       restoreControlFile(files.dataDir);
       await this.clearState(record.id);
       await this.manager.startHeld(record, progress).catch((e: unknown) => this.logger.error('the old server did not start again after a failed upgrade', { instance: record.id, error: asDbaasError(e).message }));
-      throw new DbaasError('OPERATION_FAILED', `the upgrade of ${record.name} failed before anything was changed; it runs PostgreSQL ${from.version} again: ${error.message}`, { ...(error.details ?? {}), safetyBackup: safety.id });
+      // pg_upgrade's own check (types it cannot carry, the catalog) runs on the stopped cluster.
+      const refused = error.message.includes('pg_upgrade --check refused');
+      throw new DbaasError(
+        refused ? 'UPGRADE_REFUSED' : 'OPERATION_FAILED',
+        `the upgrade of ${record.name} ${refused ? 'was refused by pg_upgrade --check' : 'failed'} before anything was changed; it runs PostgreSQL ${from.version} again: ${error.message}`,
+        { ...(error.details ?? {}), ...(refused ? { problems: [error.message] } : {}), safetyBackup: safety.id },
+      );
     }
 
     const kept = join(files.dir, state.keptDataDir);

@@ -17,6 +17,8 @@ import { adminToken, makeHome, query, until, type TestHome } from './helpers.js'
 
 const MAIN = 'oa-main';
 const SECOND = 'oa-second';
+/** Made on 13 and upgraded to 15 in beforeAll: what the rollback route rolls back. */
+const THIRD = 'oa-third';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What a call sends: path parameters by name, the query string, a JSON body, headers. */
@@ -103,6 +105,11 @@ const INPUTS: Record<string, Input> = {
   listOperations: {},
   getOperation: { params: { id: '$operation' } },
   deleteBackup: { params: { id: '$spare' } },
+  refreshInstanceImage: { params: { ref: SECOND } },
+  // The upgrade's operation is waited for (below) before the next call on SECOND.
+  upgradeInstance: { params: { ref: SECOND }, body: { to: 17, method: 'link' } },
+  finalizeInstanceUpgrade: { params: { ref: SECOND } },
+  rollbackInstanceUpgrade: { params: { ref: THIRD } },
   stopInstance: { params: { ref: SECOND } },
   startInstance: { params: { ref: SECOND } },
   restartInstance: { params: { ref: SECOND } },
@@ -198,6 +205,8 @@ describe('every route answers what its OpenAPI success schema says', () => {
     dynamic.physical = (await services.backups.create(MAIN, { type: 'physical' })).id;
     dynamic.logical = (await services.backups.create(MAIN, { type: 'logical' })).id;
     dynamic.spare = (await services.backups.create(MAIN, { type: 'logical' })).id;
+    await t.manager.create({ name: THIRD, version: 13, memory: '128m', cpus: 0.5 });
+    await services.upgrades.upgrade(THIRD, { to: 15 });
     // A few samples from the agent (one a second), so that summaries have rates, not nulls.
     const deadline = Date.now() + 30_000;
     while (((await services.monitoring.agentStatus(MAIN)).samplesWritten ?? 0) < 3) {
@@ -233,6 +242,10 @@ describe('every route answers what its OpenAPI success schema says', () => {
       const text = await res.text();
       const type = res.headers.get('content-type') ?? '';
       if (def.operationId === 'createBackup' && res.ok) dynamic.operation = (JSON.parse(text) as { id: string }).id;
+      if (def.operationId === 'upgradeInstance' && res.ok) {
+        const id = (JSON.parse(text) as { id: string }).id;
+        await until('the upgrade to end', () => t.services.operations.get(id).status !== 'running', 180_000);
+      }
       if (res.status !== def.success.status) {
         drifts.push(`${name}: status ${res.status}, declared ${def.success.status}: ${text.slice(0, 300)}`);
       } else if (def.success.contentType && def.success.contentType !== 'application/json') {
@@ -264,6 +277,8 @@ describe('every route answers what its OpenAPI success schema says', () => {
       'clone: succeeded',
       'restore: succeeded',
       'restore: succeeded',
+      'upgrade-rollback: succeeded',
+      'upgrade: succeeded',
       'verify: succeeded',
     ]);
   }, 400_000);

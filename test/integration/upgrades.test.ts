@@ -119,6 +119,12 @@ describe('major upgrades', () => {
     } finally {
       await client.end();
     }
+    // pg_upgrade's own check, on the stopped cluster: a column of a reg* type it cannot carry.
+    await superuserSql(t, 'CREATE TABLE uncarried (f regproc)');
+    const checked = await t.services.upgrades.upgrade(name, { to: 15, method: 'link' }).catch((e: unknown) => e);
+    expect(checked).toMatchObject({ code: 'UPGRADE_REFUSED', message: expect.stringMatching(/reg\*|regproc|data type/i) });
+    expect(await t.manager.get(name)).toMatchObject({ version: 13, status: 'running', upgrade: null });
+    await superuserSql(t, 'DROP TABLE uncarried');
     await expect(t.services.upgrades.upgrade(name, { to: 13 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     // 14 is a version dbaas knows, but no image of it can be built here.
     await expect(t.services.upgrades.upgrade(name, { to: 14 })).rejects.toMatchObject({ code: 'IMAGE_NOT_AVAILABLE' });
