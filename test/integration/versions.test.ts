@@ -9,7 +9,8 @@ import { docker, makeHome, query, until, type TestHome } from './helpers.js';
  * trixie (`dbaas image build --version 13|17`, which .ci/run does), and the core of the product
  * on each: create, connect with the connection string, tables and rows through the API and the
  * PostgREST endpoint, the monitoring agent's samples, a logical backup verified by a restore,
- * and a restart with the data intact.
+ * a base backup restored with the archived WAL to the newest state, and a restart with the data
+ * intact.
  */
 describe.each([13, 17] as const)('PostgreSQL %i', (version) => {
   let t: TestHome;
@@ -66,6 +67,18 @@ describe.each([13, 17] as const)('PostgreSQL %i', (version) => {
     const backup = await t.services.backups.create(name, { type: 'logical' });
     const verified = await t.services.backups.verify(backup.id);
     expect(verified.verification).toMatchObject({ ok: true });
+  });
+
+  it('takes a base backup and restores the newest state from it and the WAL archive', async () => {
+    await t.services.backups.create(name, { type: 'physical' });
+    const info = await t.manager.connection(name, { showPassword: true });
+    await query(info.connectionString, "INSERT INTO items VALUES (3, 'after the base backup')");
+    const restored = await t.services.backups.restore(name, { as: `${name}-restored` });
+    expect(restored.version).toBe(version);
+    const rows = await query<{ note: string }>(restored.connectionString, 'SELECT note FROM items ORDER BY id');
+    expect(rows.map((r) => r.note)).toEqual(['one', 'two', 'after the base backup']);
+    await t.manager.delete(`${name}-restored`, { purgeBackups: true });
+    await query(info.connectionString, 'DELETE FROM items WHERE id = 3');
   });
 
   it('keeps its data across a restart', async () => {
