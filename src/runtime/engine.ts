@@ -91,6 +91,29 @@ export class DockerEngine implements InstanceEngine {
     }
   }
 
+  async removeImageIfUnused(id: string): Promise<boolean> {
+    try {
+      // Without force: the engine refuses (409) while a container uses it, which is the answer.
+      await this.docker.getImage(id).remove();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 409 || statusOf(err) === 404) return false;
+      throw engineError(err, `remove image ${id}`);
+    }
+  }
+
+  async removeUntaggedImages(label: string): Promise<number> {
+    let images: Dockerode.ImageInfo[];
+    try {
+      images = await this.docker.listImages({ filters: { label: [label], dangling: ['true'] } });
+    } catch (err) {
+      throw engineError(err, `list the images labelled ${label}`);
+    }
+    let removed = 0;
+    for (const image of images) if (await this.removeImageIfUnused(image.Id)) removed++;
+    return removed;
+  }
+
   /** Removes the one-off containers of a label (left running by a process that died); how many. */
   async removeJobs(label: string): Promise<number> {
     try {

@@ -115,6 +115,10 @@ export interface InstanceEngine {
   imageInfo(image: string): Promise<{ id: string; labels: Record<string, string> } | null>;
   /** Builds an image from a Dockerfile whose FROM lines name images of this host. */
   buildImage(tag: string, dockerfile: string, timeoutMs: number): Promise<void>;
+  /** Removes an image by id unless a container still uses it; whether it went. */
+  removeImageIfUnused(id: string): Promise<boolean>;
+  /** Removes the untagged images carrying a label (a build's middle stages) that no container uses; how many. */
+  removeUntaggedImages(label: string): Promise<number>;
   /** Removes the one-off containers of a job label (a killed process leaves them); how many. */
   removeJobs(label: string): Promise<number>;
   pull(image: string): Promise<void>;

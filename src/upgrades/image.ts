@@ -17,6 +17,8 @@ import type { InstanceEngine } from '../runtime/workload.js';
  */
 
 const FROM_LABEL = 'dbaas.upgrade.from-image';
+/** On the build's middle stage, which the builder keeps as an untagged image: removed after the build. */
+const STAGE_LABEL = 'dbaas.upgrade.stage';
 const TO_LABEL = 'dbaas.upgrade.to-image';
 const BUILD_TIMEOUT_MS = 20 * 60_000;
 
@@ -54,6 +56,7 @@ export function upgradeDockerfile(from: VersionImage & { id: string }, to: Versi
     `COPY --from=old ${old} ${old}`,
     `COPY --from=old /usr/lib /opt/old-usr-lib`,
     `RUN ${JSON.stringify(['bash', '-c', scan])}`,
+    `LABEL ${STAGE_LABEL}="compat"`,
     `FROM sha256:${to.id}`,
     `COPY --from=compat ${old} ${old}`,
     `COPY --from=old /usr/share/postgresql/${from.version} /usr/share/postgresql/${from.version}`,
@@ -74,5 +77,9 @@ export async function ensureUpgradeImage(engine: InstanceEngine, from: VersionIm
   const id = (i: { id: string }) => i.id.replace(/^sha256:/, '');
   if (existing && existing.labels[FROM_LABEL] === id(source) && existing.labels[TO_LABEL] === id(target)) return { tag, built: false };
   await engine.buildImage(tag, upgradeDockerfile({ ...from, id: id(source) }, { ...to, id: id(target) }), BUILD_TIMEOUT_MS);
+  // The stale one lost its tag to the new build, and the middle stage has none: each is hundreds
+  // of megabytes that nothing names any more.
+  if (existing) await engine.removeImageIfUnused(existing.id).catch(() => false);
+  await engine.removeUntaggedImages(`${STAGE_LABEL}=compat`).catch(() => 0);
   return { tag, built: true };
 }
