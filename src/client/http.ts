@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { request as httpsRequest } from 'node:https';
 import { DbaasError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { RemoteTarget } from './credentials.js';
+import type { ProgressFn } from '../instances/progress.js';
 
 /**
  * The CLI's HTTP client of a dbaas server: one call per route, JSON in and out, the server's
@@ -20,6 +21,9 @@ export interface CallOptions {
 interface OperationDoc {
   id: string;
   status: 'running' | 'succeeded' | 'failed';
+  /** The step it is at, in words, and the steps done (the server's ProgressEvents). */
+  step: string | null;
+  steps: Array<{ step: string; message: string; ms?: number }>;
   result: unknown;
   error: { code: string; message: string; details?: Record<string, unknown> } | null;
 }
@@ -44,16 +48,29 @@ export class ApiClient {
     return res;
   }
 
-  /** A route that answers 202 with an operation: its result once it succeeded, its error if it failed. */
-  async operation<T>(method: string, path: string, options: CallOptions = {}, onStep?: (step: string) => void): Promise<T> {
+  /**
+   * A route that answers 202 with an operation: its result once it succeeded, its error if it
+   * failed. Its steps are replayed to `progress` as the polls see them, so that a remote CLI
+   * shows the same steps as one on the host (a step begun and ended between two polls shows
+   * as ended only).
+   */
+  async operation<T>(method: string, path: string, options: CallOptions = {}, progress?: ProgressFn): Promise<T> {
     let op = await this.call<OperationDoc>(method, path, options);
-    let last: string | null = null;
+    let seen = 0;
+    let begun: string | null = null;
+    const replay = () => {
+      for (const done of (op.steps ?? []).slice(seen)) progress?.({ step: done.step, phase: 'done', message: done.message, ...(done.ms !== undefined ? { ms: done.ms } : {}) });
+      seen = op.steps?.length ?? 0;
+      if (op.status === 'running' && op.step && op.step !== begun && op.steps?.at(-1)?.message !== op.step) {
+        begun = op.step;
+        progress?.({ step: 'remote', phase: 'start', message: op.step });
+      }
+    };
+    replay();
     while (op.status === 'running') {
       await new Promise((resolve) => setTimeout(resolve, 500));
-      op = await this.call<OperationDoc & { step: string | null }>('GET', `/operations/${op.id}`);
-      const step = (op as OperationDoc & { step: string | null }).step;
-      if (step && step !== last && onStep) onStep(step);
-      last = step;
+      op = await this.call<OperationDoc>('GET', `/operations/${op.id}`);
+      replay();
     }
     if (op.status === 'failed') {
       const code = (ERROR_CODES as readonly string[]).includes(op.error?.code ?? '') ? (op.error?.code as ErrorCode) : 'OPERATION_FAILED';

@@ -89,21 +89,21 @@ export function remoteServices(api: ApiClient): CliServices {
       followLogs: (ref, tail) => api.stream(`/instances/${seg(ref)}/logs/stream`, { tail }),
     },
     upgrades: {
-      upgrade: (ref, raw) => api.operation('POST', `/instances/${seg(ref)}/upgrade`, { body: raw }),
-      rollback: (ref) => api.operation('POST', `/instances/${seg(ref)}/upgrade/rollback`),
+      upgrade: (ref, raw, options = {}) => api.operation('POST', `/instances/${seg(ref)}/upgrade`, { body: raw }, options.progress),
+      rollback: (ref, options = {}) => api.operation('POST', `/instances/${seg(ref)}/upgrade/rollback`, {}, options.progress),
       finalize: (ref) => api.call('POST', `/instances/${seg(ref)}/upgrade/finalize`),
     },
     backups: {
-      create: (ref, raw) => api.operation('POST', `/instances/${seg(ref)}/backups`, { body: raw ?? {} }),
+      create: (ref, raw, options = {}) => api.operation('POST', `/instances/${seg(ref)}/backups`, { body: raw ?? {} }, options.progress),
       list: async (ref) => (await api.call<{ backups: Awaited<ReturnType<BackupService['list']>> }>('GET', ref ? `/instances/${seg(ref)}/backups` : '/backups')).backups,
       show: (id) => api.call<ReturnType<BackupService['show']>>('GET', `/backups/${seg(id)}`),
       delete: (id) => api.call<ReturnType<BackupService['delete']>>('DELETE', `/backups/${seg(id)}`),
       verify: (id, options = {}) => api.operation('POST', `/backups/${seg(id)}/verify`, { body: { restore: Boolean(options.restore) } }),
-      restore: (source, raw) =>
+      restore: (source, raw, options = {}) =>
         /^bk_/.test(source)
-          ? api.operation('POST', `/backups/${seg(source)}/restore`, { body: raw })
-          : api.operation('POST', `/instances/${seg(source)}/restore`, { body: raw }),
-      clone: (ref, newName) => api.operation('POST', `/instances/${seg(ref)}/clone`, { body: { name: newName } }),
+          ? api.operation('POST', `/backups/${seg(source)}/restore`, { body: raw }, options.progress)
+          : api.operation('POST', `/instances/${seg(source)}/restore`, { body: raw }, options.progress),
+      clone: (ref, newName, options = {}) => api.operation('POST', `/instances/${seg(ref)}/clone`, { body: { name: newName } }, options.progress),
       schedule: async (ref) => (await api.call<{ schedule: Awaited<ReturnType<BackupService['schedule']>> }>('GET', `/instances/${seg(ref)}/backup-schedule`)).schedule,
       setSchedule: async (ref, raw) =>
         (await api.call<{ schedule: Awaited<ReturnType<BackupService['setSchedule']>> }>('PUT', `/instances/${seg(ref)}/backup-schedule`, { body: raw })).schedule,

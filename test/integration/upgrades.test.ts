@@ -213,6 +213,9 @@ describe('major upgrades', () => {
       const steps = audit.filter((e) => e.action === 'upgradeInstance' && e.step).map((e) => e.step);
       expect(steps).toEqual(expect.arrayContaining(['check', 'backup', 'stop', 'upgrade', 'swap', 'start', 'analyze', 'end']));
       expect(audit.find((e) => e.action === 'upgradeInstance' && e.step === 'end')).toMatchObject({ outcome: 'success' });
+      // A remote CLI shows the operation's steps as the server reports them.
+      const backup = await cli('backup', 'create', name);
+      expect(backup.stderr).toMatch(/✔ take a base backup \(pg_basebackup\)/);
       // A check that refuses answers at once, not in an operation.
       const refused = await cli('upgrade', name, '--to', '15', '--yes').catch((e: { code: number; stderr: string }) => e);
       expect(refused).toMatchObject({ code: 1 });
