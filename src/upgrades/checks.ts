@@ -66,6 +66,36 @@ export async function clusterFacts(manager: Manager, record: InstanceRecord): Pr
   };
 }
 
+export interface ExtensionUpdate {
+  database: string;
+  extension: string;
+  installed: string;
+  available: string;
+}
+
+/**
+ * Extensions whose installed version is older than the one the new server ships: pg_upgrade and
+ * a dump carry the installed version, and `ALTER EXTENSION ... UPDATE` is the owner's decision
+ * (an update can change what its functions do), so they are reported, not run.
+ */
+export async function extensionUpdates(manager: Manager, record: InstanceRecord): Promise<ExtensionUpdate[]> {
+  const databases = await psql(manager, record, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1');
+  const out: ExtensionUpdate[] = [];
+  for (const database of databases) {
+    const rows = await psql(
+      manager,
+      record,
+      database,
+      'SELECT name, installed_version, default_version FROM pg_available_extensions WHERE installed_version IS NOT NULL AND installed_version <> default_version ORDER BY 1',
+    );
+    for (const row of rows) {
+      const [extension = '', installed = '', available = ''] = row.split('\t');
+      out.push({ database, extension, installed, available });
+    }
+  }
+  return out;
+}
+
 /** The extensions the target image ships (its .control files). */
 export async function availableExtensions(manager: Manager, image: string, version: number): Promise<Set<string>> {
   const out = await manager.engine.runJob(image, {

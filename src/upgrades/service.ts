@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { containerNameFor } from '../provisioner/provisioner.js';
 import { BACKUP_TOOL_TIMEOUT_MS } from '../backups/take.js';
 import { parseInput } from '../validate.js';
-import { availableExtensions, clusterFacts, freeBytes, upgradeProblems, type ClusterFacts } from './checks.js';
+import { availableExtensions, clusterFacts, extensionUpdates, freeBytes, upgradeProblems, type ClusterFacts } from './checks.js';
 import { ensureUpgradeImage } from './image.js';
 import { INSTANCE_MOUNT, NEW_DATA_NAME, UPGRADE_SCRIPT } from './script.js';
 import { UPGRADE_METHODS, type UpgradeMethod, type UpgradeState } from './state.js';
@@ -57,6 +57,9 @@ export const UpgradeResultSchema = z
     baseBackup: z.string().meta({ description: 'The first base backup on the new version (point-in-time restores after the upgrade start from it)' }),
     keptDataDir: z.string().meta({ description: 'Where the old cluster is kept until --finalize or keepUntil' }),
     keepUntil: z.string(),
+    extensionUpdates: z
+      .array(z.object({ database: z.string(), extension: z.string(), installed: z.string(), available: z.string() }))
+      .meta({ description: 'Extensions the new version ships newer than installed: ALTER EXTENSION ... UPDATE in that database, when their owner chooses' }),
   })
   .meta({ id: 'UpgradeResult' });
 export type UpgradeResult = z.output<typeof UpgradeResultSchema>;
@@ -211,6 +214,7 @@ export class UpgradeService {
     const analyzeStarted = Date.now();
     await stepWithProgress(progress, 'analyze', 'ANALYZE every database (the planner has no statistics after pg_upgrade)', () => this.analyze(upgraded));
     const analyzeMs = Date.now() - analyzeStarted;
+    const updates = await extensionUpdates(this.manager, upgraded).catch(() => []);
     const base = await this.backups.takeHeld(upgraded, 'physical', `first base backup on PostgreSQL ${to.version}`, 'upgrade', options);
     const keepUntil = new Date(Date.now() + KEEP_OLD_DATA_MS).toISOString();
     await this.saveState(record.id, { ...state, newWalStart: walStart, newServerStarted: true, phase: 'upgraded', finishedAt: new Date().toISOString(), downtimeMs, keepUntil });
@@ -228,6 +232,7 @@ export class UpgradeService {
       baseBackup: base.id,
       keptDataDir: state.keptDataDir,
       keepUntil,
+      extensionUpdates: updates,
     };
   }
 

@@ -84,6 +84,7 @@ describe('major upgrades', () => {
     await superuserSql(
       t,
       `CREATE EXTENSION pgcrypto;
+       CREATE EXTENSION hstore;
        CREATE ROLE reporter LOGIN PASSWORD 'reporter-pass';
        CREATE TABLE items (id serial PRIMARY KEY, note text NOT NULL, secret bytea);
        ALTER TABLE items OWNER TO app;
@@ -140,6 +141,8 @@ describe('major upgrades', () => {
     const steps: string[] = [];
     const result = await t.services.upgrades.upgrade(name, { to: 15, method: 'link' }, { progress: (e) => e.phase === 'done' && steps.push(e.step) });
     expect(result).toMatchObject({ from: 13, to: 15, method: 'link', keptDataDir: 'data.pg13' });
+    // hstore is 1.7 on 13 and 1.8 on 15: reported, left to its owner.
+    expect(result.extensionUpdates).toEqual([{ database: 'app', extension: 'hstore', installed: '1.7', available: '1.8' }]);
     expect(result.downtimeMs).toBeGreaterThan(0);
     expect(result.downtimeMs).toBeLessThan(result.totalMs);
     expect(steps).toEqual(expect.arrayContaining(['check', 'image', 'backup', 'verify', 'stop', 'upgrade', 'swap', 'switch', 'start', 'ready', 'analyze']));

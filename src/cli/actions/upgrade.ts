@@ -48,5 +48,8 @@ export async function upgrade(ref: string, opts: CommonOptions & { to?: number; 
         `Safety backup ${result.safetyBackup}; first base backup on ${result.to}: ${result.baseBackup}.\n` +
         `The old data is kept in ${result.keptDataDir}/ until ${result.keepUntil}: "dbaas upgrade ${result.name} --rollback" returns to it, "--finalize" removes it.\n`,
     );
+    for (const u of result.extensionUpdates) {
+      process.stderr.write(`Extension ${u.extension} in database ${u.database} is at ${u.installed}; ${u.available} is available: ALTER EXTENSION ${u.extension} UPDATE when you choose.\n`);
+    }
   });
 }
