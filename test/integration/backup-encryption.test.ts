@@ -101,5 +101,23 @@ describe('encrypted backups', () => {
       await wrong.close();
     }
   });
-});
 
+  it('carry an upgrade: its encrypted safety backup is verified, and a rollback after a link upgrade recovers from it', async () => {
+    const count = async (cs: string) => (await query<{ n: string }>(cs, 'SELECT count(*) AS n FROM cards'))[0]?.n;
+    const before = await count(db.connectionString);
+    const result = await t.services.upgrades.upgrade('secret', { to: 17, method: 'link' });
+    const safety = t.services.backups.show(result.safetyBackup);
+    expect(safety).toMatchObject({ encrypted: true, verification: { ok: true, restored: true } });
+    const info = await t.manager.connection('secret', { showPassword: true });
+    await query(info.connectionString, "INSERT INTO cards VALUES (100001, 'on 17')");
+    const rolled = await t.services.upgrades.rollback('secret');
+    expect(rolled).toMatchObject({ version: 15, restoredFrom: 'safety-backup' });
+    const back = await t.manager.connection('secret', { showPassword: true });
+    expect(await count(back.connectionString)).toBe(before);
+    // The archive's segments of 17 (encrypted, .age) moved aside with the others.
+    const walDir = t.services.backups.repository.walDir(db.id);
+    const aside = readdirSync(walDir).filter((n) => n.startsWith('rolled-back-pg17-'));
+    expect(aside).toHaveLength(1);
+    expect(readdirSync(join(walDir, aside[0] as string)).every((n) => n.endsWith('.age'))).toBe(true);
+  });
+});
