@@ -3,6 +3,7 @@ import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import type { ProgressFn } from '../instances/progress.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -59,8 +60,8 @@ export function auditSteps(audit: AuditLog, base: StepAuditBase, warn: (message:
       .append({ ...base, ts: new Date().toISOString(), step, outcome: error ? 'failure' : 'success', status: error ? 1 : 0, error })
       .catch((err: Error) => warn(`cannot append to the audit log: ${err.message}`));
   return {
-    progress(inner?: (event: { step: string; phase: 'start' | 'done'; message: string; ms?: number }) => void) {
-      return (event: { step: string; phase: 'start' | 'done'; message: string; ms?: number }) => {
+    progress(inner?: ProgressFn): ProgressFn {
+      return (event) => {
         inner?.(event);
         if (event.phase === 'done') void write(event.step, null);
       };

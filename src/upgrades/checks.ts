@@ -8,9 +8,9 @@ import type { UpgradeMethod } from './state.js';
 /**
  * What an upgrade checks while the old server still runs, before anything is changed: every
  * reason to refuse is collected and reported together (UPGRADE_REFUSED, details.problems), so a
- * user fixes them in one go. pg_upgrade's own --check (types, reg* columns, the catalog) runs
- * again in the job of --method link, before it links anything; these are the checks both
- * methods share, and the facts the job needs (the old cluster's locale and checksums).
+ * user fixes them in one go. pg_upgrade's own checks (types, reg* columns, the catalog) run in
+ * the job of --method link, on the stopped cluster, before it links anything; these are the
+ * checks both methods share, and the facts the job needs (the old cluster's locale and checksums).
  */
 
 export interface ClusterFacts {
@@ -43,6 +43,11 @@ async function psql(manager: Manager, record: InstanceRecord, database: string, 
   return result.output.split('\n').filter((line) => line !== '');
 }
 
+/** The databases a server accepts connections to (template0 does not). */
+function databasesOf(manager: Manager, record: InstanceRecord): Promise<string[]> {
+  return psql(manager, record, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1');
+}
+
 /** The facts of the running old cluster (as its superuser, over its local socket). */
 export async function clusterFacts(manager: Manager, record: InstanceRecord): Promise<ClusterFacts> {
   const [locale, checksums, prepared, size, databases] = await Promise.all([
@@ -50,7 +55,7 @@ export async function clusterFacts(manager: Manager, record: InstanceRecord): Pr
     psql(manager, record, 'postgres', 'SHOW data_checksums'),
     psql(manager, record, 'postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
     psql(manager, record, 'postgres', 'SELECT sum(pg_database_size(oid))::bigint FROM pg_database'),
-    psql(manager, record, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1'),
+    databasesOf(manager, record),
   ]);
   const [encoding = 'UTF8', collate = 'C.UTF-8', ctype = 'C.UTF-8'] = (locale[0] ?? '').split('\t');
   const extensions: Record<string, string[]> = {};
@@ -79,9 +84,8 @@ export interface ExtensionUpdate {
  * (an update can change what its functions do), so they are reported, not run.
  */
 export async function extensionUpdates(manager: Manager, record: InstanceRecord): Promise<ExtensionUpdate[]> {
-  const databases = await psql(manager, record, 'postgres', 'SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1');
   const out: ExtensionUpdate[] = [];
-  for (const database of databases) {
+  for (const database of await databasesOf(manager, record)) {
     const rows = await psql(
       manager,
       record,

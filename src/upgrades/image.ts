@@ -66,14 +66,17 @@ export function upgradeDockerfile(from: VersionImage & { id: string }, to: Versi
   ].join('\n');
 }
 
+/** An image of the host by its name; IMAGE_NOT_AVAILABLE naming the build that makes it. */
+async function present(engine: InstanceEngine, v: VersionImage): Promise<{ id: string }> {
+  const info = await engine.imageInfo(v.image);
+  if (!info) throw new DbaasError('IMAGE_NOT_AVAILABLE', `image ${v.image} (PostgreSQL ${v.version}) is not on this host; build it with "dbaas image build --version ${v.version}"`, { image: v.image });
+  return info;
+}
+
 /** The upgrade image for these two images: the one on the host when it was built from them, else built now. */
 export async function ensureUpgradeImage(engine: InstanceEngine, from: VersionImage, to: VersionImage): Promise<{ tag: string; built: boolean }> {
   const tag = upgradeImageTag(from.version, to.version);
-  const [source, target, existing] = await Promise.all([engine.imageInfo(from.image), engine.imageInfo(to.image), engine.imageInfo(tag)]);
-  for (const [info, v] of [[source, from], [target, to]] as const) {
-    if (!info) throw new DbaasError('IMAGE_NOT_AVAILABLE', `image ${v.image} (PostgreSQL ${v.version}) is not on this host; build it with "dbaas image build --version ${v.version}"`, { image: v.image });
-  }
-  if (!source || !target) return { tag, built: false };
+  const [source, target, existing] = await Promise.all([present(engine, from), present(engine, to), engine.imageInfo(tag)]);
   const id = (i: { id: string }) => i.id.replace(/^sha256:/, '');
   if (existing && existing.labels[FROM_LABEL] === id(source) && existing.labels[TO_LABEL] === id(target)) return { tag, built: false };
   await engine.buildImage(tag, upgradeDockerfile({ ...from, id: id(source) }, { ...to, id: id(target) }), BUILD_TIMEOUT_MS);

@@ -4,10 +4,12 @@
  * is mounted whole at INSTANCE_MOUNT: pg_upgrade --link makes hard links from data/ into the new
  * folder, and a hard link cannot cross two bind mounts even of one file system (EXDEV).
  *
- * It builds the new cluster in `data.upgrading/` and never writes into `data/`, except what
- * pg_upgrade --link itself does there (hard links to its files, and global/pg_control renamed
- * to pg_control.old, so that the old server cannot start on files a new one may change). The
- * caller swaps the folders afterwards. Lines "dbaas-step <name>" tell the caller where it is.
+ * It builds the new cluster in `data.upgrading/` and leaves `data/` a valid old cluster: pg_upgrade
+ * --link adds hard links to its files and renames global/pg_control to pg_control.old (so that
+ * the old server cannot start on files a new one may change), and the dump method runs the old
+ * server on it, which writes no more than a shutdown checkpoint. The
+ * caller swaps the folders afterwards. It ends its output with "dbaas-wal-start <segment>" (the
+ * new cluster's first WAL segment) and "dbaas-upgraded"; a failure ends with "dbaas: <reason>".
  *
  * The dump method runs both servers privately (no TCP, a socket folder of the container's own),
  * dumps with the target's pg_dump (the newer tools read older servers, never the reverse) and
@@ -47,7 +49,6 @@ segsize=$(ctl "$OLDBIN" "$OLD_DATA" 'Bytes per WAL segment')
 rm -rf "$NEW_DATA"
 install -d -o postgres -g postgres -m 700 "$NEW_DATA"
 
-echo "dbaas-step initdb"
 args=(--username=postgres --encoding="$encoding" --lc-collate="$collate" --lc-ctype="$ctype" --auth-local=peer --auth-host=scram-sha-256)
 [ "$checksums" = on ] && args+=(--data-checksums)
 as_pg "$NEWBIN/initdb" -D "$NEW_DATA" "\${args[@]}" > "$work/initdb.log" 2>&1 || fail "initdb of the new cluster failed"
@@ -55,7 +56,6 @@ as_pg "$NEWBIN/initdb" -D "$NEW_DATA" "\${args[@]}" > "$work/initdb.log" 2>&1 ||
 if [ "$method" = link ]; then
   # pg_upgrade checks both clusters before it changes anything (what --check does, then stops);
   # a failure before "Performing Upgrade" left the old cluster as it was.
-  echo "dbaas-step upgrade"
   if ! as_pg "$NEWBIN/pg_upgrade" -b "$OLDBIN" -B "$NEWBIN" -d "$OLD_DATA" -D "$NEW_DATA" -U postgres --link \
       -o "-c jit=off -c archive_mode=off" -O "-c archive_mode=off" > "$work/upgrade.txt" 2>&1; then
     grep -q '^Performing Upgrade' "$work/upgrade.txt" && fail "pg_upgrade failed"
@@ -63,7 +63,6 @@ if [ "$method" = link ]; then
   fi
 else
   sock=$(mktemp -d); chown postgres "$sock"
-  echo "dbaas-step start"
   as_pg "$OLDBIN/pg_ctl" -D "$OLD_DATA" -w -t 300 -l "$work/old.log" \\
     -o "-c listen_addresses= -c port=50432 -c unix_socket_directories=$sock -c archive_mode=off -c jit=off" start > /dev/null || fail "the old server did not start"
   as_pg "$NEWBIN/pg_ctl" -D "$NEW_DATA" -w -t 300 -l "$work/new.log" \\
@@ -74,7 +73,6 @@ else
   }
   trap 'stop_servers; fail "line $LINENO failed"' ERR
   from=(-h "$sock" -p 50432 -U postgres) to=(-h "$sock" -p 50433 -U postgres)
-  echo "dbaas-step globals"
   as_pg "$NEWBIN/pg_dumpall" "\${from[@]}" --globals-only > "$work/globals.sql"
   # The bootstrap superuser exists in the new cluster already (its CREATE would fail; its ALTER stays).
   grep -v -x 'CREATE ROLE postgres;' "$work/globals.sql" | as_pg "$NEWBIN/psql" -X -q -v ON_ERROR_STOP=1 "\${to[@]}" -d postgres -f - > /dev/null
@@ -82,7 +80,6 @@ else
   as_pg "$NEWBIN/psql" -X -At -0 "\${from[@]}" -d postgres \\
     -c "SELECT datname FROM pg_database WHERE datallowconn AND datname <> 'template0' ORDER BY datname = 'template1' DESC, datname" > "$work/databases"
   while IFS= read -r -d '' db; do
-    echo "dbaas-step database $db"
     # By environment, never as -d: a name with "=" in it would be read as a connection string.
     if [ "$db" = template1 ]; then
       PGDATABASE=template1 as_pg "$NEWBIN/pg_dump" "\${from[@]}" -Fc | as_pg "$NEWBIN/pg_restore" "\${to[@]}" --exit-on-error -d template1
@@ -90,14 +87,12 @@ else
       PGDATABASE="$db" as_pg "$NEWBIN/pg_dump" "\${from[@]}" -Fc --create | as_pg "$NEWBIN/pg_restore" "\${to[@]}" --exit-on-error --create -d template1
     fi
   done < "$work/databases"
-  echo "dbaas-step sync"
   stop_servers
   trap 'fail "line $LINENO failed"' ERR
 fi
 # The new cluster's WAL continues the old one's names: its timeline (pg_upgrade would start at 1,
 # and initdb at segment 1), from the segment after both clusters' last. The WAL archive then
 # never holds two different files of one name, and restores follow one timeline through both.
-echo "dbaas-step wal"
 per=$(( 0x100000000 / segsize ))
 segno() { echo $(( 16#\${1:8:8} * per + 16#\${1:16:8} )); }
 new_redo=$(ctl "$NEWBIN" "$NEW_DATA" "Latest checkpoint's REDO WAL file")

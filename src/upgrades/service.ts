@@ -103,6 +103,12 @@ function restoreControlFile(dataDir: string): void {
   if (!existsSync(control) && existsSync(`${control}.old`)) renameSync(`${control}.old`, control);
 }
 
+/** The instance's upgrade, or NO_UPGRADE (a rollback or finalize of an instance without one). */
+function upgradeOf(record: InstanceRecord, action: string): UpgradeState {
+  if (!record.upgrade) throw new DbaasError('NO_UPGRADE', `${record.name} has no upgrade to ${action}`, { instance: record.id });
+  return record.upgrade;
+}
+
 export class UpgradeService {
   constructor(
     private readonly manager: Manager,
@@ -127,7 +133,7 @@ export class UpgradeService {
   /** The instance of an upgrade to roll back or finalize; NO_UPGRADE when it has none. */
   async withUpgrade(ref: string): Promise<InstanceRecord> {
     const record = await this.manager.record(ref);
-    if (!record.upgrade) throw new DbaasError('NO_UPGRADE', `${record.name} has no upgrade to roll back or finalize`, { instance: record.id });
+    upgradeOf(record, 'roll back or finalize');
     return record;
   }
 
@@ -147,7 +153,7 @@ export class UpgradeService {
     }
     if (signal?.aborted) throw new DbaasError('INTERRUPTED', 'interrupted before the server stopped; nothing was changed');
 
-    const state: UpgradeState = {
+    let state: UpgradeState = {
       from,
       to,
       method: input.method,
@@ -160,6 +166,11 @@ export class UpgradeService {
       newWalStart: null,
       downtimeMs: null,
       keepUntil: null,
+    };
+    /** Each change of the upgrade's state is in the registry before the step it guards. */
+    const save = (change: Partial<UpgradeState>) => {
+      state = { ...state, ...change };
+      return this.saveState(record.id, state);
     };
     await this.saveState(record.id, state);
 
@@ -193,10 +204,10 @@ export class UpgradeService {
         rmSync(kept, { recursive: true, force: true });
         renameSync(files.dataDir, kept);
         renameSync(join(files.dir, NEW_DATA_NAME), files.dataDir);
-        await this.saveState(record.id, { ...state, newWalStart: walStart });
       });
-      // Recorded before the start: a server that only began to start may have written to shared files.
-      await this.saveState(record.id, { ...state, newWalStart: walStart, newServerStarted: true });
+      // Recorded before the start: a server that only began to start may have written to shared
+      // files. (Killed before this, the new cluster has neither run nor archived anything.)
+      await save({ newWalStart: walStart, newServerStarted: true });
       upgraded = await stepWithProgress(progress, 'switch', `switch the record and docker-compose.yml to ${to.image}`, () => this.manager.switchVersion(record.id, to.version, to.image));
       await this.manager.startHeld(upgraded, progress);
     } catch (err) {
@@ -217,7 +228,7 @@ export class UpgradeService {
     const updates = await extensionUpdates(this.manager, upgraded).catch(() => []);
     const base = await this.backups.takeHeld(upgraded, 'physical', `first base backup on PostgreSQL ${to.version}`, 'upgrade', options);
     const keepUntil = new Date(Date.now() + KEEP_OLD_DATA_MS).toISOString();
-    await this.saveState(record.id, { ...state, newWalStart: walStart, newServerStarted: true, phase: 'upgraded', finishedAt: new Date().toISOString(), downtimeMs, keepUntil });
+    await save({ phase: 'upgraded', finishedAt: new Date().toISOString(), downtimeMs, keepUntil });
     this.logger.info('instance upgraded', { instance: record.id, from: from.version, to: to.version, method: input.method, downtimeMs });
     return {
       instance: record.id,
@@ -315,8 +326,7 @@ export class UpgradeService {
    * linked files (the safety backup, replayed to the old server's last WAL record).
    */
   private async rollbackHeld(record: InstanceRecord, progress?: ProgressFn): Promise<RollbackResult> {
-    const state = record.upgrade;
-    if (!state) throw new DbaasError('NO_UPGRADE', `${record.name} has no upgrade to roll back`, { instance: record.id });
+    const state = upgradeOf(record, 'roll back');
     const started = Date.now();
     const files = this.manager.files(record);
     const kept = join(files.dir, state.keptDataDir);
@@ -392,8 +402,7 @@ export class UpgradeService {
   async finalize(ref: string, options: { progress?: ProgressFn } = {}): Promise<FinalizeResult> {
     const record = await this.manager.record(ref);
     return this.manager.withOperation(record.id, 'upgrade-finalize', async (current) => {
-      const state = current.upgrade;
-      if (!state) throw new DbaasError('NO_UPGRADE', `${current.name} has no upgrade to finalize`, { instance: current.id });
+      const state = upgradeOf(current, 'finalize');
       if (state.phase !== 'upgraded') {
         throw new DbaasError('INVALID_STATE', `the upgrade of ${current.name} did not finish: roll it back ("dbaas upgrade ${current.name} --rollback")`, { upgrade: state.phase });
       }
