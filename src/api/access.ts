@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REST_PATH } from '../database/rest/protocol.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { actorOf, type AuditLog } from '../auth/audit.js';
@@ -21,7 +22,7 @@ import type { RouteDef, RouteScope } from './routeTable.js';
  * same per-request record.
  */
 
-/** What the audit trail learns about a request as it passes (res.locals.access). */
+/** What the audit trail learns about a request as it passes (accessOf(res)). */
 export interface RequestAccess {
   requestId: string;
   client: string;
@@ -34,11 +35,17 @@ export interface RequestAccess {
   errorCode?: string;
 }
 
+/** What admission reads of a request besides its headers: the route's path parameters and the path. */
+export interface RouteMatch {
+  params: Record<string, unknown>;
+  path: string;
+}
+
 export interface RouteGuard {
   /** Authenticates and authorizes a request for a route; returns who asks, or throws 401/403/404. */
-  admit(def: RouteDef, req: Request, res: Response): Promise<Principal>;
+  admit(def: RouteDef, req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<Principal>;
   /** A request that reads a secret: needs `permission` too, and is audited. */
-  escalate(permission: Permission, principal: Principal, res: Response): void;
+  escalate(permission: Permission, principal: Principal, res: ServerResponse): void;
   /** Runs a route's handler under its Idempotency-Key, when the request sent one. */
   idempotent(def: RouteDef, req: Request, res: Response, principal: Principal, run: () => Promise<unknown>): Promise<unknown>;
 }
@@ -46,14 +53,25 @@ export interface RouteGuard {
 /** The project of what a scoped route acts on; undefined when it does not exist (its handler says 404). */
 export type ProjectResolver = (scope: Exclude<RouteScope, 'none'>, ref: string) => Promise<string | undefined>;
 
-export function accessOf(res: Response): RequestAccess {
-  return res.locals.access as RequestAccess;
+/** The access record of each request in flight, by its response (the express app and the data lane both answer). */
+const accessByResponse = new WeakMap<ServerResponse, RequestAccess>();
+
+export function accessOf(res: ServerResponse): RequestAccess {
+  const access = accessByResponse.get(res);
+  if (!access) throw new Error('a request reached a route without passing the audit trail');
+  return access;
 }
 
 /** Names the project a route acted in when its scope could not know it beforehand (a create). */
-export function auditProject(res: Response, project: string): void {
-  const access = res.locals.access as RequestAccess | undefined;
+export function auditProject(res: ServerResponse, project: string): void {
+  const access = accessByResponse.get(res);
   if (access) access.project = project;
+}
+
+/** Records the code of a refusal or a failure for the audit line. */
+export function auditError(res: ServerResponse, code: string): void {
+  const access = accessByResponse.get(res);
+  if (access) access.errorCode = code;
 }
 
 /** Request ids: a random prefix per process and a counter (a random draw per request showed in the CPU profile). */
@@ -65,42 +83,54 @@ function nextRequestId(): string {
 }
 
 /**
- * The first middleware: gives the request an id (X-Request-Id) and, once the answer is sent,
+ * The first step of every request: gives it an id (X-Request-Id) and, once the answer is sent,
  * appends the audit line of a change or of a secret read.
  */
+export function beginAccess(audit: AuditLog, logger: Logger, req: IncomingMessage, res: ServerResponse): RequestAccess {
+  const access: RequestAccess = {
+    requestId: nextRequestId(),
+    client: clientAddress(req),
+    audited: false,
+  };
+  accessByResponse.set(res, access);
+  res.setHeader('X-Request-Id', access.requestId);
+  res.on('finish', () => {
+    if (!access.audited || !access.action) return;
+    const status = res.statusCode;
+    audit
+      .append({
+        ts: new Date().toISOString(),
+        requestId: access.requestId,
+        actor: actorOf(access.principal?.kind === 'anonymous' ? undefined : access.principal),
+        client: access.client,
+        action: access.action,
+        target: access.target ?? null,
+        project: access.project ?? null,
+        outcome: status === 401 || status === 403 ? 'denied' : status < 400 ? 'success' : 'failure',
+        status,
+        error: access.errorCode ?? null,
+      })
+      .catch((err: Error) => logger.error('cannot append to the audit log', { error: err.message }));
+  });
+  return access;
+}
+
+/** The debug line of a request, written when its answer is sent. */
+export function logRequest(logger: Logger, req: IncomingMessage, path: string, res: ServerResponse): void {
+  const started = Date.now();
+  res.on('finish', () => logger.debug('request', { method: req.method, path, status: res.statusCode, ms: Date.now() - started }));
+}
+
+/** beginAccess as the express app's first middleware. */
 export function auditTrail(audit: AuditLog, logger: Logger): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const access: RequestAccess = {
-      requestId: nextRequestId(),
-      client: clientAddress(req),
-      audited: false,
-    };
-    res.locals.access = access;
-    res.setHeader('X-Request-Id', access.requestId);
-    res.on('finish', () => {
-      if (!access.audited || !access.action) return;
-      const status = res.statusCode;
-      audit
-        .append({
-          ts: new Date().toISOString(),
-          requestId: access.requestId,
-          actor: actorOf(access.principal?.kind === 'anonymous' ? undefined : access.principal),
-          client: access.client,
-          action: access.action,
-          target: access.target ?? null,
-          project: access.project ?? null,
-          outcome: status === 401 || status === 403 ? 'denied' : status < 400 ? 'success' : 'failure',
-          status,
-          error: access.errorCode ?? null,
-        })
-        .catch((err: Error) => logger.error('cannot append to the audit log', { error: err.message }));
-    });
+    beginAccess(audit, logger, req, res);
     next();
   };
 }
 
 /** The peer's address, IPv4-mapped IPv6 written as IPv4 (no proxy header is trusted). */
-export function clientAddress(req: Request): string {
+export function clientAddress(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
@@ -122,14 +152,14 @@ export interface AccessGuardDeps {
 export class AccessGuard implements RouteGuard {
   constructor(private readonly deps: AccessGuardDeps) {}
 
-  async admit(def: RouteDef, req: Request, res: Response): Promise<Principal> {
+  async admit(def: RouteDef, req: IncomingMessage, res: ServerResponse, match: RouteMatch): Promise<Principal> {
     const access = accessOf(res);
     access.action = def.operationId;
-    const ref = req.params.ref ?? req.params.id;
+    const ref = match.params.ref ?? match.params.id;
     access.target = typeof ref === 'string' ? ref : null;
     access.audited = def.method !== 'get';
     if (def.permission === 'public') return ANONYMOUS;
-    const principal = await this.authenticate(req, res);
+    const principal = await this.authenticate(req, res, match.path);
     access.principal = principal;
     if (!can(principal, def.permission)) throw forbidden(principal, def.permission);
     if (def.scope !== 'none' && typeof ref === 'string') {
@@ -140,15 +170,15 @@ export class AccessGuard implements RouteGuard {
     return principal;
   }
 
-  escalate(permission: Permission, principal: Principal, res: Response): void {
+  escalate(permission: Permission, principal: Principal, res: ServerResponse): void {
     accessOf(res).audited = true;
     if (!can(principal, permission)) throw forbidden(principal, permission);
   }
 
-  private async authenticate(req: Request, res: Response): Promise<Principal> {
+  private async authenticate(req: IncomingMessage, res: ServerResponse, path: string): Promise<Principal> {
     // The PostgREST endpoint also takes the token as Supabase's gateway does: alone in `apikey`.
     const apikey = req.headers.apikey;
-    const header = req.headers.authorization ?? (typeof apikey === 'string' && REST_PATH.test(req.path) ? `Bearer ${apikey}` : undefined);
+    const header = req.headers.authorization ?? (typeof apikey === 'string' && REST_PATH.test(path) ? `Bearer ${apikey}` : undefined);
     const refuse = (message: string, reason: string) => {
       // RFC 6750: a request without credentials gets the scheme only; a bad token, the error too.
       res.setHeader('WWW-Authenticate', header ? 'Bearer realm="dbaas", error="invalid_token"' : 'Bearer realm="dbaas"');

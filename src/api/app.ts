@@ -1,8 +1,11 @@
 import type { AuditLog } from '../auth/audit.js';
 import type { IdempotencyStore } from '../auth/idempotency.js';
 import type { TokenStore } from '../auth/tokens.js';
-import { AccessGuard, auditTrail } from './access.js';
-import { authFailureLimiter, networkGuard } from './networkGuard.js';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { AccessGuard, auditTrail, logRequest } from './access.js';
+import { dataLane, type LaneRoute } from './dataLane.js';
+import { gateMiddleware, type Gate } from './gates.js';
+import { authFailureGate, networkGate } from './networkGuard.js';
 import { projectResolver } from './projects.js';
 import { accessRoutes } from './routes/access.js';
 import type { BackupService } from '../backups/service.js';
@@ -20,20 +23,20 @@ import { HealthSchema } from '../instances/health.js';
 import type { Manager } from '../instances/manager.js';
 import type { Logger } from '../log/logger.js';
 import { errorHandler } from './errors.js';
-import { depthGuard, LOOPBACK_HOSTS, requestGuard } from './requestGuard.js';
+import { depthGate, LOOPBACK_HOSTS, requestGate } from './requestGuard.js';
 import { buildOpenApi } from './openapi.js';
 import { buildRouter, route, type RouteDef } from './routeTable.js';
 import { instanceRoutes } from './routes/instances.js';
 import { monitoringRoutes } from './routes/monitoring.js';
 import { databaseRoutes } from './routes/database.js';
-import { restRoutes } from './routes/rest.js';
+import { restRoutes, restServers } from './routes/rest.js';
 import type { MonitoringService } from '../monitoring/service.js';
 import type { UpgradeService } from '../upgrades/service.js';
 import { upgradeRoutes } from './routes/upgrades.js';
 import type { DataService } from '../database/service.js';
 
 /** A request whose JSON body's bytes the body parser kept. */
-export type RawBodyRequest = express.Request & { rawBody?: Buffer };
+type RawBodyRequest = IncomingMessage & { rawBody?: Buffer };
 
 /** What the routes call: the instance manager, the monitoring service, the data API, the doctor. */
 export interface ApiServices {
@@ -143,8 +146,32 @@ export function apiRoutes({ manager, monitoring, data, doctor, backups, upgrades
   ];
 }
 
-/** The express app: JSON routes, the generated OpenAPI document, Swagger UI and ReDoc. */
-export function createApp(services: ApiServices, logger: Logger): Express {
+/**
+ * The API as served: the data lane (dataLane.ts) for the PostgREST endpoint's tables and
+ * functions, the express app for everything else. `handle` is the server's request listener;
+ * `listen` makes a plain HTTP server with it.
+ */
+export interface Api {
+  handle: RequestListener;
+  /** The lane alone: true when it took the request. */
+  lane: (req: IncomingMessage, res: ServerResponse) => boolean;
+  express: Express;
+  listen(port: number, host: string, onListening?: () => void): Server;
+}
+
+/** The data plane's routes that the lane serves, by method, from the route table (their permissions stay declared there). */
+function laneRoutes(routes: RouteDef[], data: ApiServices['data']): { table: Record<string, LaneRoute>; rpc: Record<string, LaneRoute> } {
+  const serve = restServers(data);
+  const pick = (path: string, nameParam: string, serveIt: LaneRoute['serve']) =>
+    Object.fromEntries(routes.filter((def) => def.path === path).map((def) => [def.method.toUpperCase(), { def, serve: serveIt, nameParam }]));
+  return {
+    table: pick('/database/{ref}/rest/v1/{table}', 'table', serve.table),
+    rpc: pick('/database/{ref}/rest/v1/rpc/{fn}', 'fn', serve.rpc),
+  };
+}
+
+/** The API: the generated OpenAPI document, Swagger UI and ReDoc, every route, the data lane in front. */
+export function createApp(services: ApiServices, logger: Logger): Api {
   const { manager } = services;
   const routes = apiRoutes(services);
   const openapi = buildOpenApi(routes, { version: VERSION });
@@ -154,35 +181,33 @@ export function createApp(services: ApiServices, logger: Logger): Express {
   const settings = manager.settings;
   // Order matters: the audit trail sees every request; a network outside the allowlist is refused
   // before any token is read; an address that keeps failing to authenticate is refused before it
-  // can try another token.
-  app.use(auditTrail(services.audit, logger));
-  app.use(networkGuard(settings.allowedNetworks));
-  app.use(authFailureLimiter(settings.authFailureLimit, settings.authFailureWindowSec));
-  app.use(
-    requestGuard({
+  // can try another token. The data lane runs the same list in the same order.
+  const gates: Gate[] = [
+    networkGate(settings.allowedNetworks),
+    authFailureGate(settings.authFailureLimit, settings.authFailureWindowSec),
+    requestGate({
       allowedHosts: [...LOOPBACK_HOSTS, ...(isWildcard(settings.apiHost) ? [] : [settings.apiHost]), ...settings.apiAllowedHosts],
       allowedOrigins: settings.apiAllowedOrigins,
     }),
-  );
-  app.use(
-    express.json({
-      limit: settings.bodyLimit,
-      strict: false,
-      // The bytes as sent, kept beside the parsed body: the PostgREST endpoint binds them as the
-      // one JSON parameter of its INSERT instead of serialising the parsed rows again.
-      verify: (req, _res, buf, encoding) => {
-        if (/^utf-?8$/i.test(encoding)) (req as RawBodyRequest).rawBody = buf;
-      },
-    }),
-  );
-  app.use(depthGuard);
+  ];
+  const jsonBody = express.json({
+    limit: settings.bodyLimit,
+    strict: false,
+    // The bytes as sent, kept beside the parsed body: the PostgREST endpoint binds them as the
+    // one JSON parameter of its INSERT instead of serialising the parsed rows again.
+    verify: (req, _res, buf, encoding) => {
+      if (/^utf-?8$/i.test(encoding)) (req as RawBodyRequest).rawBody = buf;
+    },
+  });
+  const bodyGates: Gate[] = [depthGate];
+  app.use(auditTrail(services.audit, logger));
+  for (const gate of gates) app.use(gateMiddleware(gate));
+  app.use(jsonBody);
+  for (const gate of bodyGates) app.use(gateMiddleware(gate));
   // One debug line per request, when debug lines are kept at all (the listener costs every request).
   if (logger.isDebugEnabled()) {
     app.use((req, res, next) => {
-      const started = Date.now();
-      res.on('finish', () =>
-        logger.debug('request', { method: req.method, path: req.path, status: res.statusCode, ms: Date.now() - started }),
-      );
+      logRequest(logger, req, req.path, res);
       next();
     });
   }
@@ -213,5 +238,14 @@ export function createApp(services: ApiServices, logger: Logger): Express {
     next(new DbaasError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}`));
   });
   app.use(errorHandler(logger));
-  return app;
+  const lane = dataLane({ ...laneRoutes(routes, services.data), guard, gates, jsonBody, bodyGates, audit: services.audit, logger });
+  const handle: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
+    if (!lane(req, res)) app(req, res);
+  };
+  return {
+    handle,
+    lane,
+    express: app,
+    listen: (port, host, onListening) => createServer(handle).listen(port, host, onListening),
+  };
 }

@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
+import { auditError } from './access.js';
 import { z } from 'zod';
 import { asDbaasError, DbaasError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -96,20 +98,32 @@ function fromExpress(err: unknown): DbaasError | undefined {
   return undefined;
 }
 
+/**
+ * Answers a failed request: the error's status and body (PostgREST's shape on its endpoint,
+ * dbaas's everywhere else), its code noted for the audit line, a 5xx logged.
+ */
+export function sendError(err: unknown, req: IncomingMessage, path: string, res: ServerResponse, logger: Logger): void {
+  const error = fromExpress(err) ?? asDbaasError(err);
+  const status = HTTP_STATUS[error.code];
+  if (res.headersSent) {
+    // Too late for an answer of its own (a route that failed while writing): the client sees the connection end.
+    logger.error('request failed after its answer began', { method: req.method, path, code: error.code, error: error.message });
+    res.destroy();
+    return;
+  }
+  auditError(res, error.code);
+  if (error.code === 'RATE_LIMITED') res.setHeader('Retry-After', String(error.details?.retryAfterSec ?? 60));
+  if (status >= 500) logger.error('request failed', { method: req.method, path, code: error.code, error: error.message });
+  // The PostgREST-compatible endpoint answers in PostgREST's shape, so that its clients read it.
+  const answer = REST_PATH.test(path) ? toPgrstError(error, status) : { status, body: { error: error.toJSON() } };
+  const text = JSON.stringify(answer.body);
+  res.statusCode = answer.status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/** sendError as the express app's last handler. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    const error = fromExpress(err) ?? asDbaasError(err);
-    const status = HTTP_STATUS[error.code];
-    // The audit trail records the code of a refusal or a failure (api/access.ts).
-    if (res.locals.access) (res.locals.access as { errorCode?: string }).errorCode = error.code;
-    if (error.code === 'RATE_LIMITED') res.setHeader('Retry-After', String(error.details?.retryAfterSec ?? 60));
-    if (status >= 500) logger.error('request failed', { method: req.method, path: req.path, code: error.code, error: error.message });
-    if (REST_PATH.test(req.path)) {
-      // The PostgREST-compatible endpoint answers in PostgREST's shape, so that its clients read it.
-      const pgrst = toPgrstError(error, status);
-      res.status(pgrst.status).json(pgrst.body);
-      return;
-    }
-    res.status(status).json({ error: error.toJSON() });
-  };
+  return (err, req, res, _next) => sendError(err, req, req.path, res, logger);
 }

@@ -1,5 +1,6 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { DbaasError } from '../errors.js';
+import type { Gate } from './gates.js';
 
 /**
  * Refuses requests that a browser was tricked into sending, before any route sees them:
@@ -35,48 +36,40 @@ export function hostName(header: string): string {
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
-function hasBody(req: Request): boolean {
+function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-export function requestGuard(options: RequestGuardOptions): RequestHandler {
+export function requestGate(options: RequestGuardOptions): Gate {
   const hosts = new Set(options.allowedHosts.map((h) => hostName(h)));
   const origins = new Set(options.allowedOrigins.map((o) => o.toLowerCase().replace(/\/+$/, '')));
-  return (req: Request, _res: Response, next: NextFunction) => {
+  return (req: IncomingMessage) => {
     const host = req.headers.host;
     if (!host || !hosts.has(hostName(host))) {
-      next(
-        new DbaasError('HOST_NOT_ALLOWED', `this server does not answer to the host "${host ?? ''}"; allowed: ${[...hosts].join(', ')} (DBAAS_API_ALLOWED_HOSTS)`, {
-          host: host ?? null,
-        }),
-      );
-      return;
+      return new DbaasError('HOST_NOT_ALLOWED', `this server does not answer to the host "${host ?? ''}"; allowed: ${[...hosts].join(', ')} (DBAAS_API_ALLOWED_HOSTS)`, {
+        host: host ?? null,
+      });
     }
     const origin = req.headers.origin;
     if (origin !== undefined) {
       const own = [`http://${host}`, `https://${host}`].map((o) => o.toLowerCase());
       const normalized = origin.toLowerCase().replace(/\/+$/, '');
       if (!own.includes(normalized) && !origins.has(normalized)) {
-        next(new DbaasError('ORIGIN_NOT_ALLOWED', `requests from the origin "${origin}" are not allowed (DBAAS_API_ALLOWED_ORIGINS)`, { origin }));
-        return;
+        return new DbaasError('ORIGIN_NOT_ALLOWED', `requests from the origin "${origin}" are not allowed (DBAAS_API_ALLOWED_ORIGINS)`, { origin });
       }
     } else if (req.headers['sec-fetch-site'] === 'cross-site') {
-      next(new DbaasError('ORIGIN_NOT_ALLOWED', 'cross-site requests are not allowed', { secFetchSite: 'cross-site' }));
-      return;
+      return new DbaasError('ORIGIN_NOT_ALLOWED', 'cross-site requests are not allowed', { secFetchSite: 'cross-site' });
     }
-    if (MUTATING.has(req.method)) {
+    if (MUTATING.has(req.method ?? '')) {
       const type = req.headers['content-type'];
       if ((type !== undefined && !JSON_TYPE.test(type)) || (type === undefined && hasBody(req))) {
-        next(
-          new DbaasError('UNSUPPORTED_MEDIA_TYPE', `${req.method} takes a JSON body (Content-Type: application/json), got ${type ?? 'no content type'}`, {
-            contentType: type ?? null,
-          }),
-        );
-        return;
+        return new DbaasError('UNSUPPORTED_MEDIA_TYPE', `${req.method} takes a JSON body (Content-Type: application/json), got ${type ?? 'no content type'}`, {
+          contentType: type ?? null,
+        });
       }
     }
-    next();
+    return undefined;
   };
 }
 
@@ -98,10 +91,9 @@ export function jsonDepth(value: unknown, limit = Number.POSITIVE_INFINITY): num
 }
 
 /** Refuses a parsed body nested deeper than MAX_JSON_DEPTH. */
-export function depthGuard(req: Request, _res: Response, next: NextFunction): void {
+export const depthGate: Gate = (req: IncomingMessage & { body?: unknown }) => {
   if (req.body !== undefined && jsonDepth(req.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    next(new DbaasError('VALIDATION_FAILED', `body: nested deeper than ${MAX_JSON_DEPTH} levels`, { issues: [{ field: 'body', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }] }));
-    return;
+    return new DbaasError('VALIDATION_FAILED', `body: nested deeper than ${MAX_JSON_DEPTH} levels`, { issues: [{ field: 'body', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }] });
   }
-  next();
-}
+  return undefined;
+};

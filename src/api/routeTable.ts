@@ -88,7 +88,7 @@ export function buildRouter(routes: RouteDef[], guard: RouteGuard): Router {
   for (const def of routes) {
     if (!def.permission || !def.scope) throw new Error(`route ${def.method.toUpperCase()} ${def.path} declares no permission or scope`);
     router[def.method](toExpressPath(def.path), async (req, res) => {
-      const principal = await guard.admit(def, req, res);
+      const principal = await guard.admit(def, req, res, { params: req.params, path: req.path });
       const params = def.params ? parseInput(def.params, req.params) : {};
       const query = def.query ? parseInput(def.query, req.query) : {};
       if (def.body && req.body === undefined && req.method !== 'GET') {

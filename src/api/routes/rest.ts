@@ -1,8 +1,7 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { RestRequest } from '../../database/rest/service.js';
 import { RowSchema, type DataService } from '../../database/service.js';
-import type { RawBodyRequest } from '../app.js';
 import { VERSION } from '../../config/version.js';
 import { InstanceRefParams, route, type RouteDef } from '../routeTable.js';
 
@@ -27,27 +26,44 @@ const DESCRIPTION =
   'order, limit, offset, Range; Prefer return/count/resolution/missing/tx/max-affected; Accept application/vnd.pgrst.object+json and text/csv. ' +
   'Errors have PostgREST\'s body: code, message, details, hint.';
 
+/**
+ * What the endpoint reads of a request: node's message with its query and JSON body parsed (the
+ * express app's request is one; so is the data lane's, api/dataLane.ts).
+ */
+export type RestHttpRequest = IncomingMessage & {
+  query: Record<string, unknown>;
+  body?: unknown;
+  /** The JSON body's bytes as sent (kept by the body parser). */
+  rawBody?: Buffer;
+};
+
+/** One header's value; a repeated one counts by its first. */
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 /** The request as the PostgREST service reads it: method, resource, raw query, the headers of the protocol, the body. */
-function restRequest(req: Request, resource: RestRequest['resource']): RestRequest {
+function restRequest(req: RestHttpRequest, resource: RestRequest['resource']): RestRequest {
   const read = req.method === 'GET' || req.method === 'HEAD';
-  const profile = req.get(read ? 'Accept-Profile' : 'Content-Profile');
+  const profile = header(req, read ? 'accept-profile' : 'content-profile');
   return {
     method: req.method as RestRequest['method'],
     resource,
     // The query as parsed, not a validated copy: a key named __proto__ must reach the parser and be refused.
     query: req.query as RestRequest['query'],
-    headers: { accept: req.get('Accept'), prefer: req.headers.prefer, range: req.get('Range'), profile: profile || undefined },
+    headers: { accept: header(req, 'accept'), prefer: header(req, 'prefer'), range: header(req, 'range'), profile: profile || undefined },
     body: req.body,
-    rawBody: (req as RawBodyRequest).rawBody?.toString('utf8'),
+    rawBody: req.rawBody?.toString('utf8'),
   };
 }
 
-function send(res: Response, answer: { status: number; headers: Record<string, string>; body?: string }): undefined {
-  res.status(answer.status);
+function send(req: IncomingMessage, res: ServerResponse, answer: { status: number; headers: Record<string, string>; body?: string }): undefined {
+  res.statusCode = answer.status;
   const next = answer.headers['Next-Cursor'];
   if (next !== undefined) {
     // The next keyset page as a link (RFC 8288): this request's URL with the new cursor.
-    const url = new URL(res.req.originalUrl, 'http://dbaas');
+    const url = new URL(req.url ?? '/', 'http://dbaas');
     url.searchParams.set('after', next);
     res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
   }
@@ -57,9 +73,20 @@ function send(res: Response, answer: { status: number; headers: Record<string, s
     res.end();
   } else {
     res.setHeader('Content-Length', Buffer.byteLength(answer.body));
-    res.end(res.req.method === 'HEAD' ? undefined : answer.body);
+    res.end(req.method === 'HEAD' ? undefined : answer.body);
   }
   return undefined;
+}
+
+/** Serves one request for a table or a function of the endpoint, once it is admitted. */
+export type RestServe = (ref: string, name: string, req: RestHttpRequest, res: ServerResponse) => Promise<undefined>;
+
+/** The table and function requests of the endpoint: the routes below and the data lane call these. */
+export function restServers(data: DataService): { table: RestServe; rpc: RestServe } {
+  return {
+    table: async (ref, name, req, res) => send(req, res, await data.rest.handle(ref, restRequest(req, { kind: 'table', name }))),
+    rpc: async (ref, name, req, res) => send(req, res, await data.rest.handle(ref, restRequest(req, { kind: 'rpc', name }))),
+  };
 }
 
 /**
@@ -67,6 +94,7 @@ function send(res: Response, answer: { status: number; headers: Record<string, s
  * its permission like every other route: reads need data:read, writes and POST /rpc data:write.
  */
 export function restRoutes(data: DataService): RouteDef[] {
+  const serve = restServers(data);
   const common = { scope: 'instance' as const, tag: 'postgrest', errors: ['INSTANCE_NOT_FOUND' as const, 'INSTANCE_NOT_RUNNING' as const, 'TABLE_NOT_FOUND' as const] };
   const tableRoute = (method: 'get' | 'post' | 'patch' | 'put' | 'delete', operationId: string, summary: string) =>
     route({
@@ -83,8 +111,7 @@ export function restRoutes(data: DataService): RouteDef[] {
         description: 'PostgREST\'s answer with Content-Range; writes answer rows with Prefer: return=representation, else 201/204 without a body',
         schema: RowsSchema,
       },
-      handler: async ({ params, req, res }) =>
-        send(res, await data.rest.handle(params.ref, restRequest(req, { kind: 'table', name: params.table }))),
+      handler: ({ params, req, res }) => serve.table(params.ref, params.table, req as RestHttpRequest, res),
     });
   const rpcRoute = (method: 'get' | 'post', operationId: string, summary: string) =>
     route({
@@ -97,8 +124,7 @@ export function restRoutes(data: DataService): RouteDef[] {
       description: DESCRIPTION,
       params: FunctionParams,
       success: { status: 200, description: 'The function\'s result as JSON: a value, an object, or rows (filtered like a table); 204 for void', schema: ResultSchema },
-      handler: async ({ params, req, res }) =>
-        send(res, await data.rest.handle(params.ref, restRequest(req, { kind: 'rpc', name: params.fn }))),
+      handler: ({ params, req, res }) => serve.rpc(params.ref, params.fn, req as RestHttpRequest, res),
     });
   return [
     route({
@@ -113,8 +139,9 @@ export function restRoutes(data: DataService): RouteDef[] {
       success: { status: 200, description: 'A Swagger 2.0 document', contentType: 'application/openapi+json' },
       handler: async ({ params, req, res }) =>
         send(
+          req,
           res,
-          await data.rest.describe(params.ref, req.get('Accept-Profile') || undefined, {
+          await data.rest.describe(params.ref, header(req, 'accept-profile') || undefined, {
             basePath: `/database/${params.ref}/rest/v1`,
             version: VERSION,
           }),

@@ -92,7 +92,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       // Not app.listen: express 5 calls its callback on a failed listen too, which logged
       // "listening" for a port that another process holds.
-      const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
+      const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app.handle) : createServer(app.handle);
       server.once('listening', () => {
         const address = server.address();
         const actual = typeof address === 'object' && address ? address.port : port;
