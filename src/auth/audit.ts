@@ -10,7 +10,9 @@ import type { Principal } from './principal.js';
  * The audit log: `logs/audit.ndjson`, one JSON line per request that changes something, per read
  * of a secret, and per refused attempt at either; the API and the CLI on the host append to the
  * same file. Lines are appended with O_APPEND, one write each, so processes never interleave
- * within a line. Nothing secret goes in: no token, no password, no request body.
+ * within a line. Lines that come while a write is under way go out together in the next write (a
+ * busy server writes a batch where it wrote a line each). Nothing secret goes in: no token, no
+ * password, no request body.
  */
 
 export const AuditEntrySchema = z
@@ -84,13 +86,34 @@ export class AuditLog {
   /** When the path was last compared with the open file (a rotation renames or removes it). */
   private checkedAt = 0;
 
+  /** Lines waiting for the next write, and that write (null until a line waits). */
+  private queued: string[] = [];
+  private nextWrite: Promise<void> | null = null;
+  /** The write under way; the next one starts after it. */
+  private writing: Promise<void> = Promise.resolve();
+
   constructor(readonly file: string) {}
 
-  async append(entry: AuditEntry): Promise<void> {
+  /** Appends a line; resolves once it is written (with the lines that came while it waited). */
+  append(entry: AuditEntry): Promise<void> {
+    this.queued.push(JSON.stringify(entry) + '\n');
+    if (this.nextWrite) return this.nextWrite;
+    const write = this.writing.then(() => {
+      const lines = this.queued.join('');
+      this.queued = [];
+      this.nextWrite = null;
+      return this.write(lines);
+    });
+    this.nextWrite = write;
+    this.writing = write.catch(() => undefined);
+    return write;
+  }
+
+  private async write(lines: string): Promise<void> {
     if (this.handle && Date.now() - this.checkedAt > 1000) {
       this.checkedAt = Date.now();
       const [named, opened] = await Promise.all([stat(this.file).catch(() => null), this.handle.then((h) => h.stat()).catch(() => null)]);
-      if (!named || !opened || named.ino !== opened.ino) await this.close();
+      if (!named || !opened || named.ino !== opened.ino) await this.closeHandle();
     }
     this.handle ??= mkdir(dirname(this.file), { recursive: true }).then(() => open(this.file, 'a', 0o600));
     let handle: FileHandle;
@@ -100,12 +123,17 @@ export class AuditLog {
       this.handle = null; // a folder made later lets the next line try again
       throw err;
     }
-    // One write() of the whole line: O_APPEND keeps lines of several processes whole.
-    await handle.write(JSON.stringify(entry) + '\n');
+    // One write() of whole lines: O_APPEND keeps lines of several processes whole.
+    await handle.write(lines);
   }
 
   /** Closes the file (a server that stops; a CLI process ends without). */
   async close(): Promise<void> {
+    await (this.nextWrite ?? this.writing).catch(() => undefined);
+    await this.closeHandle();
+  }
+
+  private async closeHandle(): Promise<void> {
     const handle = this.handle;
     this.handle = null;
     await (await handle?.catch(() => null))?.close();

@@ -66,10 +66,13 @@ const hashOf = (secret: string) => createHash('sha256').update(secret).digest();
 /** Compared against when the id is unknown, so that an unknown id takes as long as a wrong secret. */
 const DECOY = hashOf('decoy');
 
+function stateOf(record: TokenRecord, now = Date.now()): TokenView['state'] {
+  return record.revokedAt ? 'revoked' : record.expiresAt && Date.parse(record.expiresAt) <= now ? 'expired' : 'active';
+}
+
 function view(record: TokenRecord, now = Date.now()): TokenView {
   const { hash: _hash, ...rest } = record;
-  const state = record.revokedAt ? 'revoked' : record.expiresAt && Date.parse(record.expiresAt) <= now ? 'expired' : 'active';
-  return { ...rest, state };
+  return { ...rest, state: stateOf(record, now) };
 }
 
 function newId(): string {
@@ -166,7 +169,7 @@ export class TokenStore {
       if (!record || !same) return { refused: 'unknown' };
       if (this.verified.tokens.size < 1000) this.verified.tokens.set(presented, record);
     }
-    const state = view(record).state;
+    const state = stateOf(record);
     if (state !== 'active') return { refused: state };
     this.touch(record.id);
     return { principal: { kind: 'token', tokenId: record.id, name: record.name, role: record.role, project: record.project } };

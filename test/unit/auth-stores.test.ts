@@ -136,4 +136,31 @@ describe('the audit log', () => {
     expect(readFileSync(`${file}.1`, 'utf8').trim().split('\n')).toHaveLength(50);
     await log.close();
   });
+
+  it('batches lines that come during a write in append order, and close waits for the lines not yet written', async () => {
+    const file = join(dir, 'logs', 'batched.ndjson');
+    const log = new AuditLog(file);
+    const first = log.append(entry(0));
+    // These come while the first write is under way: they go out together after it.
+    const more = Array.from({ length: 20 }, (_, i) => log.append(entry(i + 1)));
+    expect(more[0]).toBe(more[19]);
+    await first;
+    void log.append(entry(21));
+    void log.append(entry(22));
+    await log.close();
+    expect(readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).requestId)).toEqual(
+      Array.from({ length: 23 }, (_, i) => `req_${i}`),
+    );
+  });
+
+  it('rejects the lines of a write that failed, and writes the next ones', async () => {
+    const blocker = join(dir, 'not-a-dir');
+    writeFileSync(blocker, '');
+    const log = new AuditLog(join(blocker, 'audit.ndjson'));
+    await expect(log.append(entry(1))).rejects.toThrow();
+    rmSync(blocker);
+    await log.append(entry(2));
+    expect(readFileSync(join(blocker, 'audit.ndjson'), 'utf8')).toContain('"req_2"');
+    await log.close();
+  });
 });
