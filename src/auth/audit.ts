@@ -10,8 +10,8 @@ import type { Principal } from './principal.js';
  * The audit log: `logs/audit.ndjson`, one JSON line per request that changes something, per read
  * of a secret, and per refused attempt at either; the API and the CLI on the host append to the
  * same file. Lines are appended with O_APPEND, one write each, so processes never interleave
- * within a line. Lines that come while a write is under way go out together in the next write (a
- * busy server writes a batch where it wrote a line each). Nothing secret goes in: no token, no
+ * within a line. Lines that come in one turn of the event loop, or while a write is under way, go
+ * out together in the next write (a busy server writes a batch where it wrote a line each). Nothing secret goes in: no token, no
  * password, no request body.
  */
 
@@ -98,7 +98,9 @@ export class AuditLog {
   append(entry: AuditEntry): Promise<void> {
     this.queued.push(JSON.stringify(entry) + '\n');
     if (this.nextWrite) return this.nextWrite;
-    const write = this.writing.then(() => {
+    // The write waits for the one under way and for the end of this turn of the event loop, so
+    // that the lines of every request that finished in the turn go out in one write.
+    const write = Promise.all([this.writing, new Promise((resolve) => setImmediate(resolve))]).then(() => {
       const lines = this.queued.join('');
       this.queued = [];
       this.nextWrite = null;
