@@ -101,3 +101,10 @@ CREATE FUNCTION add_todo(task text) RETURNS todos LANGUAGE sql VOLATILE
 CREATE FUNCTION touch_nothing() RETURNS void LANGUAGE sql VOLATILE AS 'SELECT NULL';
 CREATE FUNCTION fail_loudly() RETURNS int LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'no way' USING DETAIL = 'a detail', HINT = 'a hint'; END $$;
+-- One unnamed json or jsonb parameter takes the whole body (a webhook's payload); an overload
+-- with named parameters wins when the body's keys fit it.
+CREATE FUNCTION store_payload(jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$ SELECT jsonb_build_object('got', $1) $$;
+CREATE FUNCTION count_entries(json) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT json_array_length($1)';
+CREATE FUNCTION greet(name text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'hello ' || name $$;
+CREATE FUNCTION greet(json) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'payload ' || ($1->>'x') $$;
+CREATE FUNCTION two_unnamed(int, int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + $2';

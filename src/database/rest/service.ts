@@ -16,6 +16,7 @@ import {
   keyExpression,
   keysetCondition,
   keysetOrder,
+  fitsByName,
   pickFunction,
   qualified,
   tableSource,
@@ -425,15 +426,22 @@ export class RestService {
         if (v !== undefined) args[name] = Array.isArray(v) ? v.at(-1) : v;
       }
     } else {
-      if (req.body !== undefined && (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body))) {
-        throw new DbaasError('MALFORMED_REQUEST', 'the arguments of a function call are one JSON object', { pgrst: 'PGRST102', status: 400 });
-      }
-      args = (req.body ?? {}) as Record<string, unknown>;
+      args = isObject(req.body) ? req.body : {};
     }
-    const fn = pickFunction(schema, req.resource.name, Object.keys(args));
+    // A function of one unnamed json or jsonb parameter takes the whole body, whatever its shape,
+    // when no function of the name fits the body's keys (PostgREST's fallback).
+    const unnamedJson = read ? undefined : overloads.find((f) => f.args.length === 1 && f.args[0]?.name === '' && (f.args[0].type === 'json' || f.args[0].type === 'jsonb'));
+    const wholeBody = unnamedJson !== undefined && (!isObject(req.body) || !fitsByName(schema, req.resource.name, Object.keys(args)));
+    if (!read && !wholeBody && req.body !== undefined && !isObject(req.body)) {
+      throw new DbaasError('MALFORMED_REQUEST', 'the arguments of a function call are one JSON object', { pgrst: 'PGRST102', status: 400 });
+    }
+    const fn = wholeBody ? unnamedJson : pickFunction(schema, req.resource.name, Object.keys(args));
     const query = parseReadQuery(read ? withoutArgs(req.query, argNames) : req.query);
     const builder = new Builder(schema, query.nodes);
-    const call = `${quoteIdent(schema.name)}.${quoteIdent(fn.name)}(${this.arguments(builder, fn, args)})`;
+    const callArgs = wholeBody
+      ? `${builder.params.add(req.rawBody ?? (req.body === undefined ? null : JSON.stringify(req.body)))}::${unnamedJson.args[0]?.type}`
+      : this.arguments(builder, fn, args);
+    const call = `${quoteIdent(schema.name)}.${quoteIdent(fn.name)}(${callArgs})`;
     if (fn.returns === 'void') {
       await run(`SELECT ${call}`, builder.params.values);
       return { status: 204, headers: {} };
@@ -480,6 +488,11 @@ export class RestService {
       })
       .join(', ');
   }
+}
+
+/** A JSON object (not null, not an array). */
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function withoutArgs(query: RestRequest['query'], names: Set<string>): RestRequest['query'] {

@@ -375,12 +375,27 @@ export function bodySql(stripNulls: boolean, rowJson?: string): string {
 }
 
 /** The function of a call: the overload whose parameters take exactly the arguments given. */
-export function pickFunction(schema: RestSchema, name: string, argNames: string[]): RestFunction {
+/**
+ * The overloads of `name` that arguments by these names can call: every required parameter given,
+ * every name a parameter. An unnamed parameter cannot be given by name.
+ */
+function fitting(schema: RestSchema, name: string, argNames: string[]): RestFunction[] {
   const overloads = schema.functions.get(name) ?? [];
   const given = new Set(argNames);
-  const fits = overloads.filter(
-    (fn) => fn.args.every((a) => a.optional || given.has(a.name)) && argNames.every((n) => fn.args.some((a) => a.name === n)),
+  return overloads.filter(
+    (fn) =>
+      fn.args.every((a) => a.optional || (a.name !== '' && given.has(a.name))) &&
+      argNames.every((n) => n !== '' && fn.args.some((a) => a.name === n)),
   );
+}
+
+/** Whether some overload of `name` takes arguments by these names. */
+export function fitsByName(schema: RestSchema, name: string, argNames: string[]): boolean {
+  return fitting(schema, name, argNames).length > 0;
+}
+
+export function pickFunction(schema: RestSchema, name: string, argNames: string[]): RestFunction {
+  const fits = fitting(schema, name, argNames);
   if (fits.length === 1) return fits[0] as RestFunction;
   const signature = `${schema.name}.${name}(${[...argNames].sort().join(', ')})`;
   if (fits.length === 0) {
