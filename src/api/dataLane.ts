@@ -85,7 +85,11 @@ export function dataLane(deps: DataLaneDeps): (req: IncomingMessage, res: Server
     const params = { ref: match[1] as string, [route.nameParam]: match[2] as string };
     const laneReq = req as RestHttpRequest;
     laneReq.query = parseQueryString(mark < 0 ? '' : url.slice(mark + 1));
-    void serveInLane(deps, route, params, path, laneReq, res);
+    serveInLane(deps, route, params, path, laneReq, res).catch((err: Error) => {
+      // Only a failure to answer lands here (serveInLane answers every other): end the connection, keep the server.
+      deps.logger.error('cannot answer a request', { path, error: err.message });
+      res.destroy();
+    });
     return true;
   };
 }
