@@ -1,4 +1,4 @@
-import { AuditLog } from './auth/audit.js';
+import { AuditLog, rotationOf } from './auth/audit.js';
 import { IdempotencyStore } from './auth/idempotency.js';
 import { TokenStore } from './auth/tokens.js';
 import { BackupService } from './backups/service.js';
@@ -65,7 +65,7 @@ export function createServices(settings: Settings, options: ServiceOptions = {})
   const backups = new BackupService(manager, provisioner, logger);
   const monitoring = new MonitoringService(manager, logger, (record) => backups.facts(record));
   const doctor = new Doctor({ registry, engine, paths, logger }, manager);
-  const audit = new AuditLog(paths.auditLog);
+  const audit = new AuditLog(paths.auditLog, rotationOf(settings));
   const tokens = new TokenStore(paths.tokensFile);
   return {
     settings,

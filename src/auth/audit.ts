@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { lockPath } from '../fileLock.js';
 import type { ProgressFn } from '../instances/progress.js';
 import type { Principal } from './principal.js';
 
@@ -80,6 +81,19 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** When the audit log is rotated (its size) and how many rotated files (`audit.ndjson.1` the newest) are kept. */
+export interface AuditRotation {
+  maxFileBytes: number;
+  keep: number;
+}
+
+/** The rotation the settings ask for (DBAAS_AUDIT_MAX_FILE, DBAAS_AUDIT_KEEP). */
+export function rotationOf(settings: { auditMaxFileBytes: number; auditKeep: number }): AuditRotation {
+  return { maxFileBytes: settings.auditMaxFileBytes, keep: settings.auditKeep };
+}
+
+const DEFAULT_ROTATION: AuditRotation = { maxFileBytes: 16 * 1024 * 1024, keep: 20 };
+
 export class AuditLog {
   /** The file opened once for appending (O_APPEND): a write per line, no open, mkdir or close per request. */
   private handle: Promise<FileHandle> | null = null;
@@ -92,7 +106,10 @@ export class AuditLog {
   /** The write under way; the next one starts after it. */
   private writing: Promise<void> = Promise.resolve();
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    private readonly rotation: AuditRotation = DEFAULT_ROTATION,
+  ) {}
 
   /** Appends a line; resolves once it is written (with the lines that came while it waited). */
   append(entry: AuditEntry): Promise<void> {
@@ -112,10 +129,18 @@ export class AuditLog {
   }
 
   private async write(lines: string): Promise<void> {
-    if (this.handle && Date.now() - this.checkedAt > 1000) {
+    // Once a second: a file grown past its size is rotated; one that another process rotated (or
+    // an operator moved) is left for a new one. Lines a process writes before it notices land at
+    // the end of the rotated file, still whole.
+    if (Date.now() - this.checkedAt > 1000) {
       this.checkedAt = Date.now();
-      const [named, opened] = await Promise.all([stat(this.file).catch(() => null), this.handle.then((h) => h.stat()).catch(() => null)]);
-      if (!named || !opened || named.ino !== opened.ino) await this.closeHandle();
+      const named = await stat(this.file).catch(() => null);
+      if (named && named.size >= this.rotation.maxFileBytes) {
+        await this.rotate();
+      } else if (this.handle) {
+        const opened = await this.handle.then((h) => h.stat()).catch(() => null);
+        if (!named || !opened || named.ino !== opened.ino) await this.closeHandle();
+      }
     }
     this.handle ??= mkdir(dirname(this.file), { recursive: true }).then(() => open(this.file, 'a', 0o600));
     let handle: FileHandle;
@@ -127,6 +152,34 @@ export class AuditLog {
     }
     // One write() of whole lines: O_APPEND keeps lines of several processes whole.
     await handle.write(lines);
+  }
+
+  /**
+   * `audit.ndjson` becomes `audit.ndjson.1`, `.1` becomes `.2` and so on; the oldest past `keep`
+   * is removed. Under the file's lock, so that two processes that both saw it too large rotate it
+   * once; a lock not had now leaves it for the next check.
+   */
+  private async rotate(): Promise<void> {
+    await this.closeHandle();
+    const release = await lockPath(this.file).catch(() => null);
+    if (!release) return;
+    try {
+      const named = await stat(this.file).catch(() => null);
+      if (!named || named.size < this.rotation.maxFileBytes) return;
+      await rm(this.rotated(this.rotation.keep), { force: true });
+      for (let n = this.rotation.keep - 1; n >= 1; n--) {
+        await rename(this.rotated(n), this.rotated(n + 1)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+      }
+      await rename(this.file, this.rotated(1));
+    } finally {
+      await release();
+    }
+  }
+
+  private rotated(n: number): string {
+    return `${this.file}.${n}`;
   }
 
   /** Closes the file (a server that stops; a CLI process ends without). */
@@ -141,14 +194,37 @@ export class AuditLog {
     await (await handle?.catch(() => null))?.close();
   }
 
-  /** The newest `limit` entries that match, oldest first. A line that does not parse is skipped. */
+  /**
+   * The newest `limit` entries that match, oldest first, from the file and then the rotated ones,
+   * newest first: a read stops at the file that fills the limit or that starts before `since`.
+   * A line that does not parse is skipped.
+   */
   async read(query: AuditQuery = {}): Promise<AuditEntry[]> {
     const limit = query.limit ?? 1000;
     const since = query.since?.getTime();
-    const kept: AuditEntry[] = [];
-    let lines;
+    const parts: AuditEntry[][] = [];
+    let count = 0;
+    for (let n = 0; n <= this.rotation.keep && count < limit; n++) {
+      const file = await this.readFile(n === 0 ? this.file : this.rotated(n), query, since);
+      // The file itself may be missing for a moment (just rotated); a missing rotated file ends the chain.
+      if (!file) {
+        if (n === 0) continue;
+        break;
+      }
+      const wanted = file.entries.slice(Math.max(0, file.entries.length - (limit - count)));
+      parts.unshift(wanted);
+      count += wanted.length;
+      if (since !== undefined && file.firstTs !== undefined && file.firstTs < since) break;
+    }
+    return parts.flat();
+  }
+
+  /** The matching entries of one file, in order, and the time of its first entry; null when it does not exist. */
+  private async readFile(path: string, query: AuditQuery, since: number | undefined): Promise<{ entries: AuditEntry[]; firstTs?: number } | null> {
+    const entries: AuditEntry[] = [];
+    let firstTs: number | undefined;
     try {
-      lines = createInterface({ input: createReadStream(this.file, 'utf8'), crlfDelay: Infinity });
+      const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
       for await (const line of lines) {
         if (!line) continue;
         let parsed;
@@ -159,15 +235,16 @@ export class AuditLog {
         }
         if (!parsed.success) continue;
         const entry = parsed.data;
-        if (since !== undefined && Date.parse(entry.ts) < since) continue;
+        const ts = Date.parse(entry.ts);
+        firstTs ??= ts;
+        if (since !== undefined && ts < since) continue;
         if (query.project !== undefined && entry.project !== query.project && entry.actor?.project !== query.project) continue;
-        kept.push(entry);
-        if (kept.length > limit) kept.shift();
+        entries.push(entry);
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    return kept;
+    return { entries, firstTs };
   }
 }

@@ -54,20 +54,20 @@ export async function recordCommand(command: Command): Promise<void> {
   const opts = command.opts();
   // Against a remote server the server audits the requests; this host's log is not involved.
   if (!isAudited(path, opts) || isRemote()) return;
-  const [{ randomBytes }, { loadSettings, runtimePaths }, { AuditLog }] = await Promise.all([
+  const [{ randomBytes }, { loadSettings, runtimePaths }, { AuditLog, rotationOf }] = await Promise.all([
     import('node:crypto'),
     import('../config/settings.js'),
     import('../auth/audit.js'),
   ]);
-  let file: string;
+  let settings: ReturnType<typeof loadSettings>;
   try {
-    file = runtimePaths(loadSettings()).auditLog;
+    settings = loadSettings();
   } catch {
     return; // settings that do not load failed the command already, with their own message
   }
   const status = Number(process.exitCode ?? 0);
   const target = command.args[0];
-  const log = new AuditLog(file);
+  const log = new AuditLog(runtimePaths(settings).auditLog, rotationOf(settings));
   await log
     .append({
       ts: new Date().toISOString(),
@@ -81,6 +81,6 @@ export async function recordCommand(command: Command): Promise<void> {
       status,
       error: status === 0 ? null : (lastErrorCode() ?? null),
     })
-    .catch((err: Error) => process.stderr.write(`warning: cannot append to the audit log ${file}: ${err.message}\n`));
+    .catch((err: Error) => process.stderr.write(`warning: cannot append to the audit log ${log.file}: ${err.message}\n`));
   await log.close();
 }

@@ -102,6 +102,9 @@ const SettingsShape = {
   /** Failed authentications one client address may make per window before it gets 429. */
   authFailureLimit: z.number().int().min(1).default(20),
   authFailureWindowSec: z.number().int().min(1).default(900),
+  /** The audit log's size at which it is rotated, and how many rotated files are kept. */
+  auditMaxFileBytes: z.number().int().min(4096).default(16 * 1024 * 1024),
+  auditKeep: z.number().int().min(1).max(1000).default(20),
   /** The API's own certificate and key (PEM files); `dbaas serve --tls auto` issues them from the local CA. */
   tlsCert: z.string().min(1).optional(),
   tlsKey: z.string().min(1).optional(),
@@ -144,6 +147,8 @@ const ENV_VARS: Record<string, { key: keyof Settings; convert: (text: string) =>
   DBAAS_MASTER_KEY: { key: 'masterKey', convert: (t) => t },
   DBAAS_LOG_LEVEL: { key: 'logLevel', convert: (t) => t },
   DBAAS_BODY_LIMIT: { key: 'bodyLimit', convert: (t) => t },
+  DBAAS_AUDIT_MAX_FILE: { key: 'auditMaxFileBytes', convert: (t) => parseSize(t) ?? Number.NaN },
+  DBAAS_AUDIT_KEEP: { key: 'auditKeep', convert: toNumber },
   DBAAS_HOST_MEMORY: { key: 'hostMemory', convert: (t) => parseSize(t) ?? Number.NaN },
   DBAAS_DISK_MIN_FREE: { key: 'diskMinFreeBytes', convert: (t) => parseSize(t) ?? Number.NaN },
   DBAAS_TEMPLATES_DIR: { key: 'templatesDir', convert: (t) => t },

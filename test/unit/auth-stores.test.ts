@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -132,7 +132,9 @@ describe('the audit log', () => {
     renameSync(file, `${file}.1`);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await log.append(entry(99));
-    expect((await log.read()).map((e) => e.requestId)).toEqual(['req_99']);
+    expect(readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).requestId)).toEqual(['req_99']);
+    // A file moved to `.1` reads as the rotation before it.
+    expect((await log.read()).map((e) => e.requestId)).toEqual([...Array.from({ length: 50 }, (_, i) => `req_${i}`), 'req_99']);
     expect(readFileSync(`${file}.1`, 'utf8').trim().split('\n')).toHaveLength(50);
     await log.close();
   });
@@ -151,6 +153,55 @@ describe('the audit log', () => {
     expect(readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).requestId)).toEqual(
       Array.from({ length: 23 }, (_, i) => `req_${i}`),
     );
+  });
+
+  it('rotates a file grown past its size once, even when two writers see it at once, keeps `keep` files, and reads across them', async () => {
+    const file = join(dir, 'logs', 'rotating.ndjson');
+    const rotation = { maxFileBytes: 4096, keep: 2 };
+    // Lines of about 200 bytes: 30 of them fill more than 4 KB.
+    const fill = async (from: number) => {
+      const log = new AuditLog(file, rotation);
+      await Promise.all(Array.from({ length: 30 }, (_, i) => log.append(entry(from + i))));
+      await log.close();
+    };
+    await fill(0);
+    // Two writers (a server and a CLI) whose first write finds the file too large: one rotation.
+    const [a, b] = [new AuditLog(file, rotation), new AuditLog(file, rotation)];
+    await Promise.all([a.append(entry(100)), b.append(entry(101))]);
+    await Promise.all([a.close(), b.close()]);
+    const ids = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).requestId as string);
+    expect(ids(`${file}.1`)).toEqual(Array.from({ length: 30 }, (_, i) => `req_${i}`));
+    expect(ids(file).sort()).toEqual(['req_100', 'req_101']);
+    expect(existsSync(`${file}.2`)).toBe(false);
+    // The next writer finds the file small and appends; the two after it rotate: the oldest file
+    // (req_0...) goes, `keep` (2) stay.
+    await fill(200);
+    await fill(300);
+    await fill(400);
+    expect([...ids(`${file}.2`).slice(0, 2).sort(), ids(`${file}.2`)[2]]).toEqual(['req_100', 'req_101', 'req_200']);
+    expect(ids(`${file}.1`)[0]).toBe('req_300');
+    expect(ids(file)[0]).toBe('req_400');
+    expect(existsSync(`${file}.3`)).toBe(false);
+    // A read takes the newest entries across the files, oldest first, and stops when it has enough.
+    const log = new AuditLog(file, rotation);
+    expect((await log.read({ limit: 35 })).map((e) => e.requestId)).toEqual([
+      ...Array.from({ length: 5 }, (_, i) => `req_${325 + i}`),
+      ...Array.from({ length: 30 }, (_, i) => `req_${400 + i}`),
+    ]);
+    expect(await log.read({ limit: 1000 })).toHaveLength(92);
+  });
+
+  it('reads since a time: older rotated files are not needed', async () => {
+    const file = join(dir, 'logs', 'since.ndjson');
+    const at = (n: number, ts: string) => JSON.stringify({ ...entry(n), ts }) + '\n';
+    mkdirSync(join(dir, 'logs'), { recursive: true });
+    // Not a file: a read that opened it would fail, so the read below proves it stopped before.
+    mkdirSync(`${file}.2`);
+    writeFileSync(`${file}.1`, at(2, '2025-06-01T00:00:00.000Z') + at(3, '2026-01-02T00:00:00.000Z'));
+    writeFileSync(file, at(4, '2026-02-01T00:00:00.000Z'));
+    const log = new AuditLog(file, { maxFileBytes: 1 << 20, keep: 5 });
+    expect((await log.read({ since: new Date('2026-01-01T00:00:00.000Z') })).map((e) => e.requestId)).toEqual(['req_3', 'req_4']);
+    await expect(log.read({})).rejects.toThrow(/EISDIR/);
   });
 
   it('rejects the lines of a write that failed, and writes the next ones', async () => {

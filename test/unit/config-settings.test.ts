@@ -46,6 +46,8 @@ describe('loadSettings defaults', () => {
       allowedNetworks: [],
       authFailureLimit: 20,
       authFailureWindowSec: 900,
+      auditMaxFileBytes: 16 * 1024 * 1024,
+      auditKeep: 20,
       apiHost: '127.0.0.1',
       apiPort: 8000,
       apiAllowedHosts: [],
@@ -173,6 +175,8 @@ describe('DBAAS_* environment variables', () => {
         DBAAS_MASTER_KEY: 'k'.repeat(10),
         DBAAS_LOG_LEVEL: 'debug',
         DBAAS_BODY_LIMIT: '5mb',
+        DBAAS_AUDIT_MAX_FILE: '64m',
+        DBAAS_AUDIT_KEEP: '5',
       },
     });
     expect(s).toMatchObject({
@@ -192,7 +196,14 @@ describe('DBAAS_* environment variables', () => {
       masterKey: 'kkkkkkkkkk',
       logLevel: 'debug',
       bodyLimit: '5mb',
+      auditMaxFileBytes: 64 * 1024 * 1024,
+      auditKeep: 5,
     });
+  });
+
+  it('refuses an audit rotation that keeps no file or rotates at nothing', () => {
+    expect(configError({ DBAAS_HOME: home, DBAAS_AUDIT_KEEP: '0' }).message).toMatch(/auditKeep|DBAAS_AUDIT_KEEP/);
+    expect(configError({ DBAAS_HOME: home, DBAAS_AUDIT_MAX_FILE: 'lots' }).message).toMatch(/auditMaxFileBytes|DBAAS_AUDIT_MAX_FILE/);
   });
 
   it('reads DBAAS_PORT_RANGE with spaces and a one-port range', () => {

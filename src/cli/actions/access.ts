@@ -35,14 +35,14 @@ async function withAccess(opts: CommonOptions, body: (access: AccessControl) => 
     });
   }
   await withSettings(opts, async (settings) => {
-    const [{ TokenStore }, { AuditLog }, { runtimePaths }] = await Promise.all([
+    const [{ TokenStore }, { AuditLog, rotationOf }, { runtimePaths }] = await Promise.all([
       import('../../auth/tokens.js'),
       import('../../auth/audit.js'),
       import('../../config/settings.js'),
     ]);
     const paths = runtimePaths(settings);
     const tokens = new TokenStore(paths.tokensFile);
-    const log = new AuditLog(paths.auditLog);
+    const log = new AuditLog(paths.auditLog, rotationOf(settings));
     await body({
       createToken: (input) => tokens.create(input),
       listTokens: () => tokens.list(),
