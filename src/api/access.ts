@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REST_PATH } from '../database/rest/protocol.js';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Request, Response } from 'express';
 import { actorOf, type AuditLog } from '../auth/audit.js';
 import { fingerprintOf, IdempotencyKeySchema, type IdempotencyStore } from '../auth/idempotency.js';
 import type { Permission } from '../auth/permissions.js';
@@ -119,14 +119,6 @@ export function beginAccess(audit: AuditLog, logger: Logger, req: IncomingMessag
 export function logRequest(logger: Logger, req: IncomingMessage, path: string, res: ServerResponse): void {
   const started = Date.now();
   res.on('finish', () => logger.debug('request', { method: req.method, path, status: res.statusCode, ms: Date.now() - started }));
-}
-
-/** beginAccess as the express app's first middleware. */
-export function auditTrail(audit: AuditLog, logger: Logger): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
-    beginAccess(audit, logger, req, res);
-    next();
-  };
 }
 
 /** The peer's address, IPv4-mapped IPv6 written as IPv4 (no proxy header is trusted). */

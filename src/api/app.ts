@@ -2,9 +2,9 @@ import type { AuditLog } from '../auth/audit.js';
 import type { IdempotencyStore } from '../auth/idempotency.js';
 import type { TokenStore } from '../auth/tokens.js';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { AccessGuard, auditTrail, logRequest } from './access.js';
+import { AccessGuard } from './access.js';
 import { dataLane, type LaneRoute } from './dataLane.js';
-import { gateMiddleware, type Gate } from './gates.js';
+import { middlewareGate, preambleMiddleware, requestPreamble, type Gate } from './gates.js';
 import { authFailureGate, networkGate } from './networkGuard.js';
 import { projectResolver } from './projects.js';
 import { accessRoutes } from './routes/access.js';
@@ -181,7 +181,7 @@ export function createApp(services: ApiServices, logger: Logger): Api {
   const settings = manager.settings;
   // Order matters: the audit trail sees every request; a network outside the allowlist is refused
   // before any token is read; an address that keeps failing to authenticate is refused before it
-  // can try another token. The data lane runs the same list in the same order.
+  // can try another token; the browser guards come before the body is read, its depth after.
   const gates: Gate[] = [
     networkGate(settings.allowedNetworks),
     authFailureGate(settings.authFailureLimit, settings.authFailureWindowSec),
@@ -189,28 +189,22 @@ export function createApp(services: ApiServices, logger: Logger): Api {
       allowedHosts: [...LOOPBACK_HOSTS, ...(isWildcard(settings.apiHost) ? [] : [settings.apiHost]), ...settings.apiAllowedHosts],
       allowedOrigins: settings.apiAllowedOrigins,
     }),
+    middlewareGate(
+      express.json({
+        limit: settings.bodyLimit,
+        strict: false,
+        // The bytes as sent, kept beside the parsed body: the PostgREST endpoint binds them as the
+        // one JSON parameter of its INSERT instead of serialising the parsed rows again.
+        verify: (req, _res, buf, encoding) => {
+          if (/^utf-?8$/i.test(encoding)) (req as RawBodyRequest).rawBody = buf;
+        },
+      }),
+    ),
+    depthGate,
   ];
-  const jsonBody = express.json({
-    limit: settings.bodyLimit,
-    strict: false,
-    // The bytes as sent, kept beside the parsed body: the PostgREST endpoint binds them as the
-    // one JSON parameter of its INSERT instead of serialising the parsed rows again.
-    verify: (req, _res, buf, encoding) => {
-      if (/^utf-?8$/i.test(encoding)) (req as RawBodyRequest).rawBody = buf;
-    },
-  });
-  const bodyGates: Gate[] = [depthGate];
-  app.use(auditTrail(services.audit, logger));
-  for (const gate of gates) app.use(gateMiddleware(gate));
-  app.use(jsonBody);
-  for (const gate of bodyGates) app.use(gateMiddleware(gate));
-  // One debug line per request, when debug lines are kept at all (the listener costs every request).
-  if (logger.isDebugEnabled()) {
-    app.use((req, res, next) => {
-      logRequest(logger, req, req.path, res);
-      next();
-    });
-  }
+  // The express app and the data lane start every request with these same steps.
+  const preamble = requestPreamble(services.audit, logger, gates);
+  app.use(preambleMiddleware(preamble));
 
   app.get('/', (_req, res) => {
     res.json({ name: 'dbaas', version: VERSION, docs: '/docs', redoc: '/redoc', openapi: '/openapi.json' });
@@ -238,7 +232,7 @@ export function createApp(services: ApiServices, logger: Logger): Api {
     next(new DbaasError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.path}`));
   });
   app.use(errorHandler(logger));
-  const lane = dataLane({ ...laneRoutes(routes, services.data), guard, gates, jsonBody, bodyGates, audit: services.audit, logger });
+  const lane = dataLane({ ...laneRoutes(routes, services.data), guard, preamble, logger });
   const handle: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
     if (!lane(req, res)) app(req, res);
   };

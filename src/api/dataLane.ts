@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
-import type { AuditLog } from '../auth/audit.js';
 import type { Logger } from '../log/logger.js';
 import { parseInput } from '../validate.js';
-import { beginAccess, logRequest, type RouteGuard } from './access.js';
+import type { RouteGuard } from './access.js';
 import { sendError } from './errors.js';
-import { passGates, type Gate } from './gates.js';
+import type { Preamble } from './gates.js';
 import type { RestHttpRequest, RestServe } from './routes/rest.js';
 import type { RouteDef } from './routeTable.js';
 
@@ -20,9 +19,9 @@ import type { RouteDef } from './routeTable.js';
  * express, its router, parseurl and on-finished were 1.3 s of the endpoint's 8.1 s of CPU in a
  * profile of bench/rows. docs/data-api-profile.md has the numbers.
  *
- * What it keeps: every request meets the same steps as on the express app, in the same order,
- * built from the same code: the audit trail, the same gates (network allowlist, failed-
- * authentication limit, browser guards, then the JSON body and its depth), the route's
+ * What it keeps: every request meets the same steps as on the express app, from the same code:
+ * the app's preamble (the audit trail, then the gates: network allowlist, failed-authentication
+ * limit, browser guards, the JSON body and its depth), the route's
  * permission and project from its RouteDef in the route table (AccessGuard.admit), the route's
  * own params schema, and the error answer of sendError. A request the lane is not sure of (another
  * path form, a path that does not decode, a method the route table lacks) goes to express,
@@ -42,13 +41,8 @@ export interface DataLaneDeps {
   table: Partial<Record<string, LaneRoute>>;
   rpc: Partial<Record<string, LaneRoute>>;
   guard: RouteGuard;
-  /** The gates before the body, in the express app's order. */
-  gates: Gate[];
-  /** The express app's JSON body parser (a connect middleware), with its limit and raw body. */
-  jsonBody: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
-  /** The gates after the body (its depth). */
-  bodyGates: Gate[];
-  audit: AuditLog;
+  /** The express app's own first steps (audit trail, gates, JSON body). */
+  preamble: Preamble;
   logger: Logger;
 }
 
@@ -103,9 +97,7 @@ async function serveInLane(
   res: ServerResponse,
 ): Promise<void> {
   try {
-    beginAccess(deps.audit, deps.logger, req, res);
-    if (deps.logger.isDebugEnabled()) logRequest(deps.logger, req, path, res);
-    const refusal = (await passGates(deps.gates, req, res)) ?? (await parseBody(deps, req, res)) ?? (await passGates(deps.bodyGates, req, res));
+    const refusal = await deps.preamble(req, res);
     if (refusal) throw refusal;
     await deps.guard.admit(route.def, req, res, { params, path });
     const parsed = route.def.params ? (parseInput(route.def.params, params) as Record<string, string>) : params;
@@ -113,9 +105,4 @@ async function serveInLane(
   } catch (err) {
     sendError(err, req, path, res, deps.logger);
   }
-}
-
-/** The body as the express app parses it (of any method, as there); a parser's refusal is returned, as a gate's is. */
-function parseBody(deps: DataLaneDeps, req: IncomingMessage, res: ServerResponse): Promise<unknown> {
-  return new Promise((resolve) => deps.jsonBody(req, res, (err) => resolve(err ?? undefined)));
 }

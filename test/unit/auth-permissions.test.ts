@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessGuard, auditTrail } from '../../src/api/access.js';
+import { AccessGuard } from '../../src/api/access.js';
+import { preambleMiddleware, requestPreamble } from '../../src/api/gates.js';
 import { apiRoutes } from '../../src/api/app.js';
 import { errorHandler } from '../../src/api/errors.js';
 import { buildOpenApi } from '../../src/api/openapi.js';
@@ -59,7 +60,7 @@ beforeAll(async () => {
     route({ ...def, params: undefined, query: undefined, body: undefined, handler: async () => ({ reached: def.operationId }) }),
   );
   const app = express();
-  app.use(auditTrail(new AuditLog(join(home, 'logs', 'audit.ndjson')), createLogger({ consoleLevel: 'silent' })));
+  app.use(preambleMiddleware(requestPreamble(new AuditLog(join(home, 'logs', 'audit.ndjson'), { maxFileBytes: 1 << 20, keep: 5 }), createLogger({ consoleLevel: 'silent' }), [])));
   app.use(express.json());
   const guard = new AccessGuard({
     tokens: store,
