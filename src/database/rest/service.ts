@@ -99,7 +99,7 @@ function tableOf(schema: RestSchema, name: string): RestTable {
 function rowsOf(body: unknown): Array<Record<string, unknown>> {
   const rows = Array.isArray(body) ? body : [body];
   for (const row of rows) {
-    if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+    if (!isObject(row)) {
       throw new DbaasError('MALFORMED_REQUEST', 'the body must be a JSON object or an array of objects', { pgrst: 'PGRST102', status: 400 });
     }
   }
@@ -483,7 +483,7 @@ export class RestService {
       .map((a) => {
         const value = args[a.name];
         const json = a.type === 'json' || a.type === 'jsonb';
-        const bound = value === null || value === undefined ? null : json || (typeof value === 'object' && !Array.isArray(value)) ? JSON.stringify(value) : value;
+        const bound = value === null || value === undefined ? null : json || isObject(value) ? JSON.stringify(value) : value;
         return `${a.variadic ? 'VARIADIC ' : ''}${quoteIdent(a.name)} := ${builder.params.add(bound)}::${a.type}`;
       })
       .join(', ');

@@ -374,7 +374,6 @@ export function bodySql(stripNulls: boolean, rowJson?: string): string {
     : `coalesce(json_agg(${row}), '[]')::text`;
 }
 
-/** The function of a call: the overload whose parameters take exactly the arguments given. */
 /**
  * The overloads of `name` that arguments by these names can call: every required parameter given,
  * every name a parameter. An unnamed parameter cannot be given by name.
@@ -394,6 +393,7 @@ export function fitsByName(schema: RestSchema, name: string, argNames: string[])
   return fitting(schema, name, argNames).length > 0;
 }
 
+/** The function of a call: the overload whose parameters take exactly the arguments given. */
 export function pickFunction(schema: RestSchema, name: string, argNames: string[]): RestFunction {
   const fits = fitting(schema, name, argNames);
   if (fits.length === 1) return fits[0] as RestFunction;
