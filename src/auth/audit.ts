@@ -10,10 +10,10 @@ import type { Principal } from './principal.js';
 /**
  * The audit log: `logs/audit.ndjson`, one JSON line per request that changes something, per read
  * of a secret, and per refused attempt at either; the API and the CLI on the host append to the
- * same file. Lines are appended with O_APPEND, one write each, so processes never interleave
- * within a line. Lines that come in one turn of the event loop, or while a write is under way, go
- * out together in the next write (a busy server writes a batch where it wrote a line each). Nothing secret goes in: no token, no
- * password, no request body.
+ * same file. Lines are appended with O_APPEND, whole lines per write, so processes never
+ * interleave within a line. Lines that come in one turn of the event loop, or while a write is
+ * under way, go out together in the next write (a busy server writes a batch where it wrote a
+ * line each). Nothing secret goes in: no token, no password, no request body.
  */
 
 export const AuditEntrySchema = z
@@ -92,8 +92,6 @@ export function rotationOf(settings: { auditMaxFileBytes: number; auditKeep: num
   return { maxFileBytes: settings.auditMaxFileBytes, keep: settings.auditKeep };
 }
 
-const DEFAULT_ROTATION: AuditRotation = { maxFileBytes: 16 * 1024 * 1024, keep: 20 };
-
 export class AuditLog {
   /** The file opened once for appending (O_APPEND): a write per line, no open, mkdir or close per request. */
   private handle: Promise<FileHandle> | null = null;
@@ -108,7 +106,7 @@ export class AuditLog {
 
   constructor(
     readonly file: string,
-    private readonly rotation: AuditRotation = DEFAULT_ROTATION,
+    private readonly rotation: AuditRotation,
   ) {}
 
   /** Appends a line; resolves once it is written (with the lines that came while it waited). */

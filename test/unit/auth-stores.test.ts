@@ -110,6 +110,8 @@ describe('idempotency keys', () => {
 });
 
 describe('the audit log', () => {
+  /** A rotation the tests that are not about rotation never reach. */
+  const roomy = { maxFileBytes: 1 << 20, keep: 5 };
   const entry = (n: number): AuditEntry => ({
     ts: new Date().toISOString(),
     requestId: `req_${n}`,
@@ -125,7 +127,7 @@ describe('the audit log', () => {
 
   it('appends whole lines, keeps the file 0600, and follows a rotation to a new file', async () => {
     const file = join(dir, 'logs', 'audit.ndjson');
-    const log = new AuditLog(file);
+    const log = new AuditLog(file, roomy);
     await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(entry(i))));
     expect((await log.read()).map((e) => e.requestId).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `req_${i}`).sort());
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -141,7 +143,7 @@ describe('the audit log', () => {
 
   it('batches lines that come during a write in append order, and close waits for the lines not yet written', async () => {
     const file = join(dir, 'logs', 'batched.ndjson');
-    const log = new AuditLog(file);
+    const log = new AuditLog(file, roomy);
     const first = log.append(entry(0));
     // These come while the first write is under way: they go out together after it.
     const more = Array.from({ length: 20 }, (_, i) => log.append(entry(i + 1)));
@@ -199,7 +201,7 @@ describe('the audit log', () => {
     mkdirSync(`${file}.2`);
     writeFileSync(`${file}.1`, at(2, '2025-06-01T00:00:00.000Z') + at(3, '2026-01-02T00:00:00.000Z'));
     writeFileSync(file, at(4, '2026-02-01T00:00:00.000Z'));
-    const log = new AuditLog(file, { maxFileBytes: 1 << 20, keep: 5 });
+    const log = new AuditLog(file, roomy);
     expect((await log.read({ since: new Date('2026-01-01T00:00:00.000Z') })).map((e) => e.requestId)).toEqual(['req_3', 'req_4']);
     await expect(log.read({})).rejects.toThrow(/EISDIR/);
   });
@@ -207,7 +209,7 @@ describe('the audit log', () => {
   it('rejects the lines of a write that failed, and writes the next ones', async () => {
     const blocker = join(dir, 'not-a-dir');
     writeFileSync(blocker, '');
-    const log = new AuditLog(join(blocker, 'audit.ndjson'));
+    const log = new AuditLog(join(blocker, 'audit.ndjson'), roomy);
     await expect(log.append(entry(1))).rejects.toThrow();
     rmSync(blocker);
     await log.append(entry(2));
